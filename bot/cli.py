@@ -1,0 +1,300 @@
+"""The `frictionlog` command."""
+
+import sys
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.settings import Settings
+
+app = typer.Typer(
+    help="frictionlog: the front line's voice, themed, owned and in front of leadership every week.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+errors = Console(stderr=True)
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+class DigestFormat(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    html = "html"
+
+
+def load_settings(**overrides) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        errors.print(f"[red]Configuration problem:[/red] {problems}")
+        raise typer.Exit(2) from None
+
+
+def service_from(settings: Settings, **kwargs):
+    from bot.app import build_service
+
+    try:
+        return build_service(settings, **kwargs)
+    except Exception as error:  # an unreachable database, a bad URL: one sentence, not a trace
+        errors.print(f"[red]Cannot open the database[/red] {settings.database_url!r}: {error}")
+        raise typer.Exit(1) from None
+
+
+@contextmanager
+def progress_bar():
+    """A rich progress bar fed by the core's (stage, done, total) callbacks."""
+    with Progress(
+        TextColumn("{task.description:>12}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=errors,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield report
+
+
+@app.command()
+def demo(
+    database: Annotated[Path, typer.Option(help="SQLite file for the demo; replaced on every run.")] = Path(
+        "frictionlog-demo.db"
+    ),
+    output: Annotated[Path, typer.Option(help="Folder for digest.md and digest.html.")] = Path("."),
+) -> None:
+    """Run frictionlog on its embedded defaults with ~300 sample messages and show the weekly digest."""
+    from bot.clock import FrozenClock, system_clock
+    from bot.demo import LEAD, run_demo
+    from digests.render import render_html, render_markdown
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    settings = load_settings(database_url=f"sqlite:///{database}", team_leads=LEAD)
+    clock = FrozenClock(system_clock())
+    service = service_from(settings, clock=clock)
+    errors.print(f"Sample data into a fresh database ({database}), embedder {service.theming.embedder.name} …")
+    with progress_bar() as report:
+        result = run_demo(service, clock, report)
+    markdown = render_markdown(result.digest)
+    console.print(Markdown(markdown))
+    output.mkdir(parents=True, exist_ok=True)
+    (output / "digest.md").write_text(markdown, encoding="utf-8")
+    (output / "digest.html").write_text(render_html(result.digest), encoding="utf-8")
+    summary = result.summary
+    errors.print(
+        f"\n{summary.imported} messages → {summary.recluster.themes if summary.recluster else 0} themes. "
+        f"Wrote {output / 'digest.md'} and {output / 'digest.html'}. "
+        f"Try: frictionlog chat --user dana   (with DATABASE_URL=sqlite:///{database})"
+    )
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a `text` column.")],
+    no_cluster: Annotated[
+        bool, typer.Option("--no-cluster", help="Place rows in themes but skip the re-clustering.")
+    ] = False,
+) -> None:
+    """Bulk-import past complaints from a CSV (text; optional external_id, created_at, author, kind, tags)."""
+    from bot.transfer import UnreadableFile, import_csv
+
+    service = service_from(load_settings())
+    try:
+        with progress_bar() as report:
+            summary = import_csv(service, file, progress=report, recluster=not no_cluster)
+    except UnreadableFile as error:
+        errors.print(f"[red]Cannot import {file}:[/red] {error}")
+        raise typer.Exit(1) from None
+    for line, reason in summary.bad_rows[:50]:
+        errors.print(f"[yellow]line {line}:[/yellow] {reason}")
+    if len(summary.bad_rows) > 50:
+        errors.print(f"… and {len(summary.bad_rows) - 50} more bad rows")
+    console.print(
+        f"Read {summary.read} rows: imported {summary.imported}, already there {summary.already_there}, "
+        f"bad {len(summary.bad_rows)}."
+    )
+    if summary.unknown_columns:
+        console.print("Ignored columns: " + ", ".join(summary.unknown_columns))
+    if summary.recluster:
+        r = summary.recluster
+        console.print(f"Themes: {r.themes} ({r.new_themes} new, {r.kept_themes} kept).")
+    if summary.bad_rows and not summary.imported and not summary.already_there:
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv or json.")] = ExportFormat.csv,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write; standard output if absent.")
+    ] = None,
+) -> None:
+    """Export every submission with its theme (never an author for anonymous ones)."""
+    from bot.transfer import write_export
+
+    service = service_from(load_settings())
+    if output is None:
+        write_export(service, sys.stdout, format.value)
+        return
+    with open(output, "w", newline="", encoding="utf-8") as handle:
+        count = write_export(service, handle, format.value)
+    errors.print(f"Wrote {count} submissions to {output}.")
+
+
+@app.command()
+def cluster() -> None:
+    """Re-theme everything now, keeping theme keys, owners and a lead's decisions."""
+    service = service_from(load_settings())
+    with progress_bar() as report:
+        result = service.theming.recluster(service.clock(), report)
+    console.print(
+        f"{result.submissions} submissions in {result.themes} themes: {result.kept_themes} kept their key, "
+        f"{result.new_themes} new, {result.emptied_themes} emptied."
+    )
+
+
+@app.command()
+def themes(limit: Annotated[int, typer.Option(help="How many themes to show.")] = 50) -> None:
+    """A table of themes with counts, owner and status."""
+    from sqlmodel import Session
+
+    from storage import queries
+
+    service = service_from(load_settings())
+    with Session(service.engine) as session:
+        rows = queries.live_themes(session)
+        table = Table("Theme", "Title", "Submissions", "People", "Owner", "Status", title=f"{len(rows)} themes")
+        for theme in rows[:limit]:
+            people = queries.reporter_count(session, theme_id=theme.id)
+            table.add_row(
+                theme.key, theme.title, str(theme.size), str(people), theme.owner or "—", theme.status.replace("_", " ")
+            )
+    console.print(table)
+
+
+@app.command()
+def chat(user: Annotated[str, typer.Option(help="Who you are in this chat (a user id).")]) -> None:
+    """Chat with frictionlog in the terminal, exactly as in Slack."""
+    from adapters.console import run_console
+
+    service = service_from(load_settings())
+    run_console(service, user, read=input, write=console.print)
+
+
+@app.command()
+def digest(
+    format: Annotated[DigestFormat, typer.Option("--format", "-f")] = DigestFormat.text,
+    week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W47; the last complete week if absent.")] = None,
+    post: Annotated[
+        bool, typer.Option("--post", help="Post it now to FRICTIONLOG_DIGEST_SLACK_CHANNELS (once a channel and week).")
+    ] = False,
+) -> None:
+    """Compose the weekly digest and print it, or post it to Slack with --post."""
+    from digests.compose import compose_digest
+    from digests.digest import IsoWeek
+    from digests.render import render_html, render_markdown, render_text
+
+    settings = load_settings()
+    try:
+        chosen = IsoWeek.parse(week) if week else None
+    except ValueError as error:
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    if post:
+        _post_digest(settings, chosen)
+        return
+    service = service_from(settings)
+    value = compose_digest(
+        service.engine, zone=settings.zone, now=service.clock(), week=chosen, ack_hours=settings.ack_hours
+    )
+    render = {"text": render_text, "markdown": render_markdown, "html": render_html}[format.value]
+    sys.stdout.write(render(value))
+
+
+def _post_digest(settings: Settings, week) -> None:
+    import asyncio
+
+    from bot.publish import post_weekly_digest
+
+    channels = settings.digest_slack_channel_list
+    if not settings.slack_bot_token:
+        errors.print("[red]Cannot post:[/red] SLACK_BOT_TOKEN is not set.")
+        raise typer.Exit(2)
+    if not channels:
+        errors.print(
+            "[red]Nowhere to post:[/red] set FRICTIONLOG_DIGEST_SLACK_CHANNELS to one or more channel ids "
+            "(comma-separated), and invite the app to those channels."
+        )
+        raise typer.Exit(2)
+    from adapters.slack.platform import SlackPlatform
+    from adapters.slack.web_api import make_client
+
+    service = service_from(settings)
+
+    platform = SlackPlatform(make_client(settings))
+    outcomes = asyncio.run(post_weekly_digest(service, platform, channels, week))
+    for outcome in outcomes:
+        detail = f": {outcome.detail}" if outcome.detail else ""
+        console.print(f"{outcome.channel}: {outcome.result}{detail}")
+    if any(outcome.result == "failed" for outcome in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "0.0.0.0",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 3000,
+) -> None:
+    """Serve everything: Slack at /slack/events (or Socket Mode), /healthz, and the scheduled digest."""
+    import logging
+
+    from aiohttp import web
+
+    from adapters.web import make_web_app
+
+    settings = load_settings()
+    if settings.slack_enabled and not settings.slack_socket_mode and not settings.slack_signing_secret:
+        errors.print(
+            "[red]Configuration problem:[/red] SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not; "
+            "every Slack request would be refused. Copy it from the app's Basic Information page "
+            "(or set SLACK_APP_TOKEN for Socket Mode)."
+        )
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    service = service_from(settings)
+    if settings.slack_enabled:
+        mode = "Socket Mode" if settings.slack_socket_mode else f"HTTP at http://{host}:{port}/slack/events"
+        errors.print(f"Slack: {mode}")
+    web.run_app(make_web_app(service, schedule=True), host=host, port=port, print=errors.print)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest version."""
+    from storage.db import make_engine, upgrade
+
+    settings = load_settings()
+    upgrade(make_engine(settings.database_url))
+    console.print(f"Schema is up to date ({settings.database_url.split('@')[-1]}).")

@@ -1,0 +1,110 @@
+"""All configuration, read once from the environment and an optional `.env` file."""
+
+from functools import cached_property
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "frictionlog-development-secret"
+
+
+def split_list(value: str) -> list[str]:
+    return [item.strip() for item in value.replace(";", ",").split(",") if item.strip()]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    environment: Literal["development", "production"] = Field("development", alias="FRICTIONLOG_ENV")
+    database_url: str = Field("sqlite:///frictionlog.db", alias="DATABASE_URL")
+    embeddings: Literal["local", "openai", "hashing"] = Field("local", alias="FRICTIONLOG_EMBEDDINGS")
+    # Any sentence-transformers model name or local path; empty means the packaged MiniLM.
+    embedding_model: str = Field("", alias="FRICTIONLOG_EMBEDDING_MODEL")
+    openai_api_key: str = Field("", alias="OPENAI_API_KEY")
+    openai_base_url: str = Field("", alias="OPENAI_BASE_URL")
+    openai_embedding_model: str = Field("text-embedding-3-small", alias="FRICTIONLOG_OPENAI_EMBEDDING_MODEL")
+    # With a chat model named here, themes get model-written titles (validated, with the
+    # keyword title as the fallback); empty means keyword titles only.
+    openai_chat_model: str = Field("", alias="FRICTIONLOG_OPENAI_CHAT_MODEL")
+    openai_timeout: float = Field(20.0, alias="FRICTIONLOG_OPENAI_TIMEOUT")
+    timezone: str = Field("UTC", alias="FRICTIONLOG_TIMEZONE")
+    # Comma-separated user ids (and, on Slack, user group handles) allowed to curate themes.
+    team_leads: str = Field("", alias="FRICTIONLOG_TEAM_LEADS")
+    # Keys the author hashes that let anonymous senders undo and see their own submissions.
+    secret_key: str = Field(DEV_SECRET, alias="FRICTIONLOG_SECRET_KEY")
+    max_message_chars: int = Field(4000, alias="FRICTIONLOG_MAX_MESSAGE_CHARS")
+    ack_hours: int = Field(24, alias="FRICTIONLOG_ACK_HOURS")
+    # Slack: with a bot token, `frictionlog serve` serves Slack (Socket Mode when an app token is set).
+    slack_bot_token: str = Field("", alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str = Field("", alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str = Field("", alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    digest_slack_channels: str = Field("", alias="FRICTIONLOG_DIGEST_SLACK_CHANNELS")
+    # Scheduled work inside `frictionlog serve`: crontab fields in FRICTIONLOG_TIMEZONE.
+    digest_cron: str = Field("0 9 * * mon", alias="FRICTIONLOG_DIGEST_CRON")
+    recluster_hours: float = Field(6.0, alias="FRICTIONLOG_RECLUSTER_HOURS")
+
+    @field_validator("digest_cron")
+    @classmethod
+    def _five_cron_fields(cls, value: str) -> str:
+        if len(value.split()) != 5:
+            raise ValueError(f"FRICTIONLOG_DIGEST_CRON {value!r} needs five crontab fields, e.g. '0 9 * * mon'")
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from error
+        return value
+
+    @model_validator(mode="after")
+    def _safe_in_production(self) -> "Settings":
+        if self.environment != "production":
+            return self
+        problems = []
+        if self.secret_key == DEV_SECRET:
+            problems.append("FRICTIONLOG_SECRET_KEY is the development default")
+        if self.database_url.startswith("sqlite"):
+            problems.append("DATABASE_URL points at SQLite; production runs on PostgreSQL")
+        if self.embeddings == "openai" and not (self.openai_api_key or self.openai_base_url):
+            problems.append("FRICTIONLOG_EMBEDDINGS=openai needs OPENAI_API_KEY or OPENAI_BASE_URL")
+        if self.slack_bot_token and not self.slack_signing_secret:
+            problems.append("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not")
+        if problems:
+            raise ValueError("refusing to start in production: " + "; ".join(problems))
+        return self
+
+    @cached_property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def team_lead_ids(self) -> frozenset[str]:
+        return frozenset(split_list(self.team_leads))
+
+    @cached_property
+    def team_lead_groups(self) -> frozenset[str]:
+        """Entries that may name a user group (`@cx-leads` or `cx-leads`), without the @."""
+        return frozenset(item.lstrip("@") for item in split_list(self.team_leads))
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_bot_token)
+
+    @property
+    def slack_socket_mode(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_app_token)
+
+    @cached_property
+    def digest_slack_channel_list(self) -> list[str]:
+        return split_list(self.digest_slack_channels)

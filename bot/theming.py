@@ -1,0 +1,234 @@
+"""Putting submissions into themes: at once when they arrive, and again for everything when
+re-clustering, keeping keys, owners and a lead's decisions stable."""
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from digests.clustering import cluster
+from digests.embeddings import Embedder, normalise
+from digests.naming import KeywordNamer, TitleModel, name_with_model, needs_name, representative_order
+from digests.themes import keep_apart, match_clusters, nearest_theme, thresholds_for
+from storage import queries
+from storage.db import session_scope
+from storage.models import Submission, Theme, bytes_to_vector, vector_to_bytes
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+REPRESENTATIVES = 8
+
+
+def no_progress(_stage: str, _done: int, _total: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class ReclusterResult:
+    submissions: int
+    themes: int
+    new_themes: int
+    kept_themes: int
+    emptied_themes: int
+
+
+class ThemeIndex:
+    """The live themes' centroids in memory, so joining a theme is one matrix product."""
+
+    def __init__(self, theme_ids: list[int], centroids: np.ndarray, sizes: list[int]):
+        self.theme_ids = theme_ids
+        self.sizes = sizes
+        # Room to grow: a new theme must not copy every centroid.
+        self._matrix = np.zeros((max(16, 2 * len(theme_ids)), centroids.shape[1]), dtype=np.float32)
+        self._matrix[: len(theme_ids)] = centroids
+
+    @property
+    def centroids(self) -> np.ndarray:
+        return self._matrix[: len(self.theme_ids)]
+
+    @classmethod
+    def load(cls, session: Session, dimension: int) -> "ThemeIndex":
+        themes = [t for t in queries.live_themes(session) if t.centroid is not None]
+        vectors = [bytes_to_vector(t.centroid) for t in themes]
+        vectors = [v for v in vectors if v is not None and len(v) == dimension]
+        if len(vectors) != len(themes):  # centroids from another embedder: rebuild by re-clustering
+            themes, vectors = [], []
+        matrix = np.stack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32)
+        return cls([t.id for t in themes], matrix, [t.size for t in themes])
+
+    def join(self, row: int, embedding: np.ndarray) -> np.ndarray:
+        size = self.sizes[row]
+        updated = normalise((self._matrix[row] * size + embedding)[None, :])[0]
+        self._matrix[row] = updated
+        self.sizes[row] = size + 1
+        return updated
+
+    def add(self, theme_id: int, embedding: np.ndarray) -> None:
+        count = len(self.theme_ids)
+        if count == len(self._matrix):
+            self._matrix = np.vstack([self._matrix, np.zeros_like(self._matrix)])
+        self._matrix[count] = embedding
+        self.theme_ids.append(theme_id)
+        self.sizes.append(1)
+
+
+class Theming:
+    def __init__(self, engine: Engine, embedder: Embedder, title_model: TitleModel | None = None):
+        self.engine = engine
+        self.embedder = embedder
+        self.title_model = title_model
+        self.offline_namer = KeywordNamer()
+        self.thresholds = thresholds_for(embedder.name)
+        self._index: ThemeIndex | None = None
+        # Held from placement to commit: a theme opened by one submission is committed before
+        # the next one looks for its nearest theme, so two reports of a new problem meet.
+        self.lock = threading.RLock()
+
+    def invalidate(self) -> None:
+        with self.lock:
+            self._index = None
+
+    def _ensure_index(self, session: Session) -> ThemeIndex:
+        if self._index is None:
+            self._index = ThemeIndex.load(session, self.embedder.dimension)
+        return self._index
+
+    def place(self, session: Session, submissions: list[Submission], vectors: np.ndarray, now: datetime) -> None:
+        """Store embeddings and put each submission in its nearest theme or a new one."""
+        with self.lock:
+            index = self._ensure_index(session)
+            # One query for the themes this batch may join, not one per submission.
+            loaded = {t.id: t for t in queries.themes_by_id(session, theme_ids=index.theme_ids)}
+            if len(loaded) != len(index.theme_ids):  # another unit of work rolled back a theme
+                self._index = index = ThemeIndex.load(session, self.embedder.dimension)
+                loaded = {t.id: t for t in queries.themes_by_id(session, theme_ids=index.theme_ids)}
+            for submission, vector in zip(submissions, vectors, strict=True):
+                submission.embedding = vector_to_bytes(vector)
+                placement = nearest_theme(vector, index.centroids, self.thresholds.join)
+                if placement.theme_index is None:
+                    theme = Theme(
+                        title=self.offline_namer.name([[submission.text]])[0].title,
+                        summary=submission.text[:500],
+                        created_at=now,
+                        updated_at=now,
+                        size=1,
+                        named_size=1,
+                        centroid=vector_to_bytes(vector),
+                    )
+                    session.add(theme)
+                    session.flush()
+                    index.add(theme.id, vector)
+                    loaded[theme.id] = theme
+                else:
+                    theme = loaded[index.theme_ids[placement.theme_index]]
+                    theme.centroid = vector_to_bytes(index.join(placement.theme_index, vector))
+                    theme.size += 1
+                    theme.updated_at = now
+                    session.add(theme)
+                submission.theme_id = theme.id
+                session.add(submission)
+
+    def embed_missing(self, progress: Progress = no_progress, batch: int = 256) -> int:
+        """Embed submissions stored without a theme (a failed embedding, an import) and place them."""
+        with self.lock, session_scope(self.engine) as session:
+            pending = queries.unthemed_submissions(session)
+            for start in range(0, len(pending), batch):
+                chunk = pending[start : start + batch]
+                vectors = self.embedder.embed([s.text for s in chunk])
+                self.place(session, chunk, vectors, chunk[-1].created_at)
+                session.flush()
+                progress("embedding", start + len(chunk), len(pending))
+        return len(pending)
+
+    def recluster(self, now: datetime, progress: Progress = no_progress) -> ReclusterResult:
+        """Re-theme everything. Keys continue where most members came from; pinned submissions
+        stay where a lead put them; curated (merged-into) themes are never split apart."""
+        self.embed_missing(progress)
+        with session_scope(self.engine) as session:
+            ids, previous, pinned, vectors = queries.embedding_matrix(session)
+            if len(ids) == 0:
+                return ReclusterResult(0, 0, 0, 0, 0)
+            progress("clustering", 0, 1)
+            free = ~pinned
+            labels = keep_apart(cluster(vectors[free]), vectors[free], previous[free], self.thresholds.apart)
+            progress("clustering", 1, 1)
+            curated = frozenset(t.id for t in queries.unmerged_themes(session) if t.curated)
+            mapping = match_clusters(labels, previous[free], curated)
+            new_theme_for: dict[int, int] = {}
+            for label, theme_id in mapping.items():
+                if theme_id is None:
+                    theme = Theme(title="", created_at=now, updated_at=now)
+                    session.add(theme)
+                    session.flush()
+                    new_theme_for[label] = theme.id
+            final = {label: new_theme_for.get(label, theme_id) for label, theme_id in mapping.items()}
+            targets = np.array([final[label] for label in labels.tolist()], dtype=np.int64)
+            assigned = previous.copy()
+            assigned[free] = targets
+            changed = assigned != previous
+            for theme_id in np.unique(assigned[changed]):
+                moved = ids[changed & (assigned == theme_id)]
+                queries.move_submissions(session, submission_ids=moved.tolist(), theme_id=int(theme_id))
+            emptied = self._refresh_themes(session, ids, assigned, vectors, now)
+            queries.audit(
+                session,
+                actor="frictionlog",
+                action="recluster",
+                theme_id=None,
+                at=now,
+                detail=f"{len(ids)} submissions into {len(np.unique(assigned))} themes; "
+                f"{len(new_theme_for)} new, {emptied} emptied",
+            )
+        self.invalidate()
+        themes = len(np.unique(assigned))
+        return ReclusterResult(len(ids), themes, len(new_theme_for), themes - len(new_theme_for), emptied)
+
+    def _refresh_themes(self, session: Session, ids, assigned, vectors, now: datetime) -> int:
+        """Sizes, centroids and (where the theme changed enough) titles from the new membership."""
+        themes = {t.id: t for t in queries.unmerged_themes(session)}
+        order = np.argsort(assigned, kind="stable")
+        bounds = np.flatnonzero(np.diff(assigned[order])) + 1
+        members: dict[int, np.ndarray] = {
+            int(assigned[group[0]]): group for group in np.split(order, bounds) if len(group)
+        }
+        emptied = 0
+        for theme_id, theme in themes.items():
+            group = members.get(theme_id)
+            if group is None:
+                emptied += theme.size > 0
+                theme.size, theme.centroid = 0, None
+                session.add(theme)
+                continue
+            centre = normalise(vectors[group].mean(axis=0, keepdims=True))[0]
+            theme.size = len(group)
+            theme.centroid = vector_to_bytes(centre)
+            ranked = ids[group][representative_order(vectors[group], centre)]
+            theme.example_submission_id = int(ranked[0])
+            theme.updated_at = now
+            members[theme_id] = ranked[:REPRESENTATIVES]
+        self._name(session, [themes[t] for t in members if t in themes], members)
+        return emptied
+
+    def _name(self, session: Session, themes: list[Theme], representatives: dict[int, np.ndarray]) -> None:
+        wanted = [int(i) for t in themes for i in representatives[t.id]]
+        texts = (
+            dict(session.exec(select(Submission.id, Submission.text).where(col(Submission.id).in_(wanted))).all())
+            if wanted
+            else {}
+        )
+        groups = [[texts[int(i)] for i in representatives[t.id]] for t in themes]
+        stale = [i for i, t in enumerate(themes) if needs_name(t.size, t.named_size, t.title_locked) or not t.title]
+        if not stale:
+            return
+        # Keyword titles need every theme for contrast; a model is asked only for stale ones.
+        keyword_names = self.offline_namer.name(groups)
+        for i in stale:
+            name = keyword_names[i]
+            if self.title_model is not None:
+                name, _ = name_with_model(self.title_model, groups[i], name)
+            theme = themes[i]
+            theme.title, theme.summary, theme.named_size = name.title, name.summary, theme.size
+            session.add(theme)

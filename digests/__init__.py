@@ -1,0 +1,1 @@
+"""Theme discovery and the digest: embeddings, clustering, naming, composition, rendering."""

@@ -1,0 +1,136 @@
+"""The digest as Slack Block Kit messages: plain dicts, no SDK.
+
+Slack's budgets are enforced here: at most 50 blocks a message and 3,000 characters a section
+text; a longer digest is split across messages, each with a text fallback. Staff text (quotes,
+titles, notes) is escaped for mrkdwn, so `<!channel>`, `<@U…>` or a link in a quote never pings
+or links anyone in an exec channel.
+"""
+
+from collections.abc import Callable
+
+from digests.digest import Digest, ThemeLine
+from digests.render import STATUS, growth_label, sparkline
+
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+MAX_HEADER = 150
+MAX_FALLBACK = 3000
+
+
+def mrkdwn_escape(text: str) -> str:
+    """Slack's three control characters; everything else is shown as typed."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
+
+def _plain_owner(owner: str) -> str:
+    return mrkdwn_escape(owner)
+
+
+def section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION)}}
+
+
+def _theme_block(line: ThemeLine, rank: int, owner: Callable[[str], str]) -> dict:
+    who = owner(line.owner) if line.owner else "_unowned_"
+    overdue = " · *overdue*" if line.overdue else ""
+    head = (
+        f"*{rank}. {line.key} · {mrkdwn_escape(line.title)}*\n"
+        f"{line.this_week} this week · {line.total} in all · {line.reporters} people · "
+        f"{mrkdwn_escape(growth_label(line))} · {sparkline(line.trend)}\n"
+        f"Owner: {who} · Status: {STATUS.get(line.status, line.status)}{overdue}"
+    )
+    quotes = "".join(f"\n> “{mrkdwn_escape(' '.join(q.split()))}”" for q in line.quotes)
+    room = MAX_SECTION - len(head)
+    return section(head + (quotes if len(quotes) <= room else clip(quotes, room)))
+
+
+def _list_blocks(title: str, lines: list[str], empty: str) -> list[dict]:
+    """A titled list as as many sections as its 3,000-character budget needs."""
+    lines = lines or [empty]
+    blocks, current = [], f"*{title}*"
+    for line in lines:
+        line = clip(line, MAX_SECTION - len(title) - 10)
+        if len(current) + 1 + len(line) > MAX_SECTION:
+            blocks.append(section(current))
+            current = f"*{title} (continued)*"
+        current += "\n" + line
+    blocks.append(section(current))
+    return blocks
+
+
+def digest_blocks(digest: Digest, owner: Callable[[str], str] = _plain_owner) -> list[dict]:
+    """Every block of the digest in order. `owner` renders an owner (Slack: a mention)."""
+    start, end = digest.start.strftime("%a %d %b"), digest.end.strftime("%a %d %b %Y")
+    blocks: list[dict] = [
+        {"type": "header", "text": {"type": "plain_text", "text": clip(digest.title, MAX_HEADER)}},
+        {
+            "type": "context",
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"{start} – {end} ({digest.timezone}): {digest.submissions} submissions "
+                    f"({digest.previous_submissions} the week before), {digest.active_themes} active themes",
+                }
+            ],
+        },
+        section("*Top themes*" if digest.top else "*Top themes*\nNothing was logged this week."),
+    ]
+    blocks += [_theme_block(line, rank, owner) for rank, line in enumerate(digest.top, 1)]
+    blocks.append({"type": "divider"})
+
+    def title_of(line) -> str:
+        return f"{line.key} {mrkdwn_escape(line.title)}"
+
+    blocks += _list_blocks(
+        "Growing", [f"• {title_of(t)}: {mrkdwn_escape(growth_label(t))}" for t in digest.growing], "• No sharp growth."
+    )
+    blocks += _list_blocks(
+        "Needs an owner",
+        [f"• {title_of(t)}: {t.this_week} this week, {t.total} in all" for t in digest.unowned],
+        "• Every active theme has an owner.",
+    )
+    blocks += _list_blocks(
+        "Overdue",
+        [f"• {title_of(t)}: {owner(t.owner) if t.owner else 'nobody'} has not acknowledged it" for t in digest.overdue],
+        "• Nothing overdue.",
+    )
+    blocks += _list_blocks(
+        "Resolved this week",
+        [
+            f"• {r.key} {mrkdwn_escape(r.title)} ({STATUS.get(r.status, r.status)}, "
+            f"{owner(r.owner) if r.owner else 'no owner'}, {r.reporters} people told): {mrkdwn_escape(r.note)}"
+            for r in digest.resolved
+        ],
+        "• Nothing was closed this week.",
+    )
+    if digest.areas:
+        blocks.append(section("*By area:* " + " · ".join(f"#{mrkdwn_escape(t)} {n}" for t, n in digest.areas)))
+    return blocks
+
+
+def _block_text(block: dict) -> str:
+    if "text" in block:
+        return block["text"]["text"]
+    if block["type"] == "context":
+        return " ".join(element["text"] for element in block["elements"])
+    return ""
+
+
+def split_messages(blocks: list[dict], title: str) -> list[dict]:
+    """Blocks in messages of at most 50, each {"text": fallback, "blocks": [...]}."""
+    chunks = [blocks[i : i + MAX_BLOCKS] for i in range(0, len(blocks), MAX_BLOCKS)] or [[]]
+    messages = []
+    for number, chunk in enumerate(chunks, 1):
+        part = f" (part {number} of {len(chunks)})" if len(chunks) > 1 else ""
+        body = "\n".join(filter(None, (_block_text(b) for b in chunk if b["type"] != "header")))
+        messages.append({"text": clip(f"{mrkdwn_escape(title)}{part}\n{body}", MAX_FALLBACK), "blocks": chunk})
+    return messages
+
+
+def render_slack(digest: Digest, owner: Callable[[str], str] = _plain_owner) -> list[dict]:
+    """The digest as one or more Slack messages (chat.postMessage arguments without the channel)."""
+    return split_messages(digest_blocks(digest, owner), digest.title)

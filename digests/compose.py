@@ -1,0 +1,138 @@
+"""Composing the weekly digest from what is stored: counts, growth, owners, quotes."""
+
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from digests.digest import Closed, Digest, IsoWeek, ThemeLine
+from storage import queries
+from storage.models import CLOSED_STATUSES, Theme
+
+TREND_WEEKS = 6
+TOP = 7
+QUOTES = 2
+MIN_AREA_REPORTERS = 3  # anonymity: no breakdown for a group smaller than this
+
+
+def compose_digest(
+    engine: Engine,
+    *,
+    zone: ZoneInfo,
+    now: datetime,
+    week: IsoWeek | None = None,
+    ack_hours: int = 24,
+) -> Digest:
+    week = week or IsoWeek.last_complete(now, zone)
+    start, end = week.bounds(zone)
+    trend_start, _ = week.previous(TREND_WEEKS - 1).bounds(zone)
+    with Session(engine) as session:
+        facts = queries.submission_facts(session, since=trend_start, until=end)
+        weekly: dict[int, Counter[str]] = defaultdict(Counter)
+        kinds: Counter[str] = Counter()
+        area_reporters: dict[str, set[str]] = defaultdict(set)
+        area_counts: Counter[str] = Counter()
+        this_week = previous_week = 0
+        for theme_id, created_at, kind, tags, author_hash in facts:
+            label = str(IsoWeek.containing(created_at, zone))
+            if theme_id is not None:
+                weekly[theme_id][label] += 1
+            if start <= created_at < end:
+                this_week += 1
+                kinds[kind] += 1
+                for tag in filter(None, tags.split(",")):
+                    area_counts[tag] += 1
+                    area_reporters[tag].add(author_hash or f"unattributed:{created_at}")
+            elif label == str(week.previous()):
+                previous_week += 1
+        seen = queries.first_and_last_seen(session)
+        labels = [str(week.previous(n)) for n in reversed(range(TREND_WEEKS))]
+        themes = queries.unmerged_themes(session)
+        lines = {
+            theme.id: _line(session, theme, weekly[theme.id], labels, seen, start, end, now, ack_hours)
+            for theme in themes
+            if theme.size > 0 or theme.id in weekly
+        }
+        resolved = tuple(
+            Closed(t.key, t.title, t.status, t.owner, t.status_note, queries.reporter_count(session, theme_id=t.id))
+            for t in themes
+            if t.status in CLOSED_STATUSES and t.status_changed_at and start <= t.status_changed_at < end
+        )
+        curation = tuple(
+            f"{event.action}: {event.detail}"
+            for event in queries.audit_events(session, since=start, until=end)
+            if event.action in ("merge", "rename", "split", "hide")
+        )
+
+    open_lines = [line for line in lines.values() if line.status not in CLOSED_STATUSES]
+    by_week = sorted((line for line in lines.values() if line.this_week), key=lambda line: (-line.this_week, line.key))
+    growing = sorted(
+        (line for line in open_lines if line.this_week >= 3 and line.this_week >= 1.5 * max(line.last_week, 1)),
+        key=lambda line: (-(line.this_week - line.last_week), line.key),
+    )
+    unowned = sorted(
+        (line for line in open_lines if not line.owner and (line.this_week or line.total >= 3)),
+        key=lambda line: (-line.this_week, -line.total, line.key),
+    )
+    overdue = sorted((line for line in open_lines if line.overdue), key=lambda line: (-line.total, line.key))
+    areas = tuple(
+        (tag, count) for tag, count in area_counts.most_common() if len(area_reporters[tag]) >= MIN_AREA_REPORTERS
+    )
+    return Digest(
+        week=week,
+        start=start,
+        end=end,
+        timezone=str(zone),
+        submissions=this_week,
+        previous_submissions=previous_week,
+        by_kind=tuple(sorted(kinds.items())),
+        active_themes=len(by_week),
+        top=tuple(_with_quotes(engine, by_week[:TOP], start, end)),
+        growing=tuple(growing[:5]),
+        unowned=tuple(unowned[:10]),
+        overdue=tuple(overdue),
+        resolved=resolved,
+        areas=areas,
+        curation=curation,
+    )
+
+
+def _line(session, theme: Theme, weekly, labels, seen, start, end, now, ack_hours) -> ThemeLine:
+    trend = tuple(weekly[label] for label in labels)
+    first, last = seen.get(theme.id, (None, None))
+    overdue = bool(
+        theme.owner
+        and theme.acknowledged_at is None
+        and theme.owner_assigned_at is not None
+        and now - theme.owner_assigned_at > timedelta(hours=ack_hours)
+    )
+    return ThemeLine(
+        key=theme.key,
+        title=theme.title,
+        summary=theme.summary,
+        status=theme.status,
+        owner=theme.owner,
+        this_week=trend[-1],
+        last_week=trend[-2] if len(trend) > 1 else 0,
+        total=theme.size,
+        reporters=queries.reporter_count(session, theme_id=theme.id),
+        trend=trend,
+        first_seen=first,
+        last_seen=last,
+        overdue=overdue,
+    )
+
+
+def _with_quotes(engine: Engine, lines: list[ThemeLine], start: datetime, end: datetime) -> list[ThemeLine]:
+    from dataclasses import replace
+
+    with Session(engine) as session:
+        return [
+            replace(
+                line,
+                quotes=tuple(queries.quotes(session, theme_id=int(line.key[2:]), since=start, until=end, limit=QUOTES)),
+            )
+            for line in lines
+        ]

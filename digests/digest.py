@@ -1,0 +1,106 @@
+"""The weekly digest as one frozen value; renderers turn it into Markdown, HTML, text, blocks."""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+
+@dataclass(frozen=True)
+class IsoWeek:
+    year: int
+    week: int
+
+    @classmethod
+    def parse(cls, text: str) -> "IsoWeek":
+        """`2026-W47` (or `2026W47`)."""
+        cleaned = text.strip().upper().replace("W", "-W").replace("--", "-")
+        try:
+            year, week = cleaned.split("-W")
+            monday = date.fromisocalendar(int(year), int(week), 1)
+        except ValueError as error:
+            raise ValueError(f"{text!r} is not an ISO week; write it like 2026-W47") from error
+        return cls(*monday.isocalendar()[:2])
+
+    @classmethod
+    def containing(cls, moment: datetime, zone: ZoneInfo) -> "IsoWeek":
+        year, week, _ = moment.astimezone(zone).isocalendar()
+        return cls(year, week)
+
+    @classmethod
+    def last_complete(cls, now: datetime, zone: ZoneInfo) -> "IsoWeek":
+        return cls.containing(now, zone).previous()
+
+    def previous(self, weeks: int = 1) -> "IsoWeek":
+        monday = date.fromisocalendar(self.year, self.week, 1) - timedelta(weeks=weeks)
+        return IsoWeek(*monday.isocalendar()[:2])
+
+    def bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        """Monday 00:00 to the next Monday 00:00, local time, as aware datetimes."""
+        monday = date.fromisocalendar(self.year, self.week, 1)
+        start = datetime(monday.year, monday.month, monday.day, tzinfo=zone)
+        end_day = monday + timedelta(weeks=1)
+        return start, datetime(end_day.year, end_day.month, end_day.day, tzinfo=zone)
+
+    def __str__(self) -> str:
+        return f"{self.year}-W{self.week:02d}"
+
+
+@dataclass(frozen=True)
+class ThemeLine:
+    key: str
+    title: str
+    summary: str
+    status: str
+    owner: str | None
+    this_week: int
+    last_week: int
+    total: int
+    reporters: int
+    trend: tuple[int, ...]  # submissions per ISO week, oldest first, ending with this week
+    first_seen: datetime | None
+    last_seen: datetime | None
+    quotes: tuple[str, ...] = ()
+    overdue: bool = False
+
+    @property
+    def growth(self) -> float | None:
+        """Change against the previous week as a fraction; None when there was nothing before."""
+        return None if self.last_week == 0 else (self.this_week - self.last_week) / self.last_week
+
+    @property
+    def is_new(self) -> bool:
+        return self.last_week == 0 and sum(self.trend[:-1]) == 0
+
+
+@dataclass(frozen=True)
+class Closed:
+    key: str
+    title: str
+    status: str
+    owner: str | None
+    note: str
+    reporters: int
+
+
+@dataclass(frozen=True)
+class Digest:
+    week: IsoWeek
+    start: datetime
+    end: datetime
+    timezone: str
+    submissions: int  # every submission of the week, hidden ones included
+    previous_submissions: int
+    by_kind: tuple[tuple[str, int], ...]
+    active_themes: int
+    top: tuple[ThemeLine, ...]
+    growing: tuple[ThemeLine, ...]
+    unowned: tuple[ThemeLine, ...]
+    overdue: tuple[ThemeLine, ...]
+    resolved: tuple[Closed, ...]
+    # Area tags with at least three distinct reporters; smaller groups are never shown.
+    areas: tuple[tuple[str, int], ...]
+    curation: tuple[str, ...]  # merges, renames, hides and splits of the week, in words
+
+    @property
+    def title(self) -> str:
+        return f"frictionlog weekly digest · {self.week}"

@@ -1,0 +1,94 @@
+"""Themes from embeddings: joining the nearest theme at submit time, and matching a fresh
+clustering to the themes people already know so that keys, owners and history survive."""
+
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How close is "the same problem" at submit time depends on the embedding space."""
+
+    # Cosine similarity above which a new submission joins an existing theme at once; below
+    # it, it opens a provisional theme that the next re-clustering may fold into another.
+    join: float
+    # Below this similarity to its cluster's centre a submission is plainly about something
+    # else, and re-clustering keeps it apart (see keep_apart).
+    apart: float
+
+
+SENTENCE_MODEL = Thresholds(join=0.50, apart=0.25)
+HASHING = Thresholds(join=0.30, apart=0.15)
+
+
+def thresholds_for(embedder_name: str) -> Thresholds:
+    return HASHING if embedder_name == "hashing" else SENTENCE_MODEL
+
+
+@dataclass(frozen=True)
+class Placement:
+    theme_index: int | None  # row of the centroid matrix, or None for a new theme
+    similarity: float
+
+
+def nearest_theme(embedding: np.ndarray, centroids: np.ndarray, threshold: float) -> Placement:
+    """One matrix-vector product over every live theme's centroid."""
+    if len(centroids) == 0:
+        return Placement(None, 0.0)
+    similarities = centroids @ embedding
+    best = int(np.argmax(similarities))
+    score = float(similarities[best])
+    return Placement(best if score >= threshold else None, score)
+
+
+def keep_apart(labels: np.ndarray, vectors: np.ndarray, previous: np.ndarray, threshold: float) -> np.ndarray:
+    """Members plainly unlike the rest of their cluster are not forced in: they stay together
+    with what they were with before (a provisional theme), so a new problem with few reports
+    is not swallowed by a big theme it does not belong to."""
+    count = labels.max() + 1 if len(labels) else 0
+    sums = np.zeros((count, vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, labels, vectors)
+    # Similarity to the centre of the *other* members: a member must not vouch for itself.
+    others = sums[labels] - vectors
+    norms = np.linalg.norm(others, axis=1)
+    fit = np.einsum("ij,ij->i", vectors, others) / np.maximum(norms, 1e-12)
+    apart = (fit < threshold) & (norms > 1e-6)
+    if not apart.any():
+        return labels
+    # One new label per previous theme among the outsiders; unthemed ones stand alone.
+    groups = np.where(previous[apart] >= 0, previous[apart], -1 - np.flatnonzero(apart))
+    _, group_labels = np.unique(groups, return_inverse=True)
+    relabelled = labels.copy()
+    relabelled[apart] = count + group_labels
+    return relabelled
+
+
+def match_clusters(
+    labels: np.ndarray, previous: np.ndarray, curated: frozenset[int] = frozenset()
+) -> dict[int, int | None]:
+    """Map each new cluster label to the existing theme it continues, or None for a new theme.
+
+    `previous` holds each item's theme id before re-clustering (-1 for none). A cluster
+    continues theme X when most of its previously themed members were in X. Each theme
+    continues at most one cluster (largest overlap first), except a theme a lead curated by
+    merging: it takes every cluster that is mostly its own, so the merge is never undone.
+    """
+    overlaps: Counter[tuple[int, int]] = Counter()
+    themed_members: Counter[int] = Counter()
+    for label, theme in zip(labels.tolist(), previous.tolist(), strict=True):
+        if theme >= 0:
+            overlaps[(label, theme)] += 1
+            themed_members[label] += 1
+
+    mapping: dict[int, int | None] = {int(label): None for label in np.unique(labels)}
+    taken: set[int] = set()
+    # Largest overlaps first; ties broken by ids so the result is deterministic.
+    for (label, theme), count in sorted(overlaps.items(), key=lambda kv: (-kv[1], kv[0])):
+        if mapping[label] is not None or count * 2 <= themed_members[label]:
+            continue
+        if theme in curated or theme not in taken:
+            mapping[label] = theme
+            taken.add(theme)
+    return mapping

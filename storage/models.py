@@ -1,0 +1,156 @@
+"""The nouns of frictionlog as SQLModel tables (see DESIGN.md, "Data").
+
+Timestamps are stored as UTC. Embeddings and centroids are float32 vectors stored as bytes,
+so one schema serves SQLite and PostgreSQL without extensions.
+"""
+
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import Column, DateTime, LargeBinary, UniqueConstraint
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+THEME_STATUSES = ("new", "acknowledged", "in_progress", "resolved", "wont_fix")
+CLOSED_STATUSES = ("resolved", "wont_fix")
+KINDS = ("policy", "customer", "other")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC on the way in and out; SQLite alone would hand back naive values."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime: frictionlog stores UTC-aware timestamps only")
+        return None if value is None else value.astimezone(UTC)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _timestamp(nullable: bool = False, index: bool = False):
+    column = Column(UTCDateTime(), nullable=nullable, index=index)
+    if nullable:
+        return Field(default=None, sa_column=column)
+    return Field(default_factory=utcnow, sa_column=column)
+
+
+def vector_to_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=np.float32).tobytes()
+
+
+def bytes_to_vector(data: bytes | None) -> np.ndarray | None:
+    return None if data is None else np.frombuffer(data, dtype=np.float32)
+
+
+class Theme(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    title: str = Field(default="", max_length=120)
+    summary: str = Field(default="", max_length=500)
+    status: str = Field(default="new", max_length=20, index=True)
+    status_note: str = Field(default="", max_length=2000)
+    owner: str | None = Field(default=None, max_length=120, index=True)
+    owner_assigned_at: datetime | None = _timestamp(nullable=True)
+    acknowledged_at: datetime | None = _timestamp(nullable=True)
+    created_at: datetime = _timestamp()
+    updated_at: datetime = _timestamp()
+    status_changed_at: datetime | None = _timestamp(nullable=True)
+    merged_into_id: int | None = Field(default=None, foreign_key="theme.id", index=True)
+    # A team lead's rename wins over every automatic title from then on.
+    title_locked: bool = Field(default=False)
+    # Set when a lead merged another theme into this one: re-clustering may not split it again.
+    curated: bool = Field(default=False)
+    example_submission_id: int | None = Field(default=None)
+    size: int = Field(default=0)
+    # The size the current title was made for: titles change only when the theme does.
+    named_size: int = Field(default=0)
+    centroid: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+
+    @property
+    def key(self) -> str:
+        return theme_key(self.id)
+
+
+def theme_key(theme_id: int | None) -> str:
+    return f"T-{theme_id}" if theme_id is not None else ""
+
+
+class Submission(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    text: str = Field(max_length=4000)
+    kind: str = Field(default="other", max_length=20, index=True)
+    tags: str = Field(default="", max_length=500)
+    platform: str = Field(default="console", max_length=20)
+    # Shown and exported only when not anonymous.
+    author: str | None = Field(default=None, max_length=120)
+    # Keyed hash of platform:user, so "mine", undo and me-too work without storing who, in clear.
+    author_hash: str | None = Field(default=None, max_length=64, index=True)
+    # The sender's platform and id encrypted (bot/sealing.py), so a resolution can reach anonymous
+    # reporters through the bot. Never shown, logged or exported.
+    reporter_sealed: str | None = Field(default=None, max_length=500)
+    anonymous: bool = Field(default=False)
+    channel: str | None = Field(default=None, max_length=120)
+    source_url: str | None = Field(default=None, max_length=500)
+    platform_event_id: str | None = Field(default=None, max_length=200, unique=True)
+    external_id: str | None = Field(default=None, max_length=200, unique=True)
+    created_at: datetime = _timestamp(index=True)
+    theme_id: int | None = Field(default=None, foreign_key="theme.id", index=True)
+    # Placed by a team lead (split or "different issue"): re-clustering leaves it where it is.
+    pinned: bool = Field(default=False)
+    hidden: bool = Field(default=False)
+    embedding: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+
+
+class Vote(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("theme_id", "voter_hash"),)
+    id: int | None = Field(default=None, primary_key=True)
+    theme_id: int = Field(foreign_key="theme.id", index=True)
+    voter_hash: str = Field(max_length=64)
+    voter_sealed: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _timestamp()
+
+
+class AuditEvent(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    theme_id: int | None = Field(default=None, foreign_key="theme.id", index=True)
+    actor: str = Field(max_length=120)
+    action: str = Field(max_length=30)
+    detail: str = Field(default="", max_length=2000)
+    created_at: datetime = _timestamp(index=True)
+
+
+class DigestRun(SQLModel, table=True):
+    """A claim on posting one digest to one target for one period (see queries.claim_digest)."""
+
+    __table_args__ = (UniqueConstraint("target", "period"),)
+    id: int | None = Field(default=None, primary_key=True)
+    target: str = Field(max_length=200)
+    period: str = Field(max_length=20)
+    created_at: datetime = _timestamp()
+    posted_at: datetime | None = _timestamp(nullable=True)
+
+
+class ConversationRef(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("platform", "user_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    user_id: str = Field(max_length=200)
+    reference: str = Field(max_length=8000)
+    updated_at: datetime = _timestamp()
+
+
+class Role(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("platform", "user_id", "role"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    user_id: str = Field(max_length=200)
+    role: str = Field(max_length=20)

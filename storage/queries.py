@@ -1,0 +1,294 @@
+"""Every query frictionlog runs. Functions take the session first and keywords after."""
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import numpy as np
+from sqlalchemy import func, insert, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from storage.models import AuditEvent, DigestRun, Submission, Theme, Vote, bytes_to_vector, utcnow
+
+# Submissions -------------------------------------------------------------------------------
+
+
+def submission_by_event(session: Session, *, event_id: str) -> Submission | None:
+    return session.exec(select(Submission).where(Submission.platform_event_id == event_id)).first()
+
+
+def existing_external_ids(session: Session, *, external_ids: Iterable[str]) -> set[str]:
+    wanted = list(set(external_ids))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        found.update(session.exec(select(Submission.external_id).where(col(Submission.external_id).in_(chunk))))
+    return found
+
+
+def submissions_of_theme(session: Session, *, theme_id: int, limit: int | None = None) -> list[Submission]:
+    query = (
+        select(Submission)
+        .where(Submission.theme_id == theme_id)
+        .order_by(col(Submission.created_at).desc(), col(Submission.id).desc())
+    )
+    return list(session.exec(query.limit(limit) if limit else query))
+
+
+def submissions_by_author(session: Session, *, author_hash: str, limit: int = 20) -> list[Submission]:
+    query = (
+        select(Submission)
+        .where(Submission.author_hash == author_hash)
+        .order_by(col(Submission.created_at).desc(), col(Submission.id).desc())
+        .limit(limit)
+    )
+    return list(session.exec(query))
+
+
+def all_submissions(session: Session) -> list[Submission]:
+    return list(session.exec(select(Submission).order_by(col(Submission.id))))
+
+
+def embedding_matrix(session: Session, *, since: datetime | None = None):
+    """(ids, theme ids with -1 for none, pinned flags, embeddings) of every embedded submission."""
+    query = select(Submission.id, Submission.theme_id, Submission.pinned, Submission.embedding).where(
+        col(Submission.embedding).is_not(None)
+    )
+    if since is not None:
+        query = query.where(Submission.created_at >= since)
+    rows = session.exec(query.order_by(col(Submission.id))).all()
+    ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    themes = np.fromiter((r[1] if r[1] is not None else -1 for r in rows), dtype=np.int64, count=len(rows))
+    pinned = np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=len(rows))
+    vectors = np.stack([bytes_to_vector(r[3]) for r in rows]) if rows else np.zeros((0, 0), np.float32)
+    return ids, themes, pinned, vectors
+
+
+def insert_submissions(session: Session, *, rows: Sequence[dict]) -> None:
+    """Many submissions in one executemany (bulk loads and benchmarks)."""
+    if rows:
+        session.execute(insert(Submission), list(rows))
+
+
+def unthemed_submissions(session: Session) -> list[Submission]:
+    query = select(Submission).where(col(Submission.theme_id).is_(None)).order_by(col(Submission.id))
+    return list(session.exec(query))
+
+
+def move_submissions(session: Session, *, submission_ids: Sequence[int], theme_id: int) -> None:
+    ids = list(submission_ids)
+    for start in range(0, len(ids), 900):
+        session.exec(
+            update(Submission).where(col(Submission.id).in_(ids[start : start + 900])).values(theme_id=theme_id)
+        )
+
+
+def reassign_theme(session: Session, *, from_theme_id: int, to_theme_id: int) -> int:
+    result = session.exec(update(Submission).where(Submission.theme_id == from_theme_id).values(theme_id=to_theme_id))
+    return result.rowcount or 0
+
+
+# Themes ------------------------------------------------------------------------------------
+
+
+def live_themes(session: Session) -> list[Theme]:
+    """Themes that hold submissions and were not merged away, biggest first."""
+    query = (
+        select(Theme)
+        .where(col(Theme.merged_into_id).is_(None), Theme.size > 0)
+        .order_by(col(Theme.size).desc(), col(Theme.id))
+    )
+    return list(session.exec(query))
+
+
+def themes_by_id(session: Session, *, theme_ids: Sequence[int]) -> list[Theme]:
+    ids = list(theme_ids)
+    found: list[Theme] = []
+    for start in range(0, len(ids), 900):
+        found.extend(session.exec(select(Theme).where(col(Theme.id).in_(ids[start : start + 900]))))
+    return found
+
+
+def unmerged_themes(session: Session) -> list[Theme]:
+    return list(session.exec(select(Theme).where(col(Theme.merged_into_id).is_(None)).order_by(col(Theme.id))))
+
+
+def theme_sizes(session: Session) -> dict[int, int]:
+    rows = session.exec(
+        select(Submission.theme_id, func.count())
+        .where(col(Submission.theme_id).is_not(None))
+        .group_by(Submission.theme_id)
+    )
+    return {theme_id: count for theme_id, count in rows}
+
+
+def follow_merges(session: Session, *, theme_id: int) -> Theme | None:
+    """The theme a key now lives in: merged themes point to where they went."""
+    theme = session.get(Theme, theme_id)
+    seen = set()
+    while theme is not None and theme.merged_into_id is not None and theme.id not in seen:
+        seen.add(theme.id)
+        theme = session.get(Theme, theme.merged_into_id)
+    return theme
+
+
+def reporter_count(session: Session, *, theme_id: int) -> int:
+    """Distinct people behind a theme: reporters (by hash, so anonymous ones count) and me-toos."""
+    reporters = set(
+        session.exec(
+            select(Submission.author_hash).where(
+                Submission.theme_id == theme_id, col(Submission.author_hash).is_not(None)
+            )
+        )
+    )
+    voters = set(session.exec(select(Vote.voter_hash).where(Vote.theme_id == theme_id)))
+    unattributed = session.exec(
+        select(func.count()).where(Submission.theme_id == theme_id, col(Submission.author_hash).is_(None))
+    ).one()
+    return len(reporters | voters) + unattributed
+
+
+def add_vote(
+    session: Session, *, theme_id: int, voter_hash: str, at: datetime, voter_sealed: str | None = None
+) -> bool:
+    """True when the vote is new; a second "me too" from the same person changes nothing."""
+    try:
+        with session.begin_nested():
+            session.add(Vote(theme_id=theme_id, voter_hash=voter_hash, voter_sealed=voter_sealed, created_at=at))
+        return True
+    except IntegrityError:
+        return False
+
+
+def sealed_people_of_theme(session: Session, *, theme_id: int) -> list[tuple[str, str]]:
+    """(person hash, sealed platform:user) of every reporter and "me too" of a theme, one per person."""
+    reporters = session.exec(
+        select(Submission.author_hash, Submission.reporter_sealed).where(
+            Submission.theme_id == theme_id, col(Submission.reporter_sealed).is_not(None)
+        )
+    ).all()
+    voters = session.exec(
+        select(Vote.voter_hash, Vote.voter_sealed).where(Vote.theme_id == theme_id, col(Vote.voter_sealed).is_not(None))
+    ).all()
+    people: dict[str, str] = {}
+    for person_hash, sealed in [*reporters, *voters]:
+        people.setdefault(person_hash or sealed, sealed)
+    return list(people.items())
+
+
+def created_times_of_theme(session: Session, *, theme_id: int, since: datetime) -> list[datetime]:
+    query = select(Submission.created_at).where(Submission.theme_id == theme_id, Submission.created_at >= since)
+    return list(session.exec(query))
+
+
+def theme_counts_since(session: Session, *, since: datetime, until: datetime) -> dict[int, int]:
+    rows = session.exec(
+        select(Submission.theme_id, func.count())
+        .where(col(Submission.theme_id).is_not(None), Submission.created_at >= since, Submission.created_at < until)
+        .group_by(Submission.theme_id)
+    )
+    return {theme_id: count for theme_id, count in rows}
+
+
+def move_votes(session: Session, *, from_theme_id: int, to_theme_id: int) -> None:
+    existing = set(session.exec(select(Vote.voter_hash).where(Vote.theme_id == to_theme_id)))
+    for vote in session.exec(select(Vote).where(Vote.theme_id == from_theme_id)).all():
+        if vote.voter_hash in existing:
+            session.delete(vote)
+        else:
+            vote.theme_id = to_theme_id
+            session.add(vote)
+
+
+def audit(
+    session: Session, *, actor: str, action: str, theme_id: int | None, detail: str = "", at: datetime | None = None
+) -> None:
+    session.add(AuditEvent(actor=actor, action=action, theme_id=theme_id, detail=detail, created_at=at or utcnow()))
+
+
+def audit_events(session: Session, *, since: datetime, until: datetime) -> list[AuditEvent]:
+    query = (
+        select(AuditEvent)
+        .where(AuditEvent.created_at >= since, AuditEvent.created_at < until)
+        .order_by(col(AuditEvent.created_at))
+    )
+    return list(session.exec(query))
+
+
+# Digest data -------------------------------------------------------------------------------
+
+
+def submission_facts(session: Session, *, since: datetime, until: datetime):
+    """(theme id, created at, kind, tags, author hash) for every submission in the window,
+    hidden ones included: the digest counts everything."""
+    query = select(
+        Submission.theme_id, Submission.created_at, Submission.kind, Submission.tags, Submission.author_hash
+    ).where(Submission.created_at >= since, Submission.created_at < until)
+    return session.exec(query).all()
+
+
+def first_and_last_seen(session: Session) -> dict[int, tuple[datetime, datetime]]:
+    rows = session.exec(
+        select(Submission.theme_id, func.min(Submission.created_at), func.max(Submission.created_at))
+        .where(col(Submission.theme_id).is_not(None))
+        .group_by(Submission.theme_id)
+    )
+    return {theme_id: (first, last) for theme_id, first, last in rows}
+
+
+def quotes(session: Session, *, theme_id: int, since: datetime, until: datetime, limit: int) -> list[str]:
+    query = (
+        select(Submission.text)
+        .where(
+            Submission.theme_id == theme_id,
+            Submission.created_at >= since,
+            Submission.created_at < until,
+            col(Submission.hidden).is_(False),
+        )
+        .order_by(func.length(Submission.text), col(Submission.id))
+    )
+    return list(session.exec(query.limit(limit)))
+
+
+# Digest runs: exactly once per (target, period) -----------------------------------------------
+
+
+def claim_digest(session: Session, *, target: str, period: str, at: datetime, stale_before: datetime) -> bool:
+    """Claim the right to post `period`'s digest to `target`; True for exactly one caller.
+
+    The claim is the insert itself (the unique (target, period) pair), so replicas racing on
+    the same schedule cannot both win. A claim never marked posted and made before
+    `stale_before` belongs to a process that died between claim and post: it is taken over
+    by a conditional update, which again only one caller can win."""
+    try:
+        with session.begin_nested():
+            session.add(DigestRun(target=target, period=period, created_at=at))
+        return True
+    except IntegrityError:
+        pass
+    result = session.exec(
+        update(DigestRun)
+        .where(
+            DigestRun.target == target,
+            DigestRun.period == period,
+            col(DigestRun.posted_at).is_(None),
+            DigestRun.created_at < stale_before,
+        )
+        .values(created_at=at)
+    )
+    return (result.rowcount or 0) == 1
+
+
+def finish_digest(session: Session, *, target: str, period: str, at: datetime) -> None:
+    session.exec(update(DigestRun).where(DigestRun.target == target, DigestRun.period == period).values(posted_at=at))
+
+
+def release_digest(session: Session, *, target: str, period: str) -> None:
+    """Give a claim back after a failed post, so the next run tries again."""
+    run = session.exec(
+        select(DigestRun).where(
+            DigestRun.target == target, DigestRun.period == period, col(DigestRun.posted_at).is_(None)
+        )
+    ).first()
+    if run is not None:
+        session.delete(run)

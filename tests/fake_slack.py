@@ -1,0 +1,156 @@
+"""A loopback stand-in for the Slack Web API (and response_url webhooks) that records every call.
+
+Fault injection: `fail("chat.postMessage", 429, times=1)` answers the next call(s) of a method
+with 429 and `Retry-After: 1`, or with 500.
+"""
+
+import asyncio
+import json
+import time
+from collections import defaultdict
+from urllib.parse import parse_qsl
+
+from aiohttp import web
+
+
+class FakeSlack:
+    def __init__(self):
+        self.calls: list[tuple[str, dict]] = []
+        self.faults: dict[str, list[int]] = defaultdict(list)
+        self.usergroups: list[dict] = []
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        # Socket Mode: the websocket the app opened, and the envelope ids it acknowledged.
+        self.socket: web.WebSocketResponse | None = None
+        self.socket_acks: list[str] = []
+
+    def fail(self, method: str, status: int, times: int = 1) -> None:
+        self.faults[method].extend([status] * times)
+
+    async def start(self) -> "FakeSlack":
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_post("/respond/{hook}", self._respond)
+        app.router.add_get("/socket", self._socket)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def response_url(self, hook: str = "hook") -> str:
+        return f"{self.url}/respond/{hook}"
+
+    async def _body(self, request: web.Request) -> dict:
+        raw = await request.text()
+        if request.content_type == "application/json" and raw:
+            return json.loads(raw)
+        data = dict(parse_qsl(raw)) if raw else {}
+        data.update(request.query)
+        return data
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        body = await self._body(request)
+        self.calls.append((method, body))
+        if self.faults[method]:
+            status = self.faults[method].pop(0)
+            if status == 429:
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
+                )
+            return web.Response(status=status, text="server error")
+        return web.json_response(self._answer(method, body))
+
+    def _answer(self, method: str, body: dict) -> dict:
+        if method == "auth.test":
+            return {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "team": "Acme", "user": "bot"}
+        if method in ("chat.postMessage", "chat.postEphemeral"):
+            return {"ok": True, "channel": body.get("channel"), "ts": f"{time.time():.6f}", "message_ts": "1.1"}
+        if method == "chat.getPermalink":
+            return {"ok": True, "permalink": f"https://acme.slack.com/archives/{body.get('channel')}/p1"}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket"}
+        if method == "usergroups.list":
+            return {"ok": True, "usergroups": self.usergroups}
+        if method in ("views.open", "views.publish"):
+            return {"ok": True, "view": {"id": "V-NEW"}}
+        return {"ok": True}
+
+    async def _respond(self, request: web.Request) -> web.Response:
+        body = await self._body(request)
+        body["_hook"] = request.match_info["hook"]  # which response_url it was
+        self.calls.append(("respond", body))
+        status = self.faults["respond"].pop(0) if self.faults["respond"] else 200
+        return web.Response(status=status, text="ok" if status == 200 else "error")
+
+    async def _socket(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        await socket.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A1"}})
+        self.socket = socket
+        async for message in socket:
+            if message.type.name == "TEXT":
+                self.socket_acks.append(json.loads(message.data).get("envelope_id", ""))
+        return socket
+
+    async def push(self, envelope_type: str, payload: dict, envelope_id: str) -> None:
+        """Deliver an envelope over Socket Mode, as Slack does, once the app has connected."""
+        deadline = time.monotonic() + 10
+        while self.socket is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("the app never opened its Socket Mode connection")
+            await asyncio.sleep(0.02)
+        await self.socket.send_json(
+            {"envelope_id": envelope_id, "type": envelope_type, "accepts_response_payload": False, "payload": payload}
+        )
+
+    def of(self, method: str) -> list[dict]:
+        return [body for name, body in self.calls if name == method]
+
+    async def reply_to(self, hook: str, timeout: float = 10.0) -> dict:
+        [reply] = await self.wait_for("respond", timeout=timeout, where=lambda b: b["_hook"] == hook)
+        return reply
+
+    async def wait_for(self, method: str, count: int = 1, timeout: float = 10.0, where=None) -> list[dict]:
+        """Bolt acks first and works after: wait for the calls rather than sleeping."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [b for b in self.of(method) if where is None or where(b)]
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"expected {count} {method} call(s); recorded: {[n for n, _ in self.calls]}")
+            await asyncio.sleep(0.02)
+
+
+class FakeSlackThread:
+    """The fake on a loop of its own, for code under test that runs its own event loop (the CLI)."""
+
+    def __init__(self):
+        self.fake = FakeSlack()
+        self._loop = asyncio.new_event_loop()
+        self._thread = None
+
+    def __enter__(self) -> FakeSlack:
+        import threading
+
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(10)
+        return self.fake
+
+    def __exit__(self, *exc) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()

@@ -1,0 +1,73 @@
+"""The main job on embedded defaults, with the real local model from its installed package."""
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from digests.embeddings import MINILM_SHA256, LocalEmbedder, packaged_minilm_path, verify_sha256
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_packaged_model_is_the_pinned_one():
+    verify_sha256(packaged_minilm_path() / "model.safetensors", MINILM_SHA256)
+    with pytest.raises(RuntimeError, match="refusing to load"):
+        verify_sha256(packaged_minilm_path() / "config.json", MINILM_SHA256)
+
+
+def test_local_model_puts_the_same_problem_close():
+    embedder = LocalEmbedder()
+    vectors = embedder.embed(
+        [
+            "refunds over $50 need a supervisor's approval and it takes days",
+            "waiting three days for a sup to approve a small refund",
+            "the android app crashes at checkout",
+        ]
+    )
+    assert vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert vectors[0] @ vectors[1] > 0.5 > vectors[0] @ vectors[2]
+
+
+def test_demo_prints_a_digest_and_writes_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    result = CliRunner().invoke(app, ["demo"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert "frictionlog weekly digest" in result.stdout
+    html = (tmp_path / "digest.html").read_text()
+    markdown = (tmp_path / "digest.md").read_text()
+    assert html.startswith("<!doctype html>") and "Top themes this week" in html
+    top = [line for line in markdown.splitlines() if line.startswith("### T-")]
+    assert len(top) >= 5
+    assert "Resolved this week" in markdown and "**T-" in markdown.split("## Resolved this week")[1]
+    assert "not acknowledged" in markdown  # the overdue owner in the sample storyline
+    assert "@example.com" not in markdown + html  # customer emails in the sample data were redacted
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", ["bot", "digests", "storage"])
+def test_core_never_imports_a_platform_or_model_sdk(package):
+    forbidden = {"slack_bolt", "slack_sdk", "botbuilder", "openai"}
+    for path in (ROOT / package).rglob("*.py"):
+        assert not (_imports(path) & forbidden), f"{path} imports {_imports(path) & forbidden}"
+
+
+@pytest.mark.parametrize("package", ["digests", "storage"])
+def test_dependencies_point_inward(package):
+    for path in (ROOT / package).rglob("*.py"):
+        assert not (_imports(path) & {"bot", "adapters"}), f"{path} reaches outward"

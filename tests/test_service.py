@@ -1,0 +1,140 @@
+"""The use cases through the one entry point every platform calls, on SQLite and PostgreSQL."""
+
+from sqlmodel import Session, select
+
+from bot.messages import Request
+from storage.models import AuditEvent, Submission, Theme
+from tests.conftest import LEAD, ask
+
+REFUND = "refunds over $50 need supervisor approval and it takes three days"
+REFUND_2 = "supervisor approval for refunds over $50 takes days, customers furious"
+HOLD = "hold times on the phone line are over forty minutes every evening"
+
+
+def stored(service) -> list[Submission]:
+    with Session(service.engine) as session:
+        return list(session.exec(select(Submission).order_by(Submission.id)))
+
+
+def test_submit_confirms_theme_and_redacts(service):
+    reply = ask(service, "U1", "cx jane@example.com card 4111 1111 1111 1111 " + REFUND + " #refunds")
+    assert reply.ok
+    assert reply.text.startswith("Logged as S-1.") and "joined T-1" in reply.text
+    assert "you are the first" in reply.text
+    assert [b.label for b in reply.buttons] == ["Undo", "Make anonymous", "Different issue"]
+    fields = dict(reply.sections[0].fields)
+    assert fields == {"Reported by": "1 person", "Owner": "unowned", "Status": "new"}
+    [submission] = stored(service)
+    assert "jane@example.com" not in submission.text and "4111" not in submission.text
+    assert "[email]" in submission.text and "[card]" in submission.text
+    assert submission.tags == "refunds" and submission.kind == "policy"
+    assert submission.author == "U1" and submission.embedding is not None
+
+
+def test_second_similar_report_joins_the_same_theme(service):
+    ask(service, "U1", REFUND)
+    reply = ask(service, "U2", REFUND_2)
+    assert "joined T-1" in reply.text and "2 people reported this" in reply.text
+    reply = ask(service, "U3", HOLD)
+    assert "joined T-2" in reply.text
+
+
+def test_platform_retry_never_duplicates(service):
+    first = ask(service, "U1", REFUND, event_id="Ev1")
+    again = ask(service, "U1", REFUND, event_id="Ev1")
+    assert again.text == first.text
+    assert len(stored(service)) == 1
+
+
+def test_anonymous_submission_keeps_no_name(service):
+    reply = ask(service, "U1", "anon " + REFUND)
+    assert "(anonymously)" in reply.text
+    assert "Make anonymous" not in [b.label for b in reply.buttons]
+    [submission] = stored(service)
+    assert submission.author is None and submission.anonymous
+    assert "U1" not in (submission.author_hash or "")
+    # The sender still finds it and can take it back.
+    assert "S-1" in ask(service, "U1", "mine").sections[0].title
+
+
+def test_make_anonymous_button(service):
+    ask(service, "U1", REFUND)
+    reply = service.press(Request(user="U1", text="", platform="test"), "anonymous", "1")
+    assert "now anonymous" in reply.text
+    assert stored(service)[0].author is None
+
+
+def test_undo_own_submission_within_24_hours(service, clock):
+    ask(service, "U1", REFUND)
+    assert not ask(service, "U2", "undo S-1").ok  # not theirs
+    clock.advance(hours=23)
+    assert ask(service, "U1", "undo S-1").text == "Done: S-1 is withdrawn."
+    assert stored(service) == []
+
+
+def test_undo_after_24_hours_is_refused(service, clock):
+    ask(service, "U1", REFUND)
+    clock.advance(hours=25)
+    reply = ask(service, "U1", "undo S-1")
+    assert not reply.ok and "older than 24 hours" in reply.text
+    assert len(stored(service)) == 1
+
+
+def test_me_too_counts_a_person_once(service):
+    ask(service, "U1", REFUND)
+    assert "2 people" in ask(service, "U2", "metoo T-1").text
+    assert "already counted" in ask(service, "U2", "metoo T-1").text
+    assert "2 people" in ask(service, "U9", "theme T-1").sections[0].fields[0][1]
+
+
+def test_non_lead_cannot_curate(service):
+    ask(service, "U1", REFUND)
+    for command in ("assign T-1 @dana", "rename T-1 Refunds", "merge T-1 into T-1", "split T-1 S-1"):
+        reply = ask(service, "U1", command)
+        assert not reply.ok and reply.text.startswith("Only team leads can")
+
+
+def test_lead_assigns_and_owner_moves_status(service, clock):
+    ask(service, "U1", REFUND)
+    reply = ask(service, LEAD, "assign T-1 @dana")
+    assert "owned by dana" in reply.text and "24 h" in reply.text
+    refused = ask(service, "dana", "status T-1 resolved")
+    assert not refused.ok and "add a note" in refused.text
+    assert ask(service, "dana", "status T-1 in-progress talking to finance").ok
+    assert ask(service, "dana", "status T-1 resolved self-approval up to $150 from Monday").ok
+    assert not ask(service, "U7", "status T-1 new").ok  # neither owner nor lead
+    with Session(service.engine) as session:
+        theme = session.get(Theme, 1)
+        actions = [e.action for e in session.exec(select(AuditEvent).order_by(AuditEvent.id))]
+    assert theme.status == "resolved" and theme.status_note.startswith("self-approval")
+    assert theme.acknowledged_at is not None
+    assert actions == ["assign", "status", "status"]
+
+
+def test_rename_merge_and_pointer(service):
+    ask(service, "U1", REFUND)
+    ask(service, "U2", HOLD)
+    assert ask(service, LEAD, "rename T-2 Evening hold times").ok
+    reply = ask(service, LEAD, "merge T-1 into T-2")
+    assert "1 submissions moved" in reply.text and "T-1 now points to T-2" in reply.text
+    shown = ask(service, "U1", "theme T-1")
+    assert shown.text.startswith("T-1 was merged into T-2.")
+    assert "Evening hold times" in shown.text
+    assert len(ask(service, "U1", "themes").sections) == 1
+
+
+def test_unknown_theme_and_bad_input_get_a_sentence(service):
+    assert ask(service, "U1", "theme T-99").text == "There is no theme T-99. Try /friction themes."
+    long = ask(service, "U1", "x" * 5000)
+    assert not long.ok and "5,000 characters" in long.text and "4,000" in long.text
+    assert "How to use frictionlog" in ask(service, "U1", "   ").text
+    assert stored(service) == []
+
+
+def test_different_issue_moves_it_to_its_own_theme(service):
+    ask(service, "U1", REFUND)
+    ask(service, "U2", REFUND_2)
+    reply = service.press(Request(user="U2", text="", platform="test"), "different_issue", "2")
+    assert "new theme, T-2" in reply.text
+    moved = stored(service)[1]
+    assert moved.theme_id == 2 and moved.pinned

@@ -1,0 +1,564 @@
+"""Slack end to end: the real Bolt app served by `frictionlog serve`'s aiohttp app on loopback,
+requests signed as Slack signs them, payloads shaped as Slack sends them, and a loopback fake of
+the Slack Web API that records every call and can answer 429 or 500."""
+
+import asyncio
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from aiohttp import ClientSession, web
+from sqlmodel import Session, select
+
+from adapters.web import make_web_app
+from bot.clock import FrozenClock
+from bot.service import FrictionService
+from bot.settings import Settings
+from digests.embeddings import HashingEmbedder
+from storage.db import make_engine, upgrade
+from storage.models import Submission, Theme
+from tests.conftest import LEAD, START
+from tests.fake_slack import FakeSlack
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+REFUND = "refunds over $50 need supervisor approval and it takes three days"
+REFUND_2 = "supervisor approval for refunds over $50 takes days, customers furious"
+
+
+def sign(body: bytes, timestamp: str, secret: str = SECRET) -> str:
+    base = b"v0:" + timestamp.encode() + b":" + body
+    return "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Slack:
+    """One running `frictionlog serve` app and the fake Web API it talks to."""
+
+    fake: FakeSlack
+    service: FrictionService
+    url: str
+    http: ClientSession
+
+    async def post(self, body: bytes, content_type: str, headers: dict | None = None, timestamp: str | None = None):
+        timestamp = str(int(time.time())) if timestamp is None else timestamp
+        sent = {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": sign(body, timestamp),
+            **(headers or {}),
+        }
+        sent = {k: v for k, v in sent.items() if v is not None}
+        started = time.monotonic()
+        async with self.http.post(f"{self.url}/slack/events", data=body, headers=sent) as response:
+            text = await response.text()
+            return response.status, text, time.monotonic() - started
+
+    async def event(self, event: dict, event_id: str = "Ev1", headers: dict | None = None):
+        return await self.post(json.dumps(event_callback(event, event_id)).encode(), "application/json", headers)
+
+    async def dm(self, text: str, user: str = "U1", event_id: str = "Ev1", headers: dict | None = None):
+        return await self.event(dm_event(text, user), event_id, headers)
+
+    async def command(self, text: str, user: str = "U1", trigger: str = "trig-1"):
+        """A slash command; its response_url is named after the trigger id."""
+        form = {
+            "token": "legacy-token",
+            "team_id": "T1",
+            "team_domain": "acme",
+            "channel_id": "C-GENERAL",
+            "channel_name": "general",
+            "user_id": user,
+            "user_name": user.lower(),
+            "command": "/friction",
+            "text": text,
+            "api_app_id": "A1",
+            "is_enterprise_install": "false",
+            "response_url": self.fake.response_url(trigger),
+            "trigger_id": trigger,
+        }
+        return await self.post(urlencode(form).encode(), "application/x-www-form-urlencoded")
+
+    async def interact(self, payload: dict):
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        return await self.post(body, "application/x-www-form-urlencoded")
+
+    async def click(self, button: dict, user: str = "U1", container: str = "message", hook: str = "click"):
+        action = {
+            "action_id": button["action_id"],
+            "block_id": "b1",
+            "type": button["type"],
+            "action_ts": "1700000001.000200",
+        }
+        if button["type"] == "button":
+            action.update(value=button["value"], text=button["text"])
+        else:
+            action.update(selected_user=button["selected_user"])
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "legacy-token",
+            "trigger_id": f"trig-{time.monotonic_ns()}",
+            "team": {"id": "T1", "domain": "acme"},
+            "actions": [action],
+        }
+        if container == "home":
+            payload.update(container={"type": "view", "view_id": "VHOME"}, view={"id": "VHOME", "type": "home"})
+        else:
+            payload.update(
+                container={"type": "message", "message_ts": "1.1", "channel_id": "D1", "is_ephemeral": False},
+                channel={"id": "D1", "name": "directmessage"},
+                message={"type": "message", "ts": "1.1", "text": "…"},
+                response_url=self.fake.response_url(hook),
+            )
+        return await self.interact(payload)
+
+    async def submit_view(self, callback_id: str, values: dict, metadata: dict, user: str = "U1", view_id="V1"):
+        view = {
+            "id": view_id,
+            "team_id": "T1",
+            "type": "modal",
+            "callback_id": callback_id,
+            "private_metadata": json.dumps(metadata),
+            "hash": "1700000002.abcdef",
+            "state": {"values": values},
+        }
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "T1", "domain": "acme"},
+            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
+            "api_app_id": "A1",
+            "token": "legacy-token",
+            "trigger_id": "trig-view",
+            "view": view,
+        }
+        return await self.interact(payload)
+
+    def submissions(self) -> list[Submission]:
+        with Session(self.service.engine) as session:
+            return list(session.exec(select(Submission).order_by(Submission.id)))
+
+    def theme(self, theme_id: int) -> Theme:
+        with Session(self.service.engine) as session:
+            return session.get(Theme, theme_id)
+
+
+def event_callback(event: dict, event_id: str) -> dict:
+    """An Events API envelope as Slack sends it, over HTTP or inside a Socket Mode envelope."""
+    return {
+        "token": "legacy-token",
+        "team_id": "T1",
+        "api_app_id": "A1",
+        "event": {"event_ts": "1700000000.000100", **event},
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1700000000,
+        "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": True, "is_enterprise_install": False}],
+        "is_ext_shared_channel": False,
+    }
+
+
+def dm_event(text: str, user: str = "U1") -> dict:
+    return {
+        "type": "message",
+        "channel": f"D-{user}",
+        "channel_type": "im",
+        "user": user,
+        "text": text,
+        "ts": "1700000000.000100",
+    }
+
+
+def run_slack(url: str, scenario: Callable[[Slack], Awaitable[None]], **settings) -> None:
+    async def main():
+        fake = await FakeSlack().start()
+        config = Settings(
+            database_url=url,
+            embeddings="hashing",
+            team_leads=settings.pop("team_leads", LEAD),
+            slack_bot_token="xoxb-test-token",
+            slack_signing_secret=SECRET,
+            slack_api_url=fake.api_url,
+            digest_slack_channels="C-EXEC",
+            _env_file=None,
+            **settings,
+        )
+        engine = make_engine(url)
+        upgrade(engine)
+        service = FrictionService(engine, config, HashingEmbedder(), clock=FrozenClock(START))
+        runner = web.AppRunner(make_web_app(service))
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        try:
+            async with ClientSession() as http:
+                await scenario(Slack(fake, service, f"http://127.0.0.1:{runner.addresses[0][1]}", http))
+        finally:
+            await runner.cleanup()
+            await fake.stop()
+            engine.dispose()
+
+    asyncio.run(main())
+
+
+def all_text(message: dict) -> str:
+    """Every string in a message or view, for assertions."""
+    return json.dumps(message, ensure_ascii=False)
+
+
+def buttons(message: dict) -> list[dict]:
+    return [e for b in message.get("blocks", []) if b["type"] == "actions" for e in b["elements"]]
+
+
+def button(message: dict, label: str) -> dict:
+    return next(e for e in buttons(message) if e.get("text", {}).get("text") == label)
+
+
+# Verification ---------------------------------------------------------------------------------
+
+
+def test_unsigned_stale_or_malformed_requests_get_401_and_store_nothing(sqlite_url):
+    async def scenario(slack: Slack):
+        body = b"token=x&team_id=T1&user_id=U1&command=%2Ffriction&text=refunds+are+slow&trigger_id=t"
+        form = "application/x-www-form-urlencoded"
+        now = str(int(time.time()))
+        cases = [
+            {"X-Slack-Signature": "v0=" + "0" * 64},  # bad signature
+            {"X-Slack-Signature": sign(body, now, "another-secret")},  # signed with the wrong secret
+            {"X-Slack-Request-Timestamp": None},  # missing timestamp
+            {"X-Slack-Request-Timestamp": "yesterday"},  # non-numeric: Bolt alone would answer 500
+            {"X-Slack-Request-Timestamp": "-12"},
+        ]
+        for headers in cases:
+            status, _text, _ = await slack.post(body, form, headers)
+            assert status == 401, headers
+        old = str(int(time.time()) - 301)  # more than five minutes old, correctly signed
+        status, _text, _ = await slack.post(body, form, timestamp=old)
+        assert status == 401
+        assert slack.submissions() == []
+        assert [name for name, _ in slack.fake.calls] == []
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_teams_route_says_not_configured_and_health_is_up(sqlite_url):
+    async def scenario(slack: Slack):
+        async with slack.http.post(f"{slack.url}/api/messages", json={}) as response:
+            assert response.status == 501
+            assert await response.json() == {"error": "Teams is not configured"}
+        async with slack.http.get(f"{slack.url}/healthz") as response:
+            assert response.status == 200
+
+    run_slack(sqlite_url, scenario)
+
+
+# Agents ---------------------------------------------------------------------------------------
+
+
+def test_dm_is_a_submission_confirmed_with_theme_count_owner_status_and_buttons(sqlite_url):
+    async def scenario(slack: Slack):
+        status, _text, elapsed = await slack.dm(REFUND + " #refunds")
+        assert status == 200 and elapsed < 3
+        [message] = await slack.fake.wait_for("chat.postMessage")
+        assert message["channel"] == "D-U1"
+        assert message["text"].startswith("Logged as S-1. It joined T-1")
+        text = all_text(message)
+        for expected in ("*Reported by*", "1 person", "*Owner*", "unowned", "*Status*", "new"):
+            assert expected in text
+        assert [b["text"]["text"] for b in buttons(message)] == ["Undo", "Make anonymous", "Different issue", "Me too"]
+        [stored] = slack.submissions()
+        assert stored.platform == "slack" and stored.author == "U1" and stored.platform_event_id == "Ev1"
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_socket_mode_takes_events_over_the_websocket_without_signatures(sqlite_url):
+    async def scenario(slack: Slack):
+        await slack.fake.push("events_api", event_callback(dm_event(REFUND), "Ev-socket"), "env-1")
+        [message] = await slack.fake.wait_for("chat.postMessage")
+        assert message["channel"] == "D-U1" and message["text"].startswith("Logged as S-1.")
+        assert "env-1" in slack.fake.socket_acks  # acknowledged on the socket, as Slack requires
+        assert slack.fake.of("apps.connections.open")
+        # The same event delivered again over the socket is still one submission.
+        await slack.fake.push("events_api", event_callback(dm_event(REFUND), "Ev-socket"), "env-2")
+        deadline = asyncio.get_running_loop().time() + 5
+        while "env-2" not in slack.fake.socket_acks and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.02)
+        assert "env-2" in slack.fake.socket_acks
+        assert [s.platform_event_id for s in slack.submissions()] == ["Ev-socket"]
+        # No HTTP endpoint is exposed in Socket Mode.
+        status, _text, _elapsed = await slack.dm(REFUND, event_id="Ev-http")
+        assert status == 404
+
+    run_slack(sqlite_url, scenario, slack_app_token="xapp-test-token")
+
+
+def test_retried_event_delivery_never_creates_a_second_submission(sqlite_url):
+    async def scenario(slack: Slack):
+        await slack.dm(REFUND, event_id="Ev-retry")
+        await slack.fake.wait_for("chat.postMessage")
+        retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+        for _ in range(2):
+            status, _text, _ = await slack.dm(REFUND, event_id="Ev-retry", headers=retry)
+            assert status == 200
+        # Two deliveries at once (a retry racing the first) still make one submission.
+        await asyncio.gather(*(slack.dm(REFUND_2, event_id="Ev-race") for _ in range(3)))
+        await slack.fake.wait_for("chat.postMessage", 2)
+        await asyncio.sleep(0.3)
+        assert [s.platform_event_id for s in slack.submissions()] == ["Ev-retry", "Ev-race"]
+        assert len(slack.fake.of("chat.postMessage")) == 2  # a retry is not answered twice
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_slash_command_submission_and_a_double_submit(sqlite_url):
+    async def scenario(slack: Slack):
+        status, text, elapsed = await slack.command(REFUND, trigger="trig-42")
+        assert status == 200 and text == "" and elapsed < 3
+        reply = await slack.fake.reply_to("trig-42")
+        assert reply["response_type"] == "ephemeral" and reply["text"].startswith("Logged as S-1")
+        await slack.command(REFUND, trigger="trig-42")  # the same trigger: a double submit
+        await slack.command("anon " + REFUND_2, trigger="trig-43")
+        assert "(anonymously)" in (await slack.fake.reply_to("trig-43"))["text"]
+        await asyncio.sleep(0.3)
+        assert len(slack.fake.of("respond")) == 2  # the double submit is not answered twice
+        stored = slack.submissions()
+        assert len(stored) == 2 and stored[1].author is None and stored[1].anonymous
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_empty_and_too_long_messages_get_a_clear_reply(sqlite_url):
+    async def scenario(slack: Slack):
+        await slack.command("", trigger="t-empty")
+        help_reply = await slack.fake.reply_to("t-empty")
+        assert "How to use frictionlog" in help_reply["text"]
+        await slack.dm("x" * 5000, event_id="Ev-long")
+        [long_reply] = await slack.fake.wait_for("chat.postMessage")
+        assert "5,000 characters" in long_reply["text"] and "4,000" in long_reply["text"]
+        assert "Traceback" not in all_text(long_reply)
+        assert slack.submissions() == []
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_mention_in_a_channel_is_a_submission_answered_privately(sqlite_url):
+    async def scenario(slack: Slack):
+        event = {"type": "app_mention", "channel": "C-FLOOR", "user": "U2", "text": "<@UBOT> " + REFUND}
+        status, _text, _ = await slack.event(event, "Ev-mention")
+        assert status == 200
+        [reply] = await slack.fake.wait_for("chat.postEphemeral")
+        assert reply["channel"] == "C-FLOOR" and reply["user"] == "U2"
+        assert reply["text"].startswith("Logged as S-1")
+        assert slack.submissions()[0].text == REFUND
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_staff_text_never_pings_or_links_anyone(sqlite_url):
+    hostile = "<!channel> <!here> <@U0BOSS> see <https://evil.example|this> &amp; refunds take days"
+
+    async def scenario(slack: Slack):
+        await slack.dm(hostile)
+        [confirmation] = await slack.fake.wait_for("chat.postMessage")
+        await slack.command("theme T-1", trigger="t-show")
+        shown = await slack.fake.reply_to("t-show")
+        for message in (confirmation, shown):
+            text = all_text(message)
+            for control in ("<!channel>", "<!here>", "<@U0BOSS>", "<https://evil"):
+                assert control not in text
+        assert "&lt;!channel&gt;" in all_text(shown) and "&amp;" in all_text(shown)
+        assert slack.submissions()[0].text.startswith("<!channel> <!here> <@U0BOSS>")  # kept as typed
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_buttons_undo_anonymous_different_issue_and_me_too(sqlite_url):
+    async def scenario(slack: Slack):
+        await slack.dm(REFUND, user="U1", event_id="Ev1")
+        await slack.dm(REFUND_2, user="U2", event_id="Ev2")
+        messages = {m["channel"]: m for m in await slack.fake.wait_for("chat.postMessage", 2)}
+        first, second = messages["D-U1"], messages["D-U2"]
+        await slack.click(button(second, "Different issue"), user="U2", hook="c1")
+        assert "Moved S-2 to a new theme, T-2" in (await slack.fake.reply_to("c1"))["text"]
+        replies = []
+        for user, label, hook in (("U1", "Make anonymous", "c2"), ("U3", "Me too", "c3"), ("U9", "Undo", "c4")):
+            await slack.click(button(first, label), user=user, hook=hook)
+            replies.append((await slack.fake.reply_to(hook))["text"])
+        await slack.click(button(first, "Undo"), user="U1", hook="c5")
+        replies = ["", *replies, (await slack.fake.reply_to("c5"))["text"]]
+        assert "now anonymous" in replies[1] and "now has 2 people" in replies[2]
+        assert "not one of your submissions" in replies[3] and replies[4] == "Done: S-1 is withdrawn."
+        assert [s.id for s in slack.submissions()] == [2]
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_message_shortcut_opens_a_prefilled_modal_and_logs_it_with_a_link(sqlite_url):
+    async def scenario(slack: Slack):
+        shortcut = {
+            "type": "message_action",
+            "callback_id": "log_as_friction",
+            "trigger_id": "trig-shortcut",
+            "team": {"id": "T1", "domain": "acme"},
+            "channel": {"id": "C-FLOOR", "name": "floor"},
+            "user": {"id": "U4", "username": "u4", "team_id": "T1"},
+            "message": {"type": "message", "user": "U8", "text": "customers wait 3 days &amp; more", "ts": "17.5"},
+            "message_ts": "17.5",
+            "response_url": slack.fake.response_url("shortcut"),
+            "token": "legacy-token",
+        }
+        status, _text, elapsed = await slack.interact(shortcut)
+        assert status == 200 and elapsed < 3
+        [opened] = await slack.fake.wait_for("views.open")
+        view = opened["view"]
+        assert opened["trigger_id"] == "trig-shortcut" and view["callback_id"] == "log_friction"
+        assert view["blocks"][0]["element"]["initial_value"] == "customers wait 3 days & more"
+        values = {
+            "text": {"text": {"type": "plain_text_input", "value": "themes"}},  # logged, never run as a command
+            "anonymous": {"anonymous": {"type": "checkboxes", "selected_options": [{"value": "yes"}]}},
+        }
+        metadata = json.loads(view["private_metadata"])
+        status, _text, _ = await slack.submit_view("log_friction", values, metadata, user="U4")
+        assert status == 200
+        [confirmation] = await slack.fake.wait_for("chat.postMessage")
+        assert confirmation["channel"] == "U4" and "Logged as S-1 (anonymously)" in confirmation["text"]
+        await slack.submit_view("log_friction", values, metadata, user="U4")  # a double submit
+        await asyncio.sleep(0.3)
+        [stored] = slack.submissions()
+        assert stored.text == "themes" and stored.anonymous and stored.author is None
+        assert stored.source_url == "https://acme.slack.com/archives/C-FLOOR/p1"
+        assert slack.fake.of("chat.getPermalink")[0]["message_ts"] == "17.5"
+
+    run_slack(sqlite_url, scenario)
+
+
+# Reliability ----------------------------------------------------------------------------------
+
+
+def test_rate_limited_and_failing_web_api_calls_are_retried(sqlite_url):
+    async def scenario(slack: Slack):
+        slack.fake.fail("chat.postMessage", 429, times=1)
+        await slack.dm(REFUND, event_id="Ev-429")
+        messages = await slack.fake.wait_for("chat.postMessage", 2)
+        assert messages[0] == messages[1]  # the same message, sent again after Retry-After
+        slack.fake.fail("chat.postMessage", 500, times=2)
+        await slack.dm(REFUND_2, user="U2", event_id="Ev-500")
+        messages = await slack.fake.wait_for("chat.postMessage", 5)
+        assert messages[-1]["text"].startswith("Logged as S-2")
+        assert len(slack.submissions()) == 2
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_when_the_rich_reply_cannot_be_delivered_the_sender_is_still_told(sqlite_url):
+    async def scenario(slack: Slack):
+        slack.fake.fail("respond", 500, times=3)  # the response_url keeps failing
+        await slack.command(REFUND, trigger="t-lost")
+        [told] = await slack.fake.wait_for("chat.postMessage", timeout=15)
+        assert told["channel"] == "U1" and told["text"].startswith("Logged as S-1") and "blocks" not in told
+        assert len(slack.submissions()) == 1
+
+    run_slack(sqlite_url, scenario)
+
+
+# Team leads and owners ------------------------------------------------------------------------
+
+
+def test_non_lead_cannot_assign_and_is_told_why(sqlite_url):
+    async def scenario(slack: Slack):
+        await slack.command(REFUND, trigger="t1")
+        await slack.fake.reply_to("t1")
+        await slack.command("assign T-1 <@U777|dana>", user="U2", trigger="t2")
+        assert (await slack.fake.reply_to("t2"))["text"].startswith("Only team leads can assign owners.")
+        assert slack.theme(1).owner is None
+        assert slack.fake.of("chat.postMessage") == []
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_lead_commands_and_the_owner_flow_to_reporters_anonymous_ones_too(sqlite_url):
+    async def scenario(slack: Slack):
+        await slack.dm(REFUND, user="U1", event_id="Ev1")
+        await slack.dm("anon " + REFUND_2, user="U2", event_id="Ev2")
+        await slack.fake.wait_for("chat.postMessage", 2)
+        await slack.command("themes", user=LEAD, trigger="t-themes")
+        assert (await slack.fake.reply_to("t-themes"))["text"].startswith("1 themes")
+        await slack.command("rename T-1 Refund approvals take days", user=LEAD, trigger="t-rename")
+        assert "Re-clustering will keep this title" in (await slack.fake.reply_to("t-rename"))["text"]
+        await slack.command("assign T-1 <@U777|dana>", user=LEAD, trigger="t-assign")
+        assigned = await slack.fake.reply_to("t-assign")
+        assert "now owned by U777" in assigned["text"] and "<@U777>" in all_text(assigned)
+        assert slack.theme(1).owner == "U777"
+        [owner_dm] = await slack.fake.wait_for("chat.postMessage", where=lambda m: m["channel"] == "U777")
+        assert "You now own T-1" in owner_dm["text"] and "Weekly trend" in all_text(owner_dm)
+        labels = [b["text"]["text"] for b in buttons(owner_dm)]
+        assert labels == ["Acknowledge", "In progress", "Resolved", "Won't fix"]
+
+        await slack.click(button(owner_dm, "Acknowledge"), user="U777", hook="ack")
+        assert "acknowledged" in (await slack.fake.reply_to("ack"))["text"]
+        assert slack.theme(1).status == "acknowledged"
+        await slack.click(button(owner_dm, "Resolved"), user="U777", hook="resolved")
+        [modal] = await slack.fake.wait_for("views.open")
+        assert modal["view"]["callback_id"] == "status_note"
+        metadata = json.loads(modal["view"]["private_metadata"])
+        empty = {"note": {"note": {"type": "plain_text_input", "value": "  "}}}
+        status, text, _ = await slack.submit_view("status_note", empty, metadata, user="U777", view_id="VN0")
+        assert status == 200 and json.loads(text)["response_action"] == "errors"
+        note = {"note": {"note": {"type": "plain_text_input", "value": "Self-approval up to $150 <!channel>"}}}
+        await slack.submit_view("status_note", note, metadata, user="U777", view_id="VN1")
+        told = await slack.fake.wait_for("chat.postMessage", 2, where=lambda m: m["channel"] in ("U1", "U2"))
+        assert sorted(m["channel"] for m in told) == ["U1", "U2"]  # the anonymous reporter too
+        for message in told:
+            assert "is resolved" in message["text"] and "Self-approval up to $150 &lt;!channel&gt;" in all_text(message)
+        await slack.submit_view("status_note", note, metadata, user="U777", view_id="VN1")  # double submit
+        await asyncio.sleep(0.3)
+        to_owner = [m["text"] for m in slack.fake.of("chat.postMessage") if m["channel"] == "U777"]
+        assert to_owner[1] == (
+            "T-1 “Refund approvals take days” is now resolved. Note: Self-approval up to $150 &lt;!channel&gt; "
+            "2 reporters will hear about it."
+        )
+        assert len(slack.fake.of("chat.postMessage")) == 6  # 2 confirmations, 2 to the owner, 2 reporters
+        theme = slack.theme(1)
+        assert theme.status == "resolved" and theme.status_note.startswith("Self-approval")
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_leads_from_a_user_group_handle(sqlite_url):
+    async def scenario(slack: Slack):
+        slack.fake.usergroups = [{"id": "S1", "handle": "cx-leads", "users": ["U5"]}]
+        await slack.command(REFUND, trigger="t1")
+        await slack.fake.reply_to("t1")
+        await slack.command("assign T-1 <@U777>", user="U5", trigger="t2")
+        assert "now owned by U777" in (await slack.fake.reply_to("t2"))["text"]
+        await slack.command("assign T-1 <@U777>", user="U6", trigger="t3")
+        assert (await slack.fake.reply_to("t3"))["text"].startswith("Only team leads")
+        assert len(slack.fake.of("usergroups.list")) == 1  # cached
+
+    run_slack(sqlite_url, scenario, team_leads="@cx-leads")
+
+
+def test_app_home_for_agents_and_the_lead_board_with_an_owner_picker(sqlite_url):
+    async def scenario(slack: Slack):
+        await slack.dm(REFUND, user="U1", event_id="Ev1")
+        await slack.fake.wait_for("chat.postMessage")
+        await slack.event({"type": "app_home_opened", "user": "U1", "channel": "D-U1", "tab": "home"}, "Ev-h1")
+        [agent] = await slack.fake.wait_for("views.publish")
+        assert agent["user_id"] == "U1" and "S-1" in all_text(agent["view"])
+        assert "users_select" not in all_text(agent["view"])
+        await slack.event({"type": "app_home_opened", "user": LEAD, "channel": "D-L", "tab": "home"}, "Ev-h2")
+        board = (await slack.fake.wait_for("views.publish", 2))[1]["view"]
+        assert board["type"] == "home" and "Theme board: 1 open themes, 1 without an owner" in all_text(board)
+        [picker] = [e for e in buttons(board) if e["type"] == "users_select"]
+        await slack.click({**picker, "selected_user": "U777"}, user=LEAD, container="home")
+        [owner_dm] = await slack.fake.wait_for("chat.postMessage", where=lambda m: m["channel"] == "U777")
+        assert "You now own T-1" in owner_dm["text"]
+        republished = (await slack.fake.wait_for("views.publish", 3))[2]["view"]
+        assert '"initial_user": "U777"' in all_text(republished)
+        assert slack.theme(1).owner == "U777"
+
+    run_slack(sqlite_url, scenario)

@@ -1,0 +1,279 @@
+"""The weekly digest in Slack: Block Kit within Slack's budgets, posted once per channel and week,
+by `frictionlog digest --post` and by the scheduler inside `frictionlog serve`."""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters.slack.platform import SlackPlatform
+from adapters.slack.web_api import make_client
+from bot.cli import app
+from bot.schedule import digest_job, make_scheduler
+from bot.settings import Settings
+from digests.blocks import MAX_BLOCKS, MAX_SECTION, render_slack
+from digests.digest import Closed, Digest, IsoWeek, ThemeLine
+from tests.conftest import START, ask
+from tests.fake_slack import FakeSlack, FakeSlackThread
+from tests.test_slack import SECRET, sign
+
+runner = CliRunner()
+HOSTILE = "<!channel> call <@U0BOSS> now <https://evil.example|here> & <!subteam^S1>"
+
+
+def line(key: str, owner: str | None, quotes=(HOSTILE,)) -> ThemeLine:
+    return ThemeLine(
+        key=key,
+        title=f"Title <!here> {key}",
+        summary="",
+        status="new",
+        owner=owner,
+        this_week=4,
+        last_week=2,
+        total=9,
+        reporters=5,
+        trend=(0, 1, 2, 2, 2, 4),
+        first_seen=START,
+        last_seen=START,
+        quotes=quotes,
+    )
+
+
+def digest(resolved: int = 0, note: str = "fixed") -> Digest:
+    week = IsoWeek(2026, 46)
+    start, end = week.bounds(UTC)
+    top = tuple(line(f"T-{n}", "U777" if n % 2 else None) for n in range(1, 8))
+    return Digest(
+        week=week,
+        start=start,
+        end=end,
+        timezone="UTC",
+        submissions=40,
+        previous_submissions=30,
+        by_kind=(("policy", 30), ("customer", 10)),
+        active_themes=7,
+        top=top,
+        growing=top[:2],
+        unowned=top[1::2],
+        overdue=(),
+        resolved=tuple(Closed(f"T-{n}", "Done <!channel>", "resolved", "U777", note, 3) for n in range(resolved)),
+        areas=(("refunds", 12),),
+        curation=(),
+    )
+
+
+def mention(owner: str) -> str:
+    return f"<@{owner}>"
+
+
+def test_digest_blocks_escape_staff_text_and_mention_owners():
+    [message] = render_slack(digest(), owner=mention)
+    text = json.dumps(message, ensure_ascii=False)
+    for control in ("<!channel>", "<!here>", "<@U0BOSS>", "<https://evil", "<!subteam"):
+        assert control not in text
+    assert "&lt;!channel&gt;" in text and "&amp;" in text
+    assert "Owner: <@U777> · Status: new" in text and "Owner: _unowned_" in text
+    assert message["text"].startswith("frictionlog weekly digest · 2026-W46")
+    assert len(message["blocks"]) <= MAX_BLOCKS
+
+
+def test_a_long_digest_is_split_within_slack_budgets():
+    messages = render_slack(digest(resolved=80, note="n" * 1500), owner=mention)
+    assert len(messages) >= 2
+    assert messages[0]["text"].startswith("frictionlog weekly digest · 2026-W46 (part 1 of")
+    for message in messages:
+        assert 0 < len(message["blocks"]) <= MAX_BLOCKS
+        assert message["text"] and len(message["text"]) <= 3000
+        for block in message["blocks"]:
+            if block["type"] == "section":
+                assert len(block["text"]["text"]) <= MAX_SECTION
+    everything = json.dumps(messages)
+    assert all(f"T-{n} Done" in everything for n in range(80))  # nothing dropped
+
+
+def seeded_cli(monkeypatch, tmp_path, fake: FakeSlack, channels: str = "C-EXEC,C-OPS"):
+    url = f"sqlite:///{tmp_path / 'digest.db'}"
+    env = {
+        "DATABASE_URL": url,
+        "FRICTIONLOG_EMBEDDINGS": "hashing",
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.api_url,
+        "FRICTIONLOG_DIGEST_SLACK_CHANNELS": channels,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.chdir(tmp_path)
+    return url
+
+
+def seed(url: str) -> None:
+    from bot.app import build_service
+
+    service = build_service(Settings(database_url=url, embeddings="hashing", _env_file=None))
+    ask(service, "U1", "refunds over $50 need supervisor approval " + HOSTILE)
+    ask(service, "U2", "refund approval by a supervisor takes three days")
+
+
+def test_digest_post_posts_once_per_channel_and_week(monkeypatch, tmp_path):
+    with FakeSlackThread() as fake:
+        url = seeded_cli(monkeypatch, tmp_path, fake)
+        seed(url)
+        week = IsoWeek.containing(datetime.now(UTC), UTC)
+        result = runner.invoke(app, ["digest", "--post", "--week", str(week)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert "C-EXEC: posted" in result.stdout and "C-OPS: posted" in result.stdout
+        posted = fake.of("chat.postMessage")
+        assert sorted(m["channel"] for m in posted) == ["C-EXEC", "C-OPS"]
+        assert "<!channel>" not in json.dumps(posted) and posted[0]["blocks"]
+        again = runner.invoke(app, ["digest", "--post", "--week", str(week)], catch_exceptions=False)
+        assert "C-EXEC: already posted" in again.stdout
+        assert len(fake.of("chat.postMessage")) == 2
+
+
+def test_digest_post_failure_releases_the_claim_for_a_retry(monkeypatch, tmp_path):
+    with FakeSlackThread() as fake:
+        url = seeded_cli(monkeypatch, tmp_path, fake, channels="C-EXEC")
+        seed(url)
+        fake.fail("chat.postMessage", 500, times=10)
+        failed = runner.invoke(app, ["digest", "--post"], catch_exceptions=False)
+        assert failed.exit_code == 1 and "C-EXEC: failed" in failed.stdout
+        fake.faults.clear()
+        retried = runner.invoke(app, ["digest", "--post"], catch_exceptions=False)
+        assert retried.exit_code == 0 and "C-EXEC: posted" in retried.stdout
+
+
+def test_digest_post_without_channels_says_what_to_set(monkeypatch, tmp_path):
+    with FakeSlackThread() as fake:
+        seeded_cli(monkeypatch, tmp_path, fake, channels="")
+        result = runner.invoke(app, ["digest", "--post"])
+        assert result.exit_code == 2 and "FRICTIONLOG_DIGEST_SLACK_CHANNELS" in result.output
+        assert fake.calls == []
+
+
+def test_scheduler_runs_the_digest_mondays_at_nine_local_and_reclusters(service, clock):
+    settings = service.settings.model_copy(update={"timezone": "Europe/Paris"})
+    settings.__dict__.pop("zone", None)
+    service.settings = settings
+
+    async def scenario():
+        fake = await FakeSlack().start()
+        try:
+            slack = service.settings.model_copy(update={"slack_bot_token": "xoxb", "slack_api_url": fake.api_url})
+            platform = SlackPlatform(make_client(slack))
+            scheduler = make_scheduler(service, [(platform, ["C-EXEC"])])
+            jobs = {job.id: job for job in scheduler.get_jobs()}
+            assert set(jobs) == {"weekly-digest", "recluster"}
+            after = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday
+            fire = jobs["weekly-digest"].trigger.get_next_fire_time(None, after)
+            assert fire.isoformat() == "2026-11-23T09:00:00+01:00"  # Monday 09:00 in Paris
+            assert jobs["recluster"].trigger.interval == timedelta(hours=6)
+            ask(service, "U1", "refund approvals take three days")
+            clock.advance(days=7)
+            await digest_job(service, [(platform, ["C-EXEC"])])
+            await digest_job(service, [(platform, ["C-EXEC"])])  # a second replica firing too
+            [posted] = fake.of("chat.postMessage")
+            assert "2026-W47" in posted["text"]
+        finally:
+            await fake.stop()
+
+    asyncio.run(scenario())
+
+
+def test_production_refuses_slack_without_a_signing_secret():
+    with pytest.raises(ValueError, match="SLACK_SIGNING_SECRET"):
+        Settings(
+            environment="production",
+            secret_key="s" * 32,
+            database_url="postgresql://x@db/frictionlog",
+            slack_bot_token="xoxb-1",
+            _env_file=None,
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_frictionlog_serve_answers_slack_end_to_end(tmp_path):
+    """The real command: `frictionlog serve` in its own process, a signed DM, a confirmation."""
+    with FakeSlackThread() as fake:
+        port = _free_port()
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+            "FRICTIONLOG_EMBEDDINGS": "hashing",
+            "SLACK_BOT_TOKEN": "xoxb-test",
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": fake.api_url,
+        }
+        command = [
+            str(Path(sys.executable).parent / "frictionlog"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
+        process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            asyncio.run(_talk_to_serve(port, fake))
+        finally:
+            process.send_signal(signal.SIGINT)
+            output = process.communicate(timeout=20)[0].decode()
+        assert "Slack: HTTP at" in output and "scheduled recluster" in output, output
+
+
+async def _talk_to_serve(port: int, fake: FakeSlack) -> None:
+    from aiohttp import ClientSession
+
+    base = f"http://127.0.0.1:{port}"
+    async with ClientSession() as http:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                async with http.get(f"{base}/healthz") as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "frictionlog serve did not start"
+            await asyncio.sleep(0.2)
+        event = {
+            "type": "event_callback",
+            "team_id": "T1",
+            "api_app_id": "A1",
+            "event_id": "Ev-serve",
+            "event": {
+                "type": "message",
+                "channel_type": "im",
+                "channel": "D1",
+                "user": "U1",
+                "text": "refunds are slow",
+            },
+        }
+        body = json.dumps(event).encode()
+        stamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Slack-Request-Timestamp": stamp,
+            "X-Slack-Signature": sign(body, stamp),
+        }
+        async with http.post(f"{base}/slack/events", data=body, headers=headers) as response:
+            assert response.status == 200
+        deadline = time.monotonic() + 15
+        while not fake.of("chat.postMessage"):
+            assert time.monotonic() < deadline, fake.calls
+            await asyncio.sleep(0.1)
+        assert fake.of("chat.postMessage")[0]["text"].startswith("Logged as S-1")

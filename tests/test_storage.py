@@ -1,0 +1,81 @@
+"""The schema comes from Alembic and matches the models on both databases."""
+
+import asyncio
+
+from aiohttp import ClientSession, web
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+
+from adapters.console import ConsoleChat
+from adapters.web import make_web_app
+from bot.service import FrictionService
+from digests.embeddings import HashingEmbedder
+from storage.db import make_engine, schema_is_current, upgrade
+
+
+def test_migrations_build_the_schema_the_models_describe(database_url):
+    engine = make_engine(database_url)
+    assert not schema_is_current(engine)
+    upgrade(engine)
+    upgrade(engine)  # a second upgrade is a no-op
+    assert schema_is_current(engine)
+    tables = set(inspect(engine).get_table_names())
+    assert {"submission", "theme", "vote", "auditevent", "digestrun", "conversationref", "role"} <= tables
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+    assert differences == []
+    engine.dispose()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url):
+    engine = make_engine(sqlite_url)
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+async def _get_healthz(service) -> tuple[int, dict]:
+    runner = web.AppRunner(make_web_app(service))
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as response:
+            return response.status, await response.json()
+    finally:
+        await runner.cleanup()
+
+
+def test_healthz_reports_the_database(service, settings):
+    assert asyncio.run(_get_healthz(service)) == (200, {"ok": True, "database": "up"})
+    unreachable = FrictionService(make_engine("postgresql://postgres@127.0.0.1:1/none"), settings, HashingEmbedder())
+    assert asyncio.run(_get_healthz(unreachable)) == (503, {"ok": False, "database": "down"})
+
+
+def test_console_chat_buttons(service):
+    chat = ConsoleChat(service, "dana")
+    reply = chat.send("refund approval takes three days #refunds")
+    assert "Logged as S-1" in reply and "!1 Undo" in reply and "!4 Me too" in reply
+    other = ConsoleChat(service, "luis")
+    other.send("themes")
+    assert "2 people" in other.send("!1")  # the theme card's Me too
+    assert chat.send("!2").endswith("your name appears nowhere.")
+    assert chat.send("!9") == "No such action. Actions are listed under the last reply."
+
+
+def test_an_older_schema_is_refused_not_migrated_behind_the_admins_back(database_url, settings):
+    import pytest
+
+    from bot.app import build_service
+    from storage.db import SchemaOutOfDate
+
+    engine = make_engine(database_url)
+    upgrade(engine, "0001")
+    with pytest.raises(SchemaOutOfDate, match="frictionlog db upgrade"):
+        build_service(settings)
+    upgrade(engine)
+    assert build_service(settings).engine is not None
+    engine.dispose()

@@ -1,0 +1,142 @@
+"""Theme keys, owners and a lead's decisions survive re-clustering."""
+
+import numpy as np
+from sqlmodel import Session, select
+
+from digests.clustering import cluster
+from digests.themes import match_clusters
+from storage.models import Submission, Theme
+from tests.conftest import LEAD, ask
+
+TOPICS = {
+    "refund": [
+        "refund approval from a supervisor takes three days",
+        "supervisor approval for every refund over fifty dollars is slow",
+        "refunds wait days for supervisor approval",
+        "another refund stuck waiting for supervisor approval",
+    ],
+    "hold": [
+        "phone hold times over forty minutes in the evening",
+        "callers on hold for forty minutes again tonight",
+        "evening phone hold times are terrible, forty minutes",
+        "hold times on the phone queue hit forty minutes",
+    ],
+    "tracking": [
+        "tracking link in the shipping email is broken",
+        "the shipping email tracking link gives a 404",
+        "broken tracking link in every shipping confirmation email",
+        "customers cannot open the tracking link in the shipping email",
+    ],
+}
+
+
+def log_topics(service, user_prefix="U"):
+    for topic, texts in TOPICS.items():
+        for n, text in enumerate(texts):
+            ask(service, f"{user_prefix}{topic}{n}", text)
+
+
+def themes_by_submission(service) -> dict[int, int]:
+    with Session(service.engine) as session:
+        return {s.id: s.theme_id for s in session.exec(select(Submission))}
+
+
+def test_cluster_finds_blobs_without_k():
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(5, 64))
+    points = np.vstack([c + rng.normal(scale=0.08, size=(30, 64)) for c in centres])
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    labels = cluster(points)
+    assert len(set(labels.tolist())) == 5
+    assert all(len(set(labels[i * 30 : (i + 1) * 30].tolist())) == 1 for i in range(5))
+
+
+def test_match_keeps_keys_and_respects_curation():
+    previous = np.array([10, 10, 10, 20, 20, -1, -1])
+    # Cluster 0 is mostly theme 10, cluster 1 mostly theme 20, cluster 2 only new items.
+    assert match_clusters(np.array([0, 0, 0, 1, 1, 2, 2]), previous) == {0: 10, 1: 20, 2: None}
+    # Theme 10 comes back as two clusters: only one may keep the key...
+    split = np.array([0, 0, 1, 2, 2, 3, 3])
+    assert match_clusters(split, previous) == {0: 10, 1: None, 2: 20, 3: None}
+    # ...unless a lead made theme 10 by merging: then it is never split again.
+    assert match_clusters(split, previous, frozenset({10})) == {0: 10, 1: 10, 2: 20, 3: None}
+
+
+def test_recluster_twice_gives_the_same_keys(service, clock):
+    log_topics(service)
+    first = service.theming.recluster(clock())
+    before = themes_by_submission(service)
+    second = service.theming.recluster(clock())
+    assert themes_by_submission(service) == before
+    assert second.new_themes == 0 and second.themes == first.themes == 3
+
+
+def test_new_week_keeps_old_keys_and_owners(service, clock):
+    log_topics(service)
+    service.theming.recluster(clock())
+    refund_theme = themes_by_submission(service)[1]
+    assert ask(service, LEAD, f"assign T-{refund_theme} @dana").ok
+    before = themes_by_submission(service)
+    clock.advance(days=7)
+    log_topics(service, user_prefix="W")
+    ask(service, "new1", "the returns window of fourteen days is too short for gifts")
+    service.theming.recluster(clock())
+    after = themes_by_submission(service)
+    assert all(after[s] == t for s, t in before.items())
+    with Session(service.engine) as session:
+        assert session.get(Theme, refund_theme).owner == "dana"
+        assert session.get(Theme, refund_theme).size == 8
+
+
+def test_lead_merge_and_split_survive_reclustering(service, clock):
+    log_topics(service)
+    service.theming.recluster(clock())
+    owner_of = themes_by_submission(service)
+    refund, hold, tracking = owner_of[1], owner_of[5], owner_of[9]
+    assert ask(service, LEAD, f"merge T-{hold} into T-{refund}").ok
+    split = ask(service, LEAD, f"split T-{tracking} S-12")
+    assert split.ok
+    service.theming.recluster(clock())
+    service.theming.recluster(clock())
+    after = themes_by_submission(service)
+    assert {after[s] for s in range(1, 9)} == {refund}  # the merge holds
+    assert after[12] not in (tracking, refund)  # the split-off submission stays apart
+    assert {after[s] for s in (9, 10, 11)} == {tracking}
+    assert "merged into" in ask(service, "x", f"theme T-{hold}").text
+
+
+def test_rename_wins_over_automatic_titles(service, clock):
+    log_topics(service)
+    service.theming.recluster(clock())
+    assert ask(service, LEAD, "rename T-1 Refunds need a supervisor").ok
+    log_topics(service, user_prefix="W")  # doubles every theme: automatic titles are redone
+    service.theming.recluster(clock())
+    with Session(service.engine) as session:
+        assert session.get(Theme, 1).title == "Refunds need a supervisor"
+
+
+class NoEmbedding:
+    """Stands for any embedder once everything is embedded: calling it is a failure."""
+
+    name = "hashing"
+    dimension = 1024
+
+    def embed(self, texts):
+        raise AssertionError(f"re-clustering embedded {len(texts)} texts again")
+
+
+def test_reclustering_never_recomputes_embeddings(service, clock):
+    log_topics(service)
+    service.theming.embedder = NoEmbedding()
+    assert service.theming.recluster(clock()).themes == 3
+
+
+def test_keyword_titles_tell_themes_apart():
+    from digests.naming import KeywordNamer
+
+    names = KeywordNamer().name([TOPICS["refund"], TOPICS["hold"], TOPICS["tracking"]])
+    assert "approval" in names[0].title.lower() or "supervisor" in names[0].title.lower()
+    assert "hold" in names[1].title.lower()
+    assert "tracking" in names[2].title.lower() or "link" in names[2].title.lower()
+    assert len({n.title for n in names}) == 3
+    assert names[0].summary == TOPICS["refund"][0]  # the most representative submission is the example
