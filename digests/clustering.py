@@ -18,12 +18,12 @@ Deterministic for a given input and seed. Every point gets a label.
 import igraph
 import leidenalg
 import numpy as np
-from scipy.sparse import coo_matrix
+from scipy.sparse import coo_matrix, csr_matrix, triu
 from scipy.sparse.csgraph import connected_components
 
 from digests.embeddings import normalise
 
-BLOCK = 4096  # rows per matrix-product block: bounds temporary memory
+BLOCK = 1024  # rows per matrix-product block: bounds temporary memory (and page faults)
 
 
 def nearest_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -36,7 +36,8 @@ def nearest_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
         block = vectors[start : start + BLOCK] @ vectors.T
         rows = np.arange(block.shape[0])
         block[rows, start + rows] = -np.inf  # not its own neighbour
-        nearest = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        # Selecting the k largest as the last k positions: several times faster than on -block.
+        nearest = np.argpartition(block, n - k, axis=1)[:, n - k :]
         indices[start : start + BLOCK] = nearest
         similarities[start : start + BLOCK] = np.take_along_axis(block, nearest, axis=1)
     return indices, similarities
@@ -46,10 +47,11 @@ def communities(
     indices: np.ndarray, similarities: np.ndarray, resolution: float, seed: int, iterations: int = 2
 ) -> np.ndarray:
     n, k = indices.shape
-    edges = np.stack([np.repeat(np.arange(n), k), indices.ravel()], axis=1)
-    graph = igraph.Graph(n=n, edges=edges, directed=False)
-    graph.es["weight"] = np.maximum(similarities.ravel(), 0.0).astype(float)
-    graph = graph.simplify(combine_edges="max")  # one undirected edge per neighbour pair
+    weights = np.maximum(similarities.ravel(), 0.0).astype(np.float64)
+    directed = coo_matrix((weights, (np.repeat(np.arange(n), k), indices.ravel())), shape=(n, n)).tocsr()
+    edges = triu(directed.maximum(directed.T), k=1).tocoo()  # one undirected edge per neighbour pair
+    graph = igraph.Graph(n=n, edges=np.column_stack([edges.row, edges.col]).tolist(), directed=False)
+    graph.es["weight"] = edges.data.tolist()
     partition = leidenalg.find_partition(
         graph,
         leidenalg.CPMVertexPartition,
@@ -80,17 +82,17 @@ def merge_linked(labels: np.ndarray, indices: np.ndarray, similarities: np.ndarr
     return component[labels]
 
 
-def _sums(vectors: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
-    sums = np.zeros((count, vectors.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels, vectors)
-    return sums
+def cluster_sums(vectors: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """Per-cluster sums of the rows, as one sparse product (np.add.at is far slower)."""
+    membership = csr_matrix((np.ones(len(labels)), (labels, np.arange(len(labels)))), shape=(count, len(labels)))
+    return np.asarray(membership @ vectors.astype(np.float64))
 
 
 def nearest_centroid(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     out = np.empty(len(vectors), dtype=np.int64)
     transposed = centroids.T.astype(np.float32)
-    for start in range(0, len(vectors), BLOCK * 4):
-        out[start : start + BLOCK * 4] = (vectors[start : start + BLOCK * 4] @ transposed).argmax(axis=1)
+    for start in range(0, len(vectors), BLOCK):
+        out[start : start + BLOCK] = (vectors[start : start + BLOCK] @ transposed).argmax(axis=1)
     return out
 
 
@@ -102,7 +104,7 @@ def refine(vectors: np.ndarray, labels: np.ndarray, min_size: int, rounds: int) 
         keep = np.flatnonzero(sizes >= min_size)
         if len(keep) == 0:
             keep = np.array([sizes.argmax()])
-        centroids = normalise(_sums(vectors, labels, len(sizes))[keep])
+        centroids = normalise(cluster_sums(vectors, labels, len(sizes))[keep])
         moved = nearest_centroid(vectors, centroids)
         if len(keep) == len(sizes) and np.array_equal(moved, labels):
             break
@@ -140,7 +142,7 @@ def cluster(
             break
         labels = merged
     if reference is not None:
-        centroids = normalise(_sums(sample, labels, labels.max() + 1))
+        centroids = normalise(cluster_sums(sample, labels, labels.max() + 1))
         labels = np.unique(nearest_centroid(vectors, centroids), return_inverse=True)[1]
         labels = refine(vectors, labels, max(min_size, round(min_size * n / sample_size)), full_rounds)
     return _relabel(labels)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from digests.clustering import cluster_sums
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -48,8 +50,7 @@ def keep_apart(labels: np.ndarray, vectors: np.ndarray, previous: np.ndarray, th
     with what they were with before (a provisional theme), so a new problem with few reports
     is not swallowed by a big theme it does not belong to."""
     count = labels.max() + 1 if len(labels) else 0
-    sums = np.zeros((count, vectors.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels, vectors)
+    sums = cluster_sums(vectors, labels, count)
     # Similarity to the centre of the *other* members: a member must not vouch for itself.
     others = sums[labels] - vectors
     norms = np.linalg.norm(others, axis=1)
