@@ -164,15 +164,23 @@ def export(
 
 
 @app.command()
-def cluster() -> None:
-    """Re-theme everything now, keeping theme keys, owners and a lead's decisions."""
-    service = service_from(load_settings())
+def cluster(
+    all_: Annotated[
+        bool, typer.Option("--all", help="Re-theme every submission, not only the FRICTIONLOG_RECLUSTER_DAYS window.")
+    ] = False,
+) -> None:
+    """Re-theme recent submissions now, keeping theme keys, owners and a lead's decisions."""
+    settings = load_settings()
+    service = service_from(settings)
     with progress_bar() as report:
-        result = service.theming.recluster(service.clock(), report)
+        result = service.theming.recluster(service.clock(), report, everything=all_)
     console.print(
         f"{result.submissions} submissions in {result.themes} themes: {result.kept_themes} kept their key, "
         f"{result.new_themes} new, {result.emptied_themes} emptied."
     )
+    if result.held:
+        older = "" if all_ or not settings.recluster_days else f", or older than {settings.recluster_days} days"
+        console.print(f"{result.held} submissions stayed where they were (pinned by a lead{older}).")
 
 
 @app.command()

@@ -59,7 +59,7 @@ class FrictionService:
         self.engine = engine
         self.settings = settings
         self.clock = clock
-        self.theming = Theming(engine, embedder, title_model)
+        self.theming = Theming(engine, embedder, title_model, window=settings.recluster_window)
         self.sealer = Sealer(settings.secret_key)
 
     # Identity and roles --------------------------------------------------------------------

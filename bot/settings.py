@@ -1,5 +1,6 @@
 """All configuration, read once from the environment and an optional `.env` file."""
 
+from datetime import timedelta
 from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,6 +46,13 @@ class Settings(BaseSettings):
     # Scheduled work inside `frictionlog serve`: crontab fields in FRICTIONLOG_TIMEZONE.
     digest_cron: str = Field("0 9 * * mon", alias="FRICTIONLOG_DIGEST_CRON")
     recluster_hours: float = Field(6.0, alias="FRICTIONLOG_RECLUSTER_HOURS")
+    # Re-clustering re-themes the submissions of the last this-many days; older ones keep the
+    # theme they have, so last quarter's themes do not shift under their owners. 0: everything.
+    recluster_days: int = Field(90, ge=0, alias="FRICTIONLOG_RECLUSTER_DAYS")
+
+    @property
+    def recluster_window(self) -> timedelta | None:
+        return timedelta(days=self.recluster_days) if self.recluster_days else None
 
     @field_validator("digest_cron")
     @classmethod

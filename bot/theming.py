@@ -4,7 +4,7 @@ re-clustering, keeping keys, owners and a lead's decisions stable."""
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy.engine import Engine
@@ -33,6 +33,7 @@ class ReclusterResult:
     new_themes: int
     kept_themes: int
     emptied_themes: int
+    held: int = 0  # pinned by a lead or older than the window: left where they were
 
 
 class ThemeIndex:
@@ -76,8 +77,15 @@ class ThemeIndex:
 
 
 class Theming:
-    def __init__(self, engine: Engine, embedder: Embedder, title_model: TitleModel | None = None):
+    def __init__(
+        self,
+        engine: Engine,
+        embedder: Embedder,
+        title_model: TitleModel | None = None,
+        window: timedelta | None = None,
+    ):
         self.engine = engine
+        self.window = window  # how far back re-clustering reaches; None: everything
         self.embedder = embedder
         self.title_model = title_model
         self.offline_namer = KeywordNamer()
@@ -143,16 +151,20 @@ class Theming:
                 progress("embedding", start + len(chunk), len(pending))
         return len(pending)
 
-    def recluster(self, now: datetime, progress: Progress = no_progress) -> ReclusterResult:
-        """Re-theme everything. Keys continue where most members came from; pinned submissions
-        stay where a lead put them; curated (merged-into) themes are never split apart."""
+    def recluster(
+        self, now: datetime, progress: Progress = no_progress, *, everything: bool = False
+    ) -> ReclusterResult:
+        """Re-theme the recent window (or everything). Keys continue where most members came
+        from; pinned submissions stay where a lead put them, older ones where they are; curated
+        (merged-into) themes are never split apart."""
         self.embed_missing(progress)
+        held_before = None if everything or self.window is None else now - self.window
         with session_scope(self.engine) as session:
-            ids, previous, pinned, vectors = queries.embedding_matrix(session)
+            ids, previous, held, vectors = queries.embedding_matrix(session, held_before=held_before)
             if len(ids) == 0:
                 return ReclusterResult(0, 0, 0, 0, 0)
             progress("clustering", 0, 1)
-            free = ~pinned
+            free = ~held
             labels = keep_apart(cluster(vectors[free]), vectors[free], previous[free], self.thresholds.apart)
             progress("clustering", 1, 1)
             curated = frozenset(t.id for t in queries.unmerged_themes(session) if t.curated)
@@ -184,7 +196,9 @@ class Theming:
             )
         self.invalidate()
         themes = len(np.unique(assigned))
-        return ReclusterResult(len(ids), themes, len(new_theme_for), themes - len(new_theme_for), emptied)
+        return ReclusterResult(
+            len(ids), themes, len(new_theme_for), themes - len(new_theme_for), emptied, held=int(held.sum())
+        )
 
     def _refresh_themes(self, session: Session, ids, assigned, vectors, now: datetime) -> int:
         """Sizes, centroids and (where the theme changed enough) titles from the new membership."""

@@ -144,9 +144,10 @@ def import_rows(
         if len(pending) >= batch:
             flush()
     flush()
-    # Embeddings in batches, then one re-clustering over everything.
+    # Embeddings in batches, then one re-clustering over everything: an import often brings
+    # history older than the re-clustering window, and it deserves real themes too.
     if recluster and summary.imported:
-        summary.recluster = service.theming.recluster(service.clock(), progress)
+        summary.recluster = service.theming.recluster(service.clock(), progress, everything=True)
     elif summary.imported:
         service.theming.embed_missing(progress)
     return summary

@@ -49,19 +49,21 @@ def all_submissions(session: Session) -> list[Submission]:
     return list(session.exec(select(Submission).order_by(col(Submission.id))))
 
 
-def embedding_matrix(session: Session, *, since: datetime | None = None):
-    """(ids, theme ids with -1 for none, pinned flags, embeddings) of every embedded submission."""
-    query = select(Submission.id, Submission.theme_id, Submission.pinned, Submission.embedding).where(
+def embedding_matrix(session: Session, *, held_before: datetime | None = None):
+    """(ids, theme ids with -1 for none, held flags, embeddings) of every embedded submission.
+    Held: a lead pinned it, or it arrived before `held_before` and already has a theme."""
+    held = col(Submission.pinned)
+    if held_before is not None:
+        held = held | ((Submission.created_at < held_before) & col(Submission.theme_id).is_not(None))
+    query = select(Submission.id, Submission.theme_id, held, Submission.embedding).where(
         col(Submission.embedding).is_not(None)
     )
-    if since is not None:
-        query = query.where(Submission.created_at >= since)
     rows = session.exec(query.order_by(col(Submission.id))).all()
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     themes = np.fromiter((r[1] if r[1] is not None else -1 for r in rows), dtype=np.int64, count=len(rows))
-    pinned = np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=len(rows))
+    held_flags = np.fromiter((bool(r[2]) for r in rows), dtype=bool, count=len(rows))
     vectors = np.stack([bytes_to_vector(r[3]) for r in rows]) if rows else np.zeros((0, 0), np.float32)
-    return ids, themes, pinned, vectors
+    return ids, themes, held_flags, vectors
 
 
 def insert_submissions(session: Session, *, rows: Sequence[dict]) -> None:

@@ -133,7 +133,7 @@ def test_clinc_import_themes_every_row_and_reimport_adds_nothing(cli, tmp_path):
     assert len(exported(cli)) == 4500
 
 
-def test_themes_cluster_and_digest_commands(cli, tmp_path):
+def test_themes_cluster_and_digest_commands(cli, tmp_path, monkeypatch):
     source = write_csv(
         tmp_path / "past.csv",
         ["created_at", "text"],
@@ -145,6 +145,9 @@ def test_themes_cluster_and_digest_commands(cli, tmp_path):
     assert "T-" in table.stdout and "unowned" not in table.stdout and "new" in table.stdout
     clustered = cli("cluster")
     assert clustered.exit_code == 0 and "kept their key" in clustered.stdout
+    monkeypatch.setenv("FRICTIONLOG_RECLUSTER_DAYS", "7")  # the rows are older than a week
+    assert "3 submissions stayed where they were (pinned by a lead, or older than 7 days)" in cli("cluster").stdout
+    assert "stayed where they were" not in cli("cluster", "--all").stdout
     digest = cli("digest", "--week", "2026-W46", "--format", "markdown")
     assert digest.exit_code == 0
     assert "# frictionlog weekly digest · 2026-W46" in digest.stdout and "**3** submissions" in digest.stdout

@@ -140,3 +140,24 @@ def test_keyword_titles_tell_themes_apart():
     assert "tracking" in names[2].title.lower() or "link" in names[2].title.lower()
     assert len({n.title for n in names}) == 3
     assert names[0].summary == TOPICS["refund"][0]  # the most representative submission is the example
+
+
+def test_reclustering_leaves_submissions_older_than_the_window_alone(service, clock):
+    log_topics(service)
+    service.theming.recluster(clock())
+    refund, hold = themes_by_submission(service)[1], themes_by_submission(service)[5]
+    # Last quarter, S-5 was filed under the refund theme and its owner has worked it since.
+    with Session(service.engine) as session:
+        submission = session.get(Submission, 5)
+        submission.theme_id = refund
+        session.add(submission)
+        session.commit()
+    clock.advance(days=service.settings.recluster_days + 1)
+    assert service.theming.recluster(clock()).held == 12  # nothing recent: nothing moves
+    log_topics(service, user_prefix="W")
+    result = service.theming.recluster(clock())
+    after = themes_by_submission(service)
+    assert result.held == 12 and after[5] == refund  # old: left where it is
+    assert after[17] == hold  # the new hold report still joins the hold theme
+    service.theming.recluster(clock(), everything=True)
+    assert themes_by_submission(service)[5] == hold  # `cluster --all` reaches it
