@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -42,8 +43,18 @@ def load_settings(**overrides) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
-        errors.print(f"[red]Configuration problem:[/red] {problems}")
+        errors.print(f"[red]Configuration problem:[/red] {escape(problems)}")
         raise typer.Exit(2) from None
+
+
+def shown_url(url: str) -> str:
+    """A database URL fit to print: the password masked."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "the configured DATABASE_URL"
 
 
 def service_from(settings: Settings, **kwargs):
@@ -52,7 +63,9 @@ def service_from(settings: Settings, **kwargs):
     try:
         return build_service(settings, **kwargs)
     except Exception as error:  # an unreachable database, a bad URL: one sentence, not a trace
-        errors.print(f"[red]Cannot open the database[/red] {settings.database_url!r}: {error}")
+        errors.print(
+            f"[red]Cannot open the database[/red] {escape(shown_url(settings.database_url))}: {escape(str(error))}"
+        )
         raise typer.Exit(1) from None
 
 
@@ -125,10 +138,10 @@ def import_(
         with progress_bar() as report:
             summary = import_csv(service, file, progress=report, recluster=not no_cluster)
     except UnreadableFile as error:
-        errors.print(f"[red]Cannot import {file}:[/red] {error}")
+        errors.print(f"[red]Cannot import {escape(str(file))}:[/red] {escape(str(error))}")
         raise typer.Exit(1) from None
     for line, reason in summary.bad_rows[:50]:
-        errors.print(f"[yellow]line {line}:[/yellow] {reason}")
+        errors.print(f"[yellow]line {line}:[/yellow] {escape(reason)}")
     if len(summary.bad_rows) > 50:
         errors.print(f"… and {len(summary.bad_rows) - 50} more bad rows")
     console.print(
@@ -136,7 +149,7 @@ def import_(
         f"bad {len(summary.bad_rows)}."
     )
     if summary.unknown_columns:
-        console.print("Ignored columns: " + ", ".join(summary.unknown_columns))
+        console.print("Ignored columns: " + escape(", ".join(summary.unknown_columns)))
     if summary.recluster:
         r = summary.recluster
         console.print(f"Themes: {r.themes} ({r.new_themes} new, {r.kept_themes} kept).")
@@ -197,7 +210,12 @@ def themes(limit: Annotated[int, typer.Option(help="How many themes to show.")] 
         for theme in rows[:limit]:
             people = queries.reporter_count(session, theme_id=theme.id)
             table.add_row(
-                theme.key, theme.title, str(theme.size), str(people), theme.owner or "—", theme.status.replace("_", " ")
+                theme.key,
+                escape(theme.title),
+                str(theme.size),
+                str(people),
+                escape(theme.owner or "—"),
+                theme.status.replace("_", " "),
             )
     console.print(table)
 
@@ -208,7 +226,8 @@ def chat(user: Annotated[str, typer.Option(help="Who you are in this chat (a use
     from adapters.console import run_console
 
     service = service_from(load_settings())
-    run_console(service, user, read=input, write=console.print)
+    # Plain print: what people wrote ("[email]", brackets of any kind) is text, not Rich markup.
+    run_console(service, user, read=input, write=print)
 
 
 @app.command()
@@ -228,7 +247,7 @@ def digest(
     try:
         chosen = IsoWeek.parse(week) if week else None
     except ValueError as error:
-        errors.print(f"[red]{error}[/red]")
+        errors.print(f"[red]{escape(str(error))}[/red]")
         raise typer.Exit(2) from None
     if post:
         _post_digest(settings, chosen)
@@ -265,7 +284,7 @@ def _post_digest(settings: Settings, week) -> None:
     outcomes = asyncio.run(post_weekly_digest(service, platform, channels, week))
     for outcome in outcomes:
         detail = f": {outcome.detail}" if outcome.detail else ""
-        console.print(f"{outcome.channel}: {outcome.result}{detail}")
+        console.print(escape(f"{outcome.channel}: {outcome.result}{detail}"))
     if any(outcome.result == "failed" for outcome in outcomes):
         raise typer.Exit(1)
 
@@ -304,5 +323,9 @@ def db_upgrade() -> None:
     from storage.db import make_engine, upgrade
 
     settings = load_settings()
-    upgrade(make_engine(settings.database_url))
-    console.print(f"Schema is up to date ({settings.database_url.split('@')[-1]}).")
+    try:
+        upgrade(make_engine(settings.database_url))
+    except Exception as error:  # an unreachable database, a bad URL: one sentence, not a trace
+        errors.print(f"[red]Cannot upgrade[/red] {escape(shown_url(settings.database_url))}: {escape(str(error))}")
+        raise typer.Exit(1) from None
+    console.print(f"Schema is up to date ({escape(shown_url(settings.database_url))}).")

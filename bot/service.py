@@ -168,10 +168,11 @@ class FrictionService:
         text = request.text.strip()
         if not text:
             return Reply(c.HELP)
+        clean = redact(text)
         limit = self.settings.max_message_chars
-        if len(text) > limit:
+        if len(clean) > limit:  # counted as stored: redaction may lengthen a short email a little
             raise UserError(
-                f"That message is {len(text):,} characters; frictionlog takes up to {limit:,}. "
+                f"That message is {len(clean):,} characters; frictionlog takes up to {limit:,}. "
                 "Please shorten it to the problem itself (one issue per message works best)."
             )
         if request.event_id:
@@ -180,7 +181,6 @@ class FrictionService:
                 if earlier is not None:  # a platform retry: answer as the first time
                     return replace(self.confirmation(earlier.id), duplicate=True)
         now = self.clock()
-        clean = redact(text)
         submission = Submission(
             text=clean,
             kind=infer_kind(clean),
@@ -190,7 +190,7 @@ class FrictionService:
             author_hash=self.person_hash(request.platform, request.user),
             reporter_sealed=self.sealer.seal(request.platform, request.user),
             anonymous=request.anonymous,
-            channel=request.channel,
+            channel=None if request.anonymous else request.channel,  # a DM channel names its person
             source_url=request.source_url,
             platform_event_id=request.event_id,
             created_at=now,
@@ -289,7 +289,7 @@ class FrictionService:
     def make_anonymous(self, request: Request, submission_id: int) -> Reply:
         with session_scope(self.engine) as session:
             submission = self._own_submission(session, request, submission_id)
-            submission.author, submission.anonymous = None, True
+            submission.author, submission.channel, submission.anonymous = None, None, True
             session.add(submission)
         return Reply(f"{submission_key(submission_id)} is now anonymous: your name appears nowhere.")
 

@@ -35,7 +35,8 @@ class Settings(BaseSettings):
     team_leads: str = Field("", alias="FRICTIONLOG_TEAM_LEADS")
     # Keys the author hashes that let anonymous senders undo and see their own submissions.
     secret_key: str = Field(DEV_SECRET, alias="FRICTIONLOG_SECRET_KEY")
-    max_message_chars: int = Field(4000, alias="FRICTIONLOG_MAX_MESSAGE_CHARS")
+    # At most the 4,000 characters the text column holds (counted after redaction).
+    max_message_chars: int = Field(4000, ge=1, le=4000, alias="FRICTIONLOG_MAX_MESSAGE_CHARS")
     ack_hours: int = Field(24, alias="FRICTIONLOG_ACK_HOURS")
     # Slack: with a bot token, `frictionlog serve` serves Slack (Socket Mode when an app token is set).
     slack_bot_token: str = Field("", alias="SLACK_BOT_TOKEN")

@@ -1,6 +1,7 @@
 """Bulk import of past complaints and export of everything, as CSV or JSON."""
 
 import csv
+import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -46,19 +47,37 @@ class UnreadableFile(ValueError):
     """The file as a whole cannot be imported (no `text` column, not a CSV)."""
 
 
-def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
-    handle = open(path, newline="", encoding="utf-8-sig")
-    reader = csv.DictReader(handle)
-    if not reader.fieldnames:
-        handle.close()
+def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, dict | ValueError]]]:
+    """The columns and (line number, row) pairs; a line the CSV reader cannot parse comes as the
+    error instead of a row, so it is reported and the rest still imports."""
+    raw = path.read_bytes()
+    try:  # decoded whole first: an encoding problem stops the import before anything is stored
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise UnreadableFile(
+            f'line {line} is not UTF-8 text; save the file as "CSV UTF-8" and import it again'
+        ) from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as error:
+        raise UnreadableFile(f"the header line is not CSV: {error}") from None
+    if not fieldnames:
         raise UnreadableFile(f"{path} is empty or not a CSV file")
-    columns = [name.strip() for name in reader.fieldnames]
+    columns = [name.strip() for name in fieldnames]
     reader.fieldnames = columns
 
     def rows():
-        with handle:
-            for row in reader:
-                yield reader.line_num, row
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as error:
+                yield reader.line_num + 1, ValueError(f"not a readable CSV line ({error})")
+                continue
+            yield reader.line_num, row
 
     return columns, rows()
 
@@ -68,13 +87,21 @@ def parse_time(value: str) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _row_to_submission(service: FrictionService, row: dict, now: datetime) -> Submission:
+def _row_to_submission(service: FrictionService, row: dict | ValueError, now: datetime) -> Submission:
+    if isinstance(row, ValueError):
+        raise row
     text = (row.get("text") or "").strip()
     if not text:
         raise ValueError("the text is empty")
+    clean = redact(text)
     limit = service.settings.max_message_chars
-    if len(text) > limit:
-        raise ValueError(f"the text is {len(text):,} characters; the limit is {limit:,}")
+    if len(clean) > limit:  # counted as stored, redacted
+        raise ValueError(f"the text is {len(clean):,} characters; the limit is {limit:,}")
+    author = (row.get("author") or "").strip() or None
+    external_id = (row.get("external_id") or "").strip() or None
+    for name, value, most in (("author", author, 120), ("external_id", external_id, 200)):
+        if value and len(value) > most:
+            raise ValueError(f"{name} is {len(value)} characters; the limit is {most}")
     created = (row.get("created_at") or "").strip()
     try:
         created_at = parse_time(created) if created else now
@@ -83,10 +110,8 @@ def _row_to_submission(service: FrictionService, row: dict, now: datetime) -> Su
     kind = (row.get("kind") or "").strip().lower()
     if kind and kind not in KINDS:
         raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    clean = redact(text)
     tags = [t.strip().lstrip("#").lower() for t in (row.get("tags") or "").replace(";", ",").split(",")]
     tags = list(dict.fromkeys([t for t in tags if t] + tags_of(clean)))
-    author = (row.get("author") or "").strip() or None
     return Submission(
         text=clean,
         kind=kind or infer_kind(clean),
@@ -94,7 +119,7 @@ def _row_to_submission(service: FrictionService, row: dict, now: datetime) -> Su
         platform="import",
         author=author,
         author_hash=service.person_hash("import", author) if author else None,
-        external_id=(row.get("external_id") or "").strip() or None,
+        external_id=external_id,
         created_at=created_at,
     )
 
@@ -102,7 +127,7 @@ def _row_to_submission(service: FrictionService, row: dict, now: datetime) -> Su
 def import_rows(
     service: FrictionService,
     columns: list[str],
-    rows: Iterable[tuple[int, dict]],
+    rows: Iterable[tuple[int, dict | ValueError]],
     *,
     progress: Progress = no_progress,
     recluster: bool = True,

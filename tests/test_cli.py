@@ -109,6 +109,33 @@ def test_export_never_names_anonymous_authors(cli, tmp_path):
     assert result.exit_code == 0 and len(json.loads(out.read_text())) == 2
 
 
+def test_unreadable_lines_and_oversized_fields_are_bad_rows(cli, tmp_path):
+    source = tmp_path / "messy.csv"
+    source.write_text(
+        "external_id,author,text\n"
+        "m-1,dana,refund approval takes days\n"
+        f'm-2,luis,"{"x" * 200_000}"\n'
+        f"m-3,{'n' * 121},hold times are long\n"
+        "m-4,priya,tracking link gives 404\n",
+        encoding="utf-8",
+    )
+    result = cli("import", str(source))
+    assert result.exit_code == 0, result.output
+    assert "imported 2, already there 0, bad 2" in result.stdout
+    assert "line 3: not a readable CSV line (field larger than field limit" in result.output
+    assert "line 4: author is 121 characters; the limit is 120" in result.output
+    assert [r["external_id"] for r in exported(cli)] == ["m-1", "m-4"]
+
+
+def test_a_file_that_is_not_utf8_is_refused_before_anything_is_stored(cli, tmp_path):
+    source = tmp_path / "excel.csv"
+    source.write_bytes("text\nrefund approval takes days\nle délai est trop long\n".encode("cp1252"))
+    result = cli("import", str(source))
+    assert result.exit_code == 1
+    assert 'line 3 is not UTF-8 text; save the file as "CSV UTF-8"' in " ".join(result.output.split())
+    assert exported(cli) == []
+
+
 def test_missing_text_column_is_a_clear_error(cli, tmp_path):
     source = write_csv(tmp_path / "bad.csv", ["comment"], [["hello"]])
     result = cli("import", str(source))
@@ -155,6 +182,21 @@ def test_themes_cluster_and_digest_commands(cli, tmp_path, monkeypatch):
     assert html.stdout.startswith("<!doctype html>")
     bad_week = cli("digest", "--week", "last week")
     assert bad_week.exit_code == 2 and "ISO week" in bad_week.output
+
+
+def test_chat_shows_what_people_wrote_as_text(cli):
+    result = runner.invoke(app, ["chat", "--user", "U1"], input="mail me at a@b.com [/b] it is [bold]broken\n")
+    assert result.exit_code == 0, result.output
+    assert "mail me at [email] [/b] it is [bold]broken" in result.output  # the theme's example, verbatim
+    assert "Logged as S-1" in result.output and "Traceback" not in result.output
+
+
+def test_db_upgrade_on_an_unreachable_database_is_one_sentence(cli, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://frictionlog:s3cret@127.0.0.1:1/nowhere")
+    result = cli("db", "upgrade")
+    assert result.exit_code == 1
+    assert "Cannot upgrade postgresql+psycopg://frictionlog:***@127.0.0.1:1/nowhere" in result.output
+    assert "s3cret" not in result.output and "Traceback" not in result.output
 
 
 def test_every_command_has_help(cli):

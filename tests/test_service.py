@@ -47,21 +47,31 @@ def test_platform_retry_never_duplicates(service):
 
 
 def test_anonymous_submission_keeps_no_name(service):
-    reply = ask(service, "U1", "anon " + REFUND)
+    reply = ask(service, "U1", "anon " + REFUND, channel="D-U1")
     assert "(anonymously)" in reply.text
     assert "Make anonymous" not in [b.label for b in reply.buttons]
     [submission] = stored(service)
     assert submission.author is None and submission.anonymous
+    assert submission.channel is None  # a DM channel would name the sender
     assert "U1" not in (submission.author_hash or "")
     # The sender still finds it and can take it back.
     assert "S-1" in ask(service, "U1", "mine").sections[0].title
 
 
 def test_make_anonymous_button(service):
-    ask(service, "U1", REFUND)
+    ask(service, "U1", REFUND, channel="D-U1")
     reply = service.press(Request(user="U1", text="", platform="test"), "anonymous", "1")
     assert "now anonymous" in reply.text
-    assert stored(service)[0].author is None
+    assert stored(service)[0].author is None and stored(service)[0].channel is None
+
+
+def test_the_length_limit_counts_the_text_as_stored(service):
+    # 800 short addresses are 4,000 characters typed and 5,600 once each becomes "[email]".
+    text = " ".join(["a@b.c"] * 666) + " x"
+    assert len(text) <= 4000
+    reply = ask(service, "U1", text)
+    assert not reply.ok and "frictionlog takes up to 4,000" in reply.text
+    assert stored(service) == []
 
 
 def test_undo_own_submission_within_24_hours(service, clock):

@@ -379,6 +379,7 @@ def test_staff_text_never_pings_or_links_anyone(sqlite_url):
 def test_buttons_undo_anonymous_different_issue_and_me_too(sqlite_url):
     async def scenario(slack: Slack):
         await slack.dm(REFUND, user="U1", event_id="Ev1")
+        await slack.fake.wait_for("chat.postMessage", 1)  # U1's report is S-1: it came first
         await slack.dm(REFUND_2, user="U2", event_id="Ev2")
         messages = {m["channel"]: m for m in await slack.fake.wait_for("chat.postMessage", 2)}
         first, second = messages["D-U1"], messages["D-U2"]
