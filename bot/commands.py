@@ -41,8 +41,9 @@ HELP = """How to use frictionlog:
 • /friction mine: what you logged and where it stands
 • /friction themes: the themes, biggest first · /friction theme T-12: one theme
 • /friction metoo T-12: add your voice to a theme · /friction undo S-41: take back your submission (24 h)
+• /friction digest preview: this week's digest, as leadership will read it
 Team leads: assign T-12 @user · status T-12 <new|acknowledged|in-progress|resolved|wont-fix> [note] · \
-merge T-3 into T-12 · rename T-12 <title> · split T-12 S-4 S-9 · digest preview"""
+merge T-3 into T-12 · rename T-12 <title> · split T-12 S-4 S-9"""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,12 @@ def mrkdwn_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def mrkdwn(text: str) -> dict:
+    """A mrkdwn text object shown as written: Slack auto-links no bare URL or #channel in staff
+    text (verbatim); the mentions we write ourselves, such as an owner's, still work."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
+
+
 def clip(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1].rstrip() + "…"
 
@@ -31,7 +37,7 @@ def _plain_owner(owner: str) -> str:
 
 
 def section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, MAX_SECTION)}}
+    return {"type": "section", "text": mrkdwn(clip(text, MAX_SECTION))}
 
 
 def _theme_block(line: ThemeLine, rank: int, owner: Callable[[str], str]) -> dict:
@@ -70,11 +76,10 @@ def digest_blocks(digest: Digest, owner: Callable[[str], str] = _plain_owner) ->
         {
             "type": "context",
             "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"{start} – {end} ({digest.timezone}): {digest.submissions} submissions "
-                    f"({digest.previous_submissions} the week before), {digest.active_themes} active themes",
-                }
+                mrkdwn(
+                    f"{start} – {end} ({digest.timezone}): {digest.submissions} submissions "
+                    f"({digest.previous_submissions} the week before), {digest.active_themes} active themes"
+                )
             ],
         },
         section("*Top themes*" if digest.top else "*Top themes*\nNothing was logged this week."),
@@ -85,17 +90,22 @@ def digest_blocks(digest: Digest, owner: Callable[[str], str] = _plain_owner) ->
     def title_of(line) -> str:
         return f"{line.key} {mrkdwn_escape(line.title)}"
 
+    def standing(line) -> str:  # every theme in the digest says who owns it and where it stands
+        return f"{owner(line.owner) if line.owner else '_unowned_'} · {STATUS.get(line.status, line.status)}"
+
     blocks += _list_blocks(
-        "Growing", [f"• {title_of(t)}: {mrkdwn_escape(growth_label(t))}" for t in digest.growing], "• No sharp growth."
+        "Growing",
+        [f"• {title_of(t)}: {mrkdwn_escape(growth_label(t))} · {standing(t)}" for t in digest.growing],
+        "• No sharp growth.",
     )
     blocks += _list_blocks(
         "Needs an owner",
-        [f"• {title_of(t)}: {t.this_week} this week, {t.total} in all" for t in digest.unowned],
+        [f"• {title_of(t)}: {t.this_week} this week, {t.total} in all · {standing(t)}" for t in digest.unowned],
         "• Every active theme has an owner.",
     )
     blocks += _list_blocks(
         "Overdue",
-        [f"• {title_of(t)}: {owner(t.owner) if t.owner else 'nobody'} has not acknowledged it" for t in digest.overdue],
+        [f"• {title_of(t)}: not acknowledged in time · {standing(t)}" for t in digest.overdue],
         "• Nothing overdue.",
     )
     blocks += _list_blocks(

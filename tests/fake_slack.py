@@ -154,3 +154,13 @@ class FakeSlackThread:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop.close()
+
+
+def mrkdwn_objects(node) -> list[dict]:
+    """Every mrkdwn text object in a Block Kit structure."""
+    if isinstance(node, list):
+        return [o for item in node for o in mrkdwn_objects(item)]
+    if isinstance(node, dict):
+        own = [node] if node.get("type") == "mrkdwn" else []
+        return own + [o for value in node.values() for o in mrkdwn_objects(value)]
+    return []

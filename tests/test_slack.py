@@ -22,7 +22,7 @@ from digests.embeddings import HashingEmbedder
 from storage.db import make_engine, upgrade
 from storage.models import Submission, Theme
 from tests.conftest import LEAD, START
-from tests.fake_slack import FakeSlack
+from tests.fake_slack import FakeSlack, mrkdwn_objects
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 REFUND = "refunds over $50 need supervisor approval and it takes three days"
@@ -314,6 +314,35 @@ def test_retried_event_delivery_never_creates_a_second_submission(sqlite_url):
     run_slack(sqlite_url, scenario)
 
 
+def test_a_retried_command_runs_once(sqlite_url):
+    async def scenario(slack: Slack):
+        await slack.dm(REFUND, user="U1", event_id="Ev1")
+        await slack.fake.wait_for("chat.postMessage")
+        retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+        for headers in (None, retry, retry):
+            await slack.dm("assign T-1 <@U777|dana>", user=LEAD, event_id="Ev-assign", headers=headers)
+        await slack.fake.wait_for("chat.postMessage", where=lambda m: m["channel"] == "U777")
+        await asyncio.sleep(0.3)
+        assert len([m for m in slack.fake.of("chat.postMessage") if m["channel"] == "U777"]) == 1
+        assert len([m for m in slack.fake.of("chat.postMessage") if m["channel"] == f"D-{LEAD}"]) == 1
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_a_dm_with_a_screenshot_is_logged_by_its_text(sqlite_url):
+    async def scenario(slack: Slack):
+        event = {**dm_event(REFUND), "subtype": "file_share", "files": [{"id": "F1", "name": "screen.png"}]}
+        await slack.event(event, "Ev-file")
+        [confirmation] = await slack.fake.wait_for("chat.postMessage")
+        assert confirmation["text"].startswith("Logged as S-1")
+        assert [s.text for s in slack.submissions()] == [REFUND]
+        await slack.event({**dm_event("edited"), "subtype": "message_changed"}, "Ev-edit")
+        await asyncio.sleep(0.3)
+        assert len(slack.submissions()) == 1  # edits and other subtypes are not new submissions
+
+    run_slack(sqlite_url, scenario)
+
+
 def test_slash_command_submission_and_a_double_submit(sqlite_url):
     async def scenario(slack: Slack):
         status, text, elapsed = await slack.command(REFUND, trigger="trig-42")
@@ -359,7 +388,10 @@ def test_mention_in_a_channel_is_a_submission_answered_privately(sqlite_url):
 
 
 def test_staff_text_never_pings_or_links_anyone(sqlite_url):
-    hostile = "<!channel> <!here> <@U0BOSS> see <https://evil.example|this> &amp; refunds take days"
+    hostile = (
+        "<!channel> <!here> <@U0BOSS> see <https://evil.example|this> or https://evil.example/x "
+        "in #general &amp; refunds take days"
+    )
 
     async def scenario(slack: Slack):
         await slack.dm(hostile)
@@ -371,6 +403,11 @@ def test_staff_text_never_pings_or_links_anyone(sqlite_url):
             for control in ("<!channel>", "<!here>", "<@U0BOSS>", "<https://evil"):
                 assert control not in text
         assert "&lt;!channel&gt;" in all_text(shown) and "&amp;" in all_text(shown)
+        # A bare URL or #channel is auto-linked by Slack unless the text object is verbatim.
+        for message in (confirmation, shown):
+            objects = mrkdwn_objects(message["blocks"])
+            assert any("https://evil.example/x in #general" in o["text"] for o in objects)
+            assert all(o.get("verbatim") is True for o in objects)
         assert slack.submissions()[0].text.startswith("<!channel> <!here> <@U0BOSS>")  # kept as typed
 
     run_slack(sqlite_url, scenario)

@@ -23,7 +23,7 @@ from bot.settings import Settings
 from digests.blocks import MAX_BLOCKS, MAX_SECTION, render_slack
 from digests.digest import Closed, Digest, IsoWeek, ThemeLine
 from tests.conftest import START, ask
-from tests.fake_slack import FakeSlack, FakeSlackThread
+from tests.fake_slack import FakeSlack, FakeSlackThread, mrkdwn_objects
 from tests.test_slack import SECRET, sign
 
 runner = CliRunner()
@@ -64,7 +64,7 @@ def digest(resolved: int = 0, note: str = "fixed") -> Digest:
         top=top,
         growing=top[:2],
         unowned=top[1::2],
-        overdue=(),
+        overdue=top[:1],
         resolved=tuple(Closed(f"T-{n}", "Done <!channel>", "resolved", "U777", note, 3) for n in range(resolved)),
         areas=(("refunds", 12),),
         curation=(),
@@ -82,6 +82,12 @@ def test_digest_blocks_escape_staff_text_and_mention_owners():
         assert control not in text
     assert "&lt;!channel&gt;" in text and "&amp;" in text
     assert "Owner: <@U777> · Status: new" in text and "Owner: _unowned_" in text
+    # Each theme in every list says who owns it and where it stands.
+    assert "T-1 Title &lt;!here&gt; T-1: +100% vs last week (2 → 4) · <@U777> · new" in text
+    assert "T-2 Title &lt;!here&gt; T-2: 4 this week, 9 in all · _unowned_ · new" in text
+    assert "T-1 Title &lt;!here&gt; T-1: not acknowledged in time · <@U777> · new" in text
+    # Verbatim: Slack auto-links no bare URL or #channel in a quote (our own <@U777> still works).
+    assert all(o.get("verbatim") is True for o in mrkdwn_objects(message["blocks"]))
     assert message["text"].startswith("frictionlog weekly digest · 2026-W46")
     assert len(message["blocks"]) <= MAX_BLOCKS
 

@@ -26,6 +26,7 @@ MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
 SORRY = "Sorry, something went wrong on our side. Please try again in a minute."
 GROUP_TTL = 300.0
+SEEN_KEYS = 10_000
 
 
 def unescape(text: str) -> str:
@@ -54,8 +55,20 @@ class SlackAdapter:
         )
         self._members: dict[str, set[str]] = {}
         self._members_at = -GROUP_TTL
-        self._seen_notes: OrderedDict[str, None] = OrderedDict()
+        self._seen: OrderedDict[str, None] = OrderedDict()
         self._register()
+
+    def first_time(self, key: str | None) -> bool:
+        """False for a key met recently: a retried event delivery or a double-submitted form.
+        (Submissions are also unique by event id in the database; this covers commands too.)"""
+        if not key:
+            return True
+        if key in self._seen:
+            return False
+        self._seen[key] = None
+        while len(self._seen) > SEEN_KEYS:
+            self._seen.popitem(last=False)
+        return True
 
     # Translating in ------------------------------------------------------------------------
 
@@ -122,11 +135,12 @@ class SlackAdapter:
         bolt.action(ACTIONS)(self.on_action)
 
     async def on_message(self, event: dict, body: dict) -> None:
-        """A direct message to the bot is a submission (or a command of the grammar)."""
-        if event.get("channel_type") != "im" or event.get("subtype") or event.get("bot_id"):
+        """A direct message to the bot is a submission (or a command of the grammar); one with a
+        file attached (a screenshot) is logged by its text."""
+        if event.get("channel_type") != "im" or event.get("subtype") not in (None, "file_share"):
             return
         user, channel = event.get("user"), event.get("channel")
-        if not user:
+        if not user or event.get("bot_id") or not self.first_time(body.get("event_id")):
             return
         request = await self.request(
             user, command_text(unescape(event.get("text") or "")), channel=channel, event_id=body.get("event_id")
@@ -136,7 +150,7 @@ class SlackAdapter:
     async def on_mention(self, event: dict, body: dict) -> None:
         """`@frictionlog <text>` in a channel; the answer is visible to the sender only."""
         user, channel = event.get("user"), event.get("channel")
-        if not user or event.get("bot_id"):
+        if not user or event.get("bot_id") or not self.first_time(body.get("event_id")):
             return
         text = LEADING_MENTION.sub("", unescape(event.get("text") or ""), count=1)
         request = await self.request(user, command_text(text), channel=channel, event_id=body.get("event_id"))
@@ -230,12 +244,8 @@ class SlackAdapter:
             await ack(response_action="errors", errors={"note": "A note is required: every reporter reads it."})
             return
         await ack()
-        key = f"{view.get('id')}:{view.get('hash')}"
-        if key in self._seen_notes:  # a double submit: reporters are told once
+        if not self.first_time(f"view:{view.get('id')}:{view.get('hash')}"):  # a double submit: told once
             return
-        self._seen_notes[key] = None
-        while len(self._seen_notes) > 1000:
-            self._seen_notes.popitem(last=False)
         meta = json.loads(view.get("private_metadata") or "{}")
         user = body["user"]["id"]
         request = await self.request(user, "")

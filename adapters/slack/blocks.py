@@ -9,7 +9,7 @@ import json
 import re
 
 from bot.messages import Button, Notification, Person, Reply, Section
-from digests.blocks import MAX_BLOCKS, MAX_SECTION, clip, mrkdwn_escape
+from digests.blocks import MAX_BLOCKS, MAX_SECTION, clip, mrkdwn, mrkdwn_escape
 
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 MAX_FIELD = 2000
@@ -58,7 +58,7 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def _text_blocks(text: str) -> list[dict]:
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": piece}} for piece in _paragraphs(text)]
+    return [{"type": "section", "text": mrkdwn(piece)} for piece in _paragraphs(text)]
 
 
 def _element(button: Button, index: int, owner: str | None = None) -> dict:
@@ -92,10 +92,10 @@ def section_blocks(section: Section) -> list[dict]:
     head = f"*{mrkdwn_escape(section.title)}*" if section.title else ""
     body = mrkdwn_escape(section.text)
     text = clip("\n".join(filter(None, (head, body))), MAX_SECTION)
-    block: dict = {"type": "section", "text": {"type": "mrkdwn", "text": text or " "}}
+    block: dict = {"type": "section", "text": mrkdwn(text or " ")}
     if section.fields:
         block["fields"] = [
-            {"type": "mrkdwn", "text": clip(f"*{mrkdwn_escape(name)}*\n{value_text(value)}", MAX_FIELD)}
+            mrkdwn(clip(f"*{mrkdwn_escape(name)}*\n{value_text(value)}", MAX_FIELD))
             for name, value in section.fields[:MAX_FIELDS]
         ]
     owner = next((value for name, value in section.fields if name == "Owner" and isinstance(value, Person)), None)
@@ -115,9 +115,7 @@ def message(reply: Reply | Notification, max_blocks: int = MAX_BLOCKS) -> dict:
         more = section_blocks(section)
         if len(blocks) + len(more) > max_blocks - 1:
             rest = len(sections) - number
-            blocks.append(
-                {"type": "context", "elements": [{"type": "mrkdwn", "text": f"… and {rest} more not shown here."}]}
-            )
+            blocks.append({"type": "context", "elements": [mrkdwn(f"… and {rest} more not shown here.")]})
             break
         blocks += more
     return {"text": fallback_text(reply.text), "blocks": blocks[:max_blocks]}
