@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from bot import commands as c
 from bot.classify import infer_kind, tags_of
@@ -23,7 +23,7 @@ from digests.embeddings import Embedder
 from digests.naming import TitleModel
 from storage import queries
 from storage.db import session_scope
-from storage.models import CLOSED_STATUSES, Role, Submission, Theme, theme_key
+from storage.models import CLOSED_STATUSES, Submission, Theme, theme_key
 
 log = logging.getLogger(__name__)
 UNDO_WINDOW = timedelta(hours=24)
@@ -73,10 +73,7 @@ class FrictionService:
             return True
         if request.groups & self.settings.team_lead_groups:  # a member of a lead user group
             return True
-        role = session.exec(
-            select(Role).where(Role.platform == request.platform, Role.user_id == request.user, Role.role == "lead")
-        ).first()
-        return role is not None
+        return queries.has_role(session, platform=request.platform, user_id=request.user, role="lead")
 
     def _require_lead(self, session: Session, request: Request, action: str) -> None:
         if not self.is_lead(session, request):
@@ -584,9 +581,7 @@ class FrictionService:
         with session_scope(self.engine) as session:
             self._require_lead(session, request, "split themes")
             theme = self._theme(session, theme_id)
-            chosen = session.exec(
-                select(Submission).where(col(Submission.id).in_(submission_ids), Submission.theme_id == theme.id)
-            ).all()
+            chosen = queries.submissions_in_theme(session, theme_id=theme.id, submission_ids=submission_ids)
             if len(chosen) != len(set(submission_ids)):
                 raise UserError(
                     f"Every submission to split off must be in {theme.key}; see /friction theme {theme.key}."

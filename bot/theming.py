@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from digests.clustering import cluster
 from digests.embeddings import Embedder, normalise
@@ -228,11 +228,7 @@ class Theming:
 
     def _name(self, session: Session, themes: list[Theme], representatives: dict[int, np.ndarray]) -> None:
         wanted = [int(i) for t in themes for i in representatives[t.id]]
-        texts = (
-            dict(session.exec(select(Submission.id, Submission.text).where(col(Submission.id).in_(wanted))).all())
-            if wanted
-            else {}
-        )
+        texts = queries.texts_of(session, submission_ids=wanted)
         groups = [[texts[int(i)] for i in representatives[t.id]] for t in themes]
         stale = [i for i, t in enumerate(themes) if needs_name(t.size, t.named_size, t.title_locked) or not t.title]
         if not stale:

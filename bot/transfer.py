@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from bot.classify import infer_kind, tags_of
 from bot.redaction import redact
@@ -17,7 +17,7 @@ from bot.service import FrictionService, submission_key
 from bot.theming import Progress, ReclusterResult, no_progress
 from storage import queries
 from storage.db import session_scope
-from storage.models import KINDS, Submission, Theme, theme_key
+from storage.models import KINDS, Submission, theme_key
 
 KNOWN_COLUMNS = ("text", "external_id", "created_at", "author", "kind", "tags")
 EXPORT_COLUMNS = (
@@ -187,7 +187,7 @@ def import_csv(
 
 def export_records(service: FrictionService) -> Iterator[dict]:
     with Session(service.engine) as session:
-        titles = {t.id: t.title for t in session.exec(select(Theme)).all()}
+        titles = queries.theme_titles(session)
         for submission in queries.all_submissions(session):
             yield {
                 "submission_id": submission_key(submission.id),

@@ -8,13 +8,26 @@ from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.models import AuditEvent, DigestRun, Submission, Theme, Vote, bytes_to_vector, utcnow
+from storage.models import AuditEvent, DigestRun, Role, Submission, Theme, Vote, bytes_to_vector, utcnow
 
 # Submissions -------------------------------------------------------------------------------
 
 
 def submission_by_event(session: Session, *, event_id: str) -> Submission | None:
     return session.exec(select(Submission).where(Submission.platform_event_id == event_id)).first()
+
+
+def submissions_in_theme(session: Session, *, theme_id: int, submission_ids: Iterable[int]) -> list[Submission]:
+    """Those of the given submissions that are in the theme."""
+    query = select(Submission).where(col(Submission.id).in_(list(submission_ids)), Submission.theme_id == theme_id)
+    return list(session.exec(query))
+
+
+def texts_of(session: Session, *, submission_ids: Sequence[int]) -> dict[int, str]:
+    if not submission_ids:
+        return {}
+    query = select(Submission.id, Submission.text).where(col(Submission.id).in_(list(submission_ids)))
+    return dict(session.exec(query).all())
 
 
 def existing_external_ids(session: Session, *, external_ids: Iterable[str]) -> set[str]:
@@ -294,3 +307,15 @@ def release_digest(session: Session, *, target: str, period: str) -> None:
     ).first()
     if run is not None:
         session.delete(run)
+
+
+# Roles -------------------------------------------------------------------------------------
+
+
+def has_role(session: Session, *, platform: str, user_id: str, role: str) -> bool:
+    query = select(Role).where(Role.platform == platform, Role.user_id == user_id, Role.role == role)
+    return session.exec(query).first() is not None
+
+
+def theme_titles(session: Session) -> dict[int, str]:
+    return dict(session.exec(select(Theme.id, Theme.title)).all())

@@ -71,3 +71,21 @@ def test_core_never_imports_a_platform_or_model_sdk(package):
 def test_dependencies_point_inward(package):
     for path in (ROOT / package).rglob("*.py"):
         assert not (_imports(path) & {"bot", "adapters"}), f"{path} reaches outward"
+
+
+def test_every_query_lives_in_storage():
+    """Building queries (select, update, insert, delete, text) or running them happens in storage/."""
+    builders = {"select", "update", "insert", "delete", "text", "func"}
+    for package in ("bot", "digests", "adapters"):
+        for path in (ROOT / package).rglob("*.py"):
+            tree = ast.parse(path.read_text())
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.ImportFrom)
+                    and node.module
+                    and node.module.split(".")[0] in {"sqlmodel", "sqlalchemy"}
+                ):
+                    used = {alias.name for alias in node.names} & builders
+                    assert not used, f"{path} imports {used} from {node.module}"
+                if isinstance(node, ast.Attribute) and node.attr in {"exec", "execute"}:
+                    pytest.fail(f"{path}:{node.lineno} runs a query outside storage/")
