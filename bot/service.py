@@ -487,7 +487,8 @@ class FrictionService:
     def set_status(self, request: Request, theme_id: int, status: str, note: str = "") -> Reply:
         with session_scope(self.engine) as session:
             theme = self._theme(session, theme_id)
-            if theme.owner != request.user and theme.owner != request.user_name:
+            owns = theme.owner is not None and theme.owner in (request.user, request.user_name)
+            if not owns:  # an unowned theme has no owner to match: only a lead may move it
                 self._require_lead(session, request, "change the status of a theme they do not own")
             if status in CLOSED_STATUSES and not note:
                 raise UserError(
@@ -510,9 +511,11 @@ class FrictionService:
                 detail=f"{before} -> {status}" + (f": {note}" if note else ""),
             )
             notifications = self._resolution_notifications(session, theme) if status in CLOSED_STATUSES else ()
-        told = f" {len(notifications)} reporters will hear about it." if notifications else ""
+        told = len(notifications)
         return Reply(
-            f"{theme.key} “{theme.title}” is now {STATUS_LABELS[status]}." + (f" Note: {note}" if note else "") + told,
+            f"{theme.key} “{theme.title}” is now {STATUS_LABELS[status]}."
+            + (f" Note: {note.rstrip('.')}." if note else "")
+            + (f" {told} {'reporter' if told == 1 else 'reporters'} will hear about it." if told else ""),
             notifications=notifications,
         )
 

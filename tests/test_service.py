@@ -97,6 +97,16 @@ def test_me_too_counts_a_person_once(service):
     assert "2 people" in ask(service, "U9", "theme T-1").sections[0].fields[0][1]
 
 
+def test_nobody_but_a_lead_moves_an_unowned_theme(service):
+    ask(service, "U1", REFUND)
+    # Chat platforms may send no display name: an unowned theme must not match a missing one.
+    request = Request(user="U2", user_name=None, text="status T-1 resolved fixed it", platform="test")
+    reply = service.handle(request)
+    assert not reply.ok and reply.text.startswith("Only team leads can change the status")
+    done = ask(service, LEAD, "status T-1 resolved fixed it")
+    assert done.text.endswith("Note: fixed it. 1 reporter will hear about it.")
+
+
 def test_non_lead_cannot_curate(service):
     ask(service, "U1", REFUND)
     for command in ("assign T-1 @dana", "rename T-1 Refunds", "merge T-1 into T-1", "split T-1 S-1"):

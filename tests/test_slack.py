@@ -600,3 +600,61 @@ def test_app_home_for_agents_and_the_lead_board_with_an_owner_picker(sqlite_url)
         assert slack.theme(1).owner == "U777"
 
     run_slack(sqlite_url, scenario)
+
+
+HOLD = "phone hold times are over forty minutes every evening"
+HOLD_2 = "evening phone hold times over forty minutes again"
+
+
+def test_lead_grammar_owner_buttons_and_the_board_order(database_url):
+    """The rest of the grammar through Slack, on SQLite and PostgreSQL alike."""
+
+    async def scenario(slack: Slack):
+        for n, (text, user) in enumerate(((REFUND, "U1"), (HOLD, "U2"), (HOLD_2, "U3")), 1):
+            await slack.dm(text, user=user, event_id=f"Ev{n}")
+            await slack.fake.wait_for("chat.postMessage", n)
+        assert [s.theme_id for s in slack.submissions()] == [1, 2, 2]
+
+        async def board_order() -> list[str]:
+            """The lead's App Home, re-published: which theme comes first."""
+            count = len(slack.fake.of("views.publish")) + 1
+            await slack.event({"type": "app_home_opened", "user": LEAD, "tab": "home"}, f"Ev-home{count}")
+            board = all_text((await slack.fake.wait_for("views.publish", count))[-1]["view"])
+            return sorted(("T-1", "T-2"), key=lambda key: board.index(f"*{key} ·"))
+
+        assert await board_order() == ["T-2", "T-1"]  # growing first
+        await slack.command("assign T-2 <@U777|dana>", user=LEAD, trigger="t-assign")
+        assert "now owned by U777" in (await slack.fake.reply_to("t-assign"))["text"]
+        assert await board_order() == ["T-1", "T-2"]  # unowned before owned, however big
+
+        [owner_dm] = await slack.fake.wait_for("chat.postMessage", where=lambda m: m["channel"] == "U777")
+        await slack.click(button(owner_dm, "In progress"), user="U777", hook="progress")
+        assert "in progress" in (await slack.fake.reply_to("progress"))["text"]
+        assert slack.theme(2).status == "in_progress"
+        await slack.click(button(owner_dm, "Won't fix"), user="U777", hook="wontfix")
+        [modal] = await slack.fake.wait_for("views.open")
+        metadata = json.loads(modal["view"]["private_metadata"])
+        note = {"note": {"note": {"type": "plain_text_input", "value": "Staffing is fixed until March"}}}
+        await slack.submit_view("status_note", note, metadata, user="U777", view_id="VW1")
+        told = await slack.fake.wait_for("chat.postMessage", where=lambda m: m["channel"] in ("U2", "U3"), count=2)
+        assert all("won't fix" in m["text"].lower() and "Staffing is fixed" in all_text(m) for m in told)
+        assert slack.theme(2).status == "wont_fix"
+
+        await slack.command("status T-1 in-progress checking the approval limit", user=LEAD, trigger="t-status")
+        assert "in progress" in (await slack.fake.reply_to("t-status"))["text"]
+        await slack.command("status T-1 resolved I fixed it", user="U1", trigger="t-agent-status")
+        assert (await slack.fake.reply_to("t-agent-status"))["text"].startswith("Only team leads can change")
+        await slack.command("merge T-2 into T-1", user=LEAD, trigger="t-merge")
+        assert "T-2 now points to T-1" in (await slack.fake.reply_to("t-merge"))["text"]
+        assert slack.theme(2).merged_into_id == 1
+
+        await slack.command("mine", user="U2", trigger="t-mine")
+        assert "S-2" in all_text(await slack.fake.reply_to("t-mine"))
+        await slack.command("help", trigger="t-help")
+        assert (await slack.fake.reply_to("t-help"))["text"].startswith("How to use frictionlog")
+        await slack.command("", trigger="t-empty")
+        assert (await slack.fake.reply_to("t-empty"))["text"].startswith("How to use frictionlog")
+        await slack.command("digest preview", trigger="t-digest")
+        assert "frictionlog weekly digest" in (await slack.fake.reply_to("t-digest"))["text"]
+
+    run_slack(database_url, scenario)
