@@ -556,7 +556,7 @@ def test_lead_commands_and_the_owner_flow_to_reporters_anonymous_ones_too(sqlite
         await asyncio.sleep(0.3)
         to_owner = [m["text"] for m in slack.fake.of("chat.postMessage") if m["channel"] == "U777"]
         assert to_owner[1] == (
-            "T-1 “Refund approvals take days” is now resolved. Note: Self-approval up to $150 &lt;!channel&gt; "
+            "T-1 “Refund approvals take days” is now resolved. Note: Self-approval up to $150 &lt;!channel&gt;. "
             "2 reporters will hear about it."
         )
         assert len(slack.fake.of("chat.postMessage")) == 6  # 2 confirmations, 2 to the owner, 2 reporters
