@@ -564,7 +564,8 @@ class FrictionService:
             target.size += moved
             target.curated, target.updated_at = True, now
             target.owner = target.owner or source.owner
-            source.merged_into_id, source.size, source.centroid, source.updated_at = target.id, 0, None, now
+            # The source keeps its centre: new reports like its own still find their way here.
+            source.merged_into_id, source.size, source.updated_at = target.id, 0, now
             session.add_all([source, target])
             queries.audit(
                 session,

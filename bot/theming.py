@@ -37,11 +37,25 @@ class ReclusterResult:
 
 
 class ThemeIndex:
-    """The live themes' centroids in memory, so joining a theme is one matrix product."""
+    """The live themes' centroids in memory, so joining a theme is one matrix product.
 
-    def __init__(self, theme_ids: list[int], centroids: np.ndarray, sizes: list[int]):
+    Row r leads to the live theme `theme_ids[r]`. It is that theme's own centre, or the centre of
+    a theme a lead merged into it (`centre_ids[r]` names whose): after "merge T-3 into T-12", a
+    new report like T-3's joins T-12 at once, not a new theme.
+    """
+
+    def __init__(
+        self,
+        theme_ids: list[int],
+        centroids: np.ndarray,
+        sizes: list[int],
+        newest_id: int = 0,
+        centre_ids: list[int] | None = None,
+    ):
         self.theme_ids = theme_ids
+        self.centre_ids = list(theme_ids) if centre_ids is None else centre_ids
         self.sizes = sizes
+        self.newest_id = max([newest_id, *theme_ids])  # the newest theme id the database had
         # Room to grow: a new theme must not copy every centroid.
         self._matrix = np.zeros((max(16, 2 * len(theme_ids)), centroids.shape[1]), dtype=np.float32)
         self._matrix[: len(theme_ids)] = centroids
@@ -52,13 +66,30 @@ class ThemeIndex:
 
     @classmethod
     def load(cls, session: Session, dimension: int) -> "ThemeIndex":
-        themes = [t for t in queries.live_themes(session) if t.centroid is not None]
-        vectors = [bytes_to_vector(t.centroid) for t in themes]
-        vectors = [v for v in vectors if v is not None and len(v) == dimension]
-        if len(vectors) != len(themes):  # centroids from another embedder: rebuild by re-clustering
-            themes, vectors = [], []
+        live = {t.id: t for t in queries.live_themes(session) if t.centroid is not None}
+        merged = queries.merged_themes(session)
+        target_of = {t.id: t.merged_into_id for t in merged}
+
+        def final(theme_id: int) -> int:
+            seen = set()
+            while theme_id in target_of and theme_id not in seen:
+                seen.add(theme_id)
+                theme_id = target_of[theme_id]
+            return theme_id
+
+        rows = [(t.id, t) for t in live.values()]
+        rows += [(final(t.id), t) for t in merged if t.centroid is not None and final(t.id) in live]
+        vectors = [bytes_to_vector(centre.centroid) for _, centre in rows]
+        if any(v is None or len(v) != dimension for v in vectors):  # another embedder's: re-cluster
+            rows, vectors = [], []
         matrix = np.stack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32)
-        return cls([t.id for t in themes], matrix, [t.size for t in themes])
+        return cls(
+            [theme_id for theme_id, _ in rows],
+            matrix,
+            [centre.size for _, centre in rows],
+            queries.newest_theme_id(session),
+            [centre.id for _, centre in rows],
+        )
 
     def join(self, row: int, embedding: np.ndarray) -> np.ndarray:
         size = self.sizes[row]
@@ -73,7 +104,9 @@ class ThemeIndex:
             self._matrix = np.vstack([self._matrix, np.zeros_like(self._matrix)])
         self._matrix[count] = embedding
         self.theme_ids.append(theme_id)
+        self.centre_ids.append(theme_id)
         self.sizes.append(1)
+        self.newest_id = max(self.newest_id, theme_id)
 
 
 class Theming:
@@ -99,24 +132,33 @@ class Theming:
         with self.lock:
             self._index = None
 
-    def _ensure_index(self, session: Session) -> ThemeIndex:
-        if self._index is None:
+    def _fresh_index(self, session: Session) -> ThemeIndex:
+        """The in-memory index, loaded again when the database moved on without it: a theme
+        opened by another process (a second replica) or one whose insert was rolled back."""
+        if self._index is None or self._index.newest_id != queries.newest_theme_id(session):
             self._index = ThemeIndex.load(session, self.embedder.dimension)
         return self._index
+
+    def _nearest(self, session: Session, vector: np.ndarray) -> tuple[ThemeIndex, int | None, Theme | None]:
+        """The index, the row and the theme to join, or no theme when it is a new problem."""
+        for _ in range(2):
+            index = self._fresh_index(session)
+            row = nearest_theme(vector, index.centroids, self.thresholds.join).theme_index
+            if row is None:
+                return index, None, None
+            theme = session.get(Theme, index.theme_ids[row])
+            if theme is not None and theme.merged_into_id is None and theme.size > 0:
+                return index, row, theme
+            self._index = None  # merged or emptied elsewhere: look again on a fresh index
+        return self._fresh_index(session), None, None
 
     def place(self, session: Session, submissions: list[Submission], vectors: np.ndarray, now: datetime) -> None:
         """Store embeddings and put each submission in its nearest theme or a new one."""
         with self.lock:
-            index = self._ensure_index(session)
-            # One query for the themes this batch may join, not one per submission.
-            loaded = {t.id: t for t in queries.themes_by_id(session, theme_ids=index.theme_ids)}
-            if len(loaded) != len(index.theme_ids):  # another unit of work rolled back a theme
-                self._index = index = ThemeIndex.load(session, self.embedder.dimension)
-                loaded = {t.id: t for t in queries.themes_by_id(session, theme_ids=index.theme_ids)}
             for submission, vector in zip(submissions, vectors, strict=True):
                 submission.embedding = vector_to_bytes(vector)
-                placement = nearest_theme(vector, index.centroids, self.thresholds.join)
-                if placement.theme_index is None:
+                index, row, theme = self._nearest(session, vector)
+                if theme is None:
                     theme = Theme(
                         title=self.offline_namer.name([[submission.text]])[0].title,
                         summary=submission.text[:500],
@@ -129,10 +171,9 @@ class Theming:
                     session.add(theme)
                     session.flush()
                     index.add(theme.id, vector)
-                    loaded[theme.id] = theme
                 else:
-                    theme = loaded[index.theme_ids[placement.theme_index]]
-                    theme.centroid = vector_to_bytes(index.join(placement.theme_index, vector))
+                    if index.centre_ids[row] == theme.id:  # its own centre moves; a merged one's stays
+                        theme.centroid = vector_to_bytes(index.join(row, vector))
                     theme.size += 1
                     theme.updated_at = now
                     session.add(theme)

@@ -116,12 +116,13 @@ def live_themes(session: Session) -> list[Theme]:
     return list(session.exec(query))
 
 
-def themes_by_id(session: Session, *, theme_ids: Sequence[int]) -> list[Theme]:
-    ids = list(theme_ids)
-    found: list[Theme] = []
-    for start in range(0, len(ids), 900):
-        found.extend(session.exec(select(Theme).where(col(Theme.id).in_(ids[start : start + 900]))))
-    return found
+def merged_themes(session: Session) -> list[Theme]:
+    return list(session.exec(select(Theme).where(col(Theme.merged_into_id).is_not(None))))
+
+
+def newest_theme_id(session: Session) -> int:
+    """The highest theme id: it changes whenever any process opens a theme (or rolls one back)."""
+    return session.exec(select(func.max(Theme.id))).one() or 0
 
 
 def unmerged_themes(session: Session) -> list[Theme]:

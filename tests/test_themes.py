@@ -161,3 +161,22 @@ def test_reclustering_leaves_submissions_older_than_the_window_alone(service, cl
     assert after[17] == hold  # the new hold report still joins the hold theme
     service.theming.recluster(clock(), everything=True)
     assert themes_by_submission(service)[5] == hold  # `cluster --all` reaches it
+
+
+def test_two_replicas_share_themes_through_the_database(service, engine, settings, clock):
+    """Each `frictionlog serve` keeps the live themes in memory; a theme another replica opened or
+    merged must not be missed, or the same problem gets a second theme."""
+    from bot.service import FrictionService
+    from digests.embeddings import HashingEmbedder
+
+    other = FrictionService(engine, settings, HashingEmbedder(), clock=clock)
+    hold, refund = TOPICS["hold"], TOPICS["refund"]
+    ask(other, "U1", hold[0])  # T-1; the other replica's index is loaded now
+    ask(service, "U2", refund[0])  # T-2, opened by this replica
+    assert "joined T-2" in ask(other, "U3", refund[1]).text  # not a third theme
+    ask(other, "U4", hold[1])
+    assert ask(service, LEAD, "merge T-1 into T-2").ok  # merged on this replica
+    # Never into the merged-away T-1, nor a new theme: the lead said hold times belong to T-2.
+    assert "joined T-2" in ask(other, "U5", hold[2]).text
+    with Session(engine) as session:
+        assert session.get(Theme, 2).size == 5  # every report of either problem
