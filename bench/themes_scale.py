@@ -117,6 +117,44 @@ def assignment_latency(themes: int = 10_000, submissions: int = 2_000) -> tuple[
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
+def placement_latency(themes: int = 10_000, submissions: int = 300) -> tuple[float, float]:
+    """Placing one submission through the product (`Theming.place`, what a DM runs after its
+    embedding) with `themes` live themes stored in SQLite: p50 and p99 in milliseconds, database
+    reads and writes and the commit included."""
+    from bot.app import build_service
+    from bot.settings import Settings
+    from digests.embeddings import normalise
+    from storage.db import session_scope
+    from storage.models import Submission, Theme, vector_to_bytes
+
+    base = np.load(CACHE)
+    rng = np.random.default_rng(2)
+    centroids = normalise(
+        base[rng.integers(0, len(base), themes)] + rng.normal(scale=0.05, size=(themes, base.shape[1]))
+    )
+    probes = normalise(base[rng.integers(0, len(base), submissions)])
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(database_url=f"sqlite:///{Path(folder) / 'place.db'}", embeddings="local", _env_file=None)
+        service = build_service(settings)
+        now = datetime.now(UTC)
+        with session_scope(service.engine) as session:
+            session.add_all(
+                Theme(title=f"theme {n}", created_at=now, updated_at=now, size=10, centroid=vector_to_bytes(c))
+                for n, c in enumerate(centroids)
+            )
+        times = []
+        for n, vector in enumerate(probes):
+            started = time.perf_counter()
+            with session_scope(service.engine) as session:
+                submission = Submission(text=f"probe {n}", created_at=now)
+                session.add(submission)
+                service.theming.place(session, [submission], vector[None, :], now)
+            times.append((time.perf_counter() - started) * 1000)
+        service.engine.dispose()
+    times = times[1:]  # the first one loads the index
+    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
@@ -144,6 +182,8 @@ def main() -> None:
     p50, p99 = assignment_latency()
     print(f"\nJoining a theme at submit time with 10,000 live themes: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     print("(after the embedding; nearest centroid and the centroid update).")
+    p50, p99 = placement_latency()
+    print(f"The same through the product on SQLite (store, place, commit): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print("\nTime covers the whole re-clustering: reading embeddings, clustering, matching to")
     print("existing themes, writing theme ids, recomputing centroids and titles.")
 
