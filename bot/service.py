@@ -560,7 +560,7 @@ class FrictionService:
                 raise UserError(f"{source.key} and {target.key} are already the same theme.")
             now = self.clock()
             moved = queries.reassign_theme(session, from_theme_id=source.id, to_theme_id=target.id)
-            queries.move_votes(session, from_theme_id=source.id, to_theme_id=target.id)
+            queries.move_votes(session, moves={source.id: target.id})
             target.size += moved
             target.curated, target.updated_at = True, now
             target.owner = target.owner or source.owner

@@ -2,7 +2,7 @@
 re-clustering, keeping keys, owners and a lead's decisions stable."""
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from digests.clustering import cluster
 from digests.embeddings import Embedder, normalise
-from digests.naming import KeywordNamer, TitleModel, name_with_model, needs_name, representative_order
+from digests.naming import KeywordNamer, ThemeName, TitleModel, name_with_model, needs_name, representative_order
 from digests.themes import keep_apart, match_clusters, nearest_theme, thresholds_for
 from storage import queries
 from storage.db import session_scope
@@ -20,6 +20,7 @@ from storage.models import Submission, Theme, bytes_to_vector, vector_to_bytes
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 REPRESENTATIVES = 8
+TOO_FEW = 6  # submissions: below this, re-clustering keeps the themes there are
 
 
 def no_progress(_stage: str, _done: int, _total: int) -> None:
@@ -193,93 +194,148 @@ class Theming:
         return len(pending)
 
     def recluster(
-        self, now: datetime, progress: Progress = no_progress, *, everything: bool = False
+        self,
+        now: datetime,
+        progress: Progress = no_progress,
+        *,
+        everything: bool = False,
+        include: Collection[int] = (),
     ) -> ReclusterResult:
-        """Re-theme the recent window (or everything). Keys continue where most members came
-        from; pinned submissions stay where a lead put them, older ones where they are; curated
-        (merged-into) themes are never split apart."""
+        """Re-theme the recent window (or everything; `include` adds submissions older than the
+        window, such as an import's). Keys continue where most members came from; pinned
+        submissions stay where a lead put them, older ones where they are; a curated (merged-into)
+        theme takes every cluster mostly its own; an emptied theme points to where its members went.
+        """
         self.embed_missing(progress)
         held_before = None if everything or self.window is None else now - self.window
-        with session_scope(self.engine) as session:
-            ids, previous, held, vectors = queries.embedding_matrix(session, held_before=held_before)
-            if len(ids) == 0:
-                return ReclusterResult(0, 0, 0, 0, 0)
-            progress("clustering", 0, 1)
-            free = ~held
-            labels = keep_apart(cluster(vectors[free]), vectors[free], previous[free], self.thresholds.apart)
-            progress("clustering", 1, 1)
-            curated = frozenset(t.id for t in queries.unmerged_themes(session) if t.curated)
-            mapping = match_clusters(labels, previous[free], curated)
-            new_theme_for: dict[int, int] = {}
-            for label, theme_id in mapping.items():
-                if theme_id is None:
-                    theme = Theme(title="", created_at=now, updated_at=now)
-                    session.add(theme)
-                    session.flush()
-                    new_theme_for[label] = theme.id
-            final = {label: new_theme_for.get(label, theme_id) for label, theme_id in mapping.items()}
-            targets = np.array([final[label] for label in labels.tolist()], dtype=np.int64)
-            assigned = previous.copy()
-            assigned[free] = targets
-            changed = assigned != previous
-            for theme_id in np.unique(assigned[changed]):
-                moved = ids[changed & (assigned == theme_id)]
-                queries.move_submissions(session, submission_ids=moved.tolist(), theme_id=int(theme_id))
-            emptied = self._refresh_themes(session, ids, assigned, vectors, now)
-            queries.audit(
-                session,
-                actor="frictionlog",
-                action="recluster",
-                theme_id=None,
-                at=now,
-                detail=f"{len(ids)} submissions into {len(np.unique(assigned))} themes; "
-                f"{len(new_theme_for)} new, {emptied} emptied",
-            )
-        self.invalidate()
+        # The lock keeps this process from placing a submission between the snapshot and the
+        # write; sizes are counted in the database, so another process's placements stay too.
+        with self.lock:
+            with session_scope(self.engine) as session:
+                ids, previous, held, vectors = queries.embedding_matrix(session, held_before=held_before)
+                if len(ids) == 0:
+                    return ReclusterResult(0, 0, 0, 0, 0)
+                if include:
+                    held &= ~np.isin(ids, np.fromiter(include, dtype=np.int64))
+                free = ~held
+                progress("clustering", 0, 1)
+                labels = self._labels(vectors[free], previous[free])
+                progress("clustering", 1, 1)
+                curated = frozenset(t.id for t in queries.unmerged_themes(session) if t.curated)
+                mapping = match_clusters(labels, previous[free], curated)
+                new_theme_for: dict[int, int] = {}
+                for label, theme_id in mapping.items():
+                    if theme_id is None:
+                        theme = Theme(title="", created_at=now, updated_at=now)
+                        session.add(theme)
+                        session.flush()
+                        new_theme_for[label] = theme.id
+                final = {label: new_theme_for.get(label, theme_id) for label, theme_id in mapping.items()}
+                assigned = previous.copy()
+                assigned[free] = np.array([final[label] for label in labels.tolist()], dtype=np.int64)
+                changed = assigned != previous
+                for theme_id in np.unique(assigned[changed]):
+                    moved = ids[changed & (assigned == theme_id)]
+                    queries.move_submissions(session, submission_ids=moved.tolist(), theme_id=int(theme_id))
+                emptied, representatives = self._refresh_themes(session, ids, previous, assigned, vectors, now)
+                to_name = self._name_offline(session, representatives)
+                queries.audit(
+                    session,
+                    actor="frictionlog",
+                    action="recluster",
+                    theme_id=None,
+                    at=now,
+                    detail=f"{len(ids)} submissions into {len(np.unique(assigned))} themes; "
+                    f"{len(new_theme_for)} new, {emptied} emptied",
+                )
+            self.invalidate()
+        # A model can take seconds per theme: never inside the write transaction or the lock.
+        self._name_with_model(to_name)
         themes = len(np.unique(assigned))
         return ReclusterResult(
             len(ids), themes, len(new_theme_for), themes - len(new_theme_for), emptied, held=int(held.sum())
         )
 
-    def _refresh_themes(self, session: Session, ids, assigned, vectors, now: datetime) -> int:
-        """Sizes, centroids and (where the theme changed enough) titles from the new membership."""
+    def _labels(self, vectors: np.ndarray, previous: np.ndarray) -> np.ndarray:
+        if len(vectors) <= TOO_FEW:  # too few to tell themes apart: keep the ones there are
+            return np.unique(previous, return_inverse=True)[1]
+        return keep_apart(cluster(vectors), vectors, previous, self.thresholds.apart)
+
+    def _refresh_themes(
+        self, session: Session, ids, previous, assigned, vectors, now: datetime
+    ) -> tuple[int, dict[int, np.ndarray]]:
+        """Sizes, centroids and representatives from the new membership; an emptied theme
+        points to the theme most of its members went to, which inherits its owner if it has none.
+        Returns how many were emptied and each refreshed theme's representative submissions."""
         themes = {t.id: t for t in queries.unmerged_themes(session)}
+        counts = queries.theme_sizes(session)  # includes anything placed since the snapshot
         order = np.argsort(assigned, kind="stable")
         bounds = np.flatnonzero(np.diff(assigned[order])) + 1
-        members: dict[int, np.ndarray] = {
-            int(assigned[group[0]]): group for group in np.split(order, bounds) if len(group)
-        }
+        members = {int(assigned[group[0]]): group for group in np.split(order, bounds) if len(group)}
+        representatives: dict[int, np.ndarray] = {}
+        moves: dict[int, int] = {}  # emptied theme -> where its members went
         emptied = 0
         for theme_id, theme in themes.items():
             group = members.get(theme_id)
+            theme.size = counts.get(theme_id, 0)
             if group is None:
-                emptied += theme.size > 0
-                theme.size, theme.centroid = 0, None
+                went = assigned[previous == theme_id]
+                if theme.size == 0 and len(went):
+                    emptied += 1
+                    destinations, how_many = np.unique(went, return_counts=True)
+                    self._point_to(session, theme, themes.get(int(destinations[how_many.argmax()])), moves)
                 session.add(theme)
                 continue
             centre = normalise(vectors[group].mean(axis=0, keepdims=True))[0]
-            theme.size = len(group)
             theme.centroid = vector_to_bytes(centre)
             ranked = ids[group][representative_order(vectors[group], centre)]
             theme.example_submission_id = int(ranked[0])
             theme.updated_at = now
-            members[theme_id] = ranked[:REPRESENTATIVES]
-        self._name(session, [themes[t] for t in members if t in themes], members)
-        return emptied
+            representatives[theme_id] = ranked[:REPRESENTATIVES]
+            session.add(theme)
+        queries.move_votes(session, moves=moves)
+        return emptied, representatives
 
-    def _name(self, session: Session, themes: list[Theme], representatives: dict[int, np.ndarray]) -> None:
-        wanted = [int(i) for t in themes for i in representatives[t.id]]
-        texts = queries.texts_of(session, submission_ids=wanted)
+    @staticmethod
+    def _point_to(session: Session, theme: Theme, target: Theme | None, moves: dict[int, int]) -> None:
+        theme.centroid = None
+        if target is None or target.id == theme.id:
+            return
+        theme.merged_into_id = target.id  # "theme T-7" still answers, with where it went
+        target.owner = target.owner or theme.owner
+        moves[theme.id] = target.id
+        session.add(target)
+
+    def _name_offline(self, session: Session, representatives: dict[int, np.ndarray]) -> list[tuple[int, list[str]]]:
+        """Keyword titles for the themes that changed enough (they need every theme for
+        contrast); returns those themes and their texts, for a model to name afterwards."""
+        themes = queries.themes_by_ids(session, theme_ids=list(representatives))
+        texts = queries.texts_of(session, submission_ids=[int(i) for r in representatives.values() for i in r])
         groups = [[texts[int(i)] for i in representatives[t.id]] for t in themes]
         stale = [i for i, t in enumerate(themes) if needs_name(t.size, t.named_size, t.title_locked) or not t.title]
         if not stale:
-            return
-        # Keyword titles need every theme for contrast; a model is asked only for stale ones.
+            return []
         keyword_names = self.offline_namer.name(groups)
         for i in stale:
-            name = keyword_names[i]
-            if self.title_model is not None:
-                name, _ = name_with_model(self.title_model, groups[i], name)
             theme = themes[i]
-            theme.title, theme.summary, theme.named_size = name.title, name.summary, theme.size
+            theme.title, theme.summary, theme.named_size = keyword_names[i].title, keyword_names[i].summary, theme.size
             session.add(theme)
+        return [(themes[i].id, groups[i]) for i in stale]
+
+    def _name_with_model(self, to_name: list[tuple[int, list[str]]]) -> None:
+        if self.title_model is None:
+            return
+        for theme_id, texts in to_name:
+            with Session(self.engine) as session:
+                theme = session.get(Theme, theme_id)
+                fallback = ThemeName(theme.title, theme.summary) if theme else None
+            if fallback is None:
+                continue
+            name, from_model = name_with_model(self.title_model, texts, fallback)
+            if not from_model:
+                continue
+            with session_scope(self.engine) as session:
+                theme = session.get(Theme, theme_id)
+                if theme is not None and not theme.title_locked:  # a lead may have renamed it meanwhile
+                    theme.title, theme.summary = name.title, name.summary
+                    session.add(theme)

@@ -72,9 +72,10 @@ def match_clusters(
     """Map each new cluster label to the existing theme it continues, or None for a new theme.
 
     `previous` holds each item's theme id before re-clustering (-1 for none). A cluster
-    continues theme X when most of its previously themed members were in X. Each theme
-    continues at most one cluster (largest overlap first), except a theme a lead curated by
-    merging: it takes every cluster that is mostly its own, so the merge is never undone.
+    continues theme X when more of its previously themed members were in X than in any other
+    theme (several provisional themes joining an older one must not cost it its key). Each
+    theme continues at most one cluster (largest overlap first), except a theme a lead curated
+    by merging: it takes every cluster that is mostly its own, so the merge is never undone.
     """
     overlaps: Counter[tuple[int, int]] = Counter()
     themed_members: Counter[int] = Counter()
@@ -84,12 +85,16 @@ def match_clusters(
             themed_members[label] += 1
 
     mapping: dict[int, int | None] = {int(label): None for label in np.unique(labels)}
+    largest: dict[int, int] = {}
+    for (label, _theme), count in overlaps.items():
+        largest[label] = max(largest.get(label, 0), count)
     taken: set[int] = set()
     # Largest overlaps first; ties broken by ids so the result is deterministic.
     for (label, theme), count in sorted(overlaps.items(), key=lambda kv: (-kv[1], kv[0])):
-        if mapping[label] is not None or count * 2 <= themed_members[label]:
+        if mapping[label] is not None or count < largest[label]:
             continue
-        if theme in curated or theme not in taken:
-            mapping[label] = theme
-            taken.add(theme)
+        if theme in taken and not (theme in curated and count * 2 > themed_members[label]):
+            continue  # a curated theme takes more than one cluster only where it is the majority
+        mapping[label] = theme
+        taken.add(theme)
     return mapping

@@ -116,6 +116,15 @@ def live_themes(session: Session) -> list[Theme]:
     return list(session.exec(query))
 
 
+def themes_by_ids(session: Session, *, theme_ids: Sequence[int]) -> list[Theme]:
+    ids = list(theme_ids)
+    found: list[Theme] = []
+    for start in range(0, len(ids), 900):
+        query = select(Theme).where(col(Theme.id).in_(ids[start : start + 900])).order_by(col(Theme.id))
+        found.extend(session.exec(query))
+    return found
+
+
 def merged_themes(session: Session) -> list[Theme]:
     return list(session.exec(select(Theme).where(col(Theme.merged_into_id).is_not(None))))
 
@@ -206,13 +215,19 @@ def theme_counts_since(session: Session, *, since: datetime, until: datetime) ->
     return {theme_id: count for theme_id, count in rows}
 
 
-def move_votes(session: Session, *, from_theme_id: int, to_theme_id: int) -> None:
-    existing = set(session.exec(select(Vote.voter_hash).where(Vote.theme_id == to_theme_id)))
-    for vote in session.exec(select(Vote).where(Vote.theme_id == from_theme_id)).all():
-        if vote.voter_hash in existing:
+def move_votes(session: Session, *, moves: dict[int, int]) -> None:
+    """Each theme's "me too" votes to the theme it went into; a person counts once there."""
+    if not moves:
+        return
+    sources, targets = list(moves), set(moves.values())
+    existing = set(session.exec(select(Vote.theme_id, Vote.voter_hash).where(col(Vote.theme_id).in_(targets))))
+    for vote in session.exec(select(Vote).where(col(Vote.theme_id).in_(sources))).all():
+        target = moves[vote.theme_id]
+        if (target, vote.voter_hash) in existing:
             session.delete(vote)
         else:
-            vote.theme_id = to_theme_id
+            existing.add((target, vote.voter_hash))
+            vote.theme_id = target
             session.add(vote)
 
 

@@ -1,10 +1,13 @@
 """Theme keys, owners and a lead's decisions survive re-clustering."""
 
+import threading
+
 import numpy as np
 from sqlmodel import Session, select
 
 from digests.clustering import cluster
 from digests.themes import match_clusters
+from storage import queries
 from storage.models import Submission, Theme
 from tests.conftest import LEAD, ask
 
@@ -60,6 +63,8 @@ def test_match_keeps_keys_and_respects_curation():
     assert match_clusters(split, previous) == {0: 10, 1: None, 2: 20, 3: None}
     # ...unless a lead made theme 10 by merging: then it is never split again.
     assert match_clusters(split, previous, frozenset({10})) == {0: 10, 1: 10, 2: 20, 3: None}
+    # Theme 10 and five provisional one-report themes in one cluster: theme 10 keeps its key.
+    assert match_clusters(np.zeros(9, dtype=int), np.array([10] * 4 + [31, 32, 33, 34, 35])) == {0: 10}
 
 
 def test_recluster_twice_gives_the_same_keys(service, clock):
@@ -180,3 +185,61 @@ def test_two_replicas_share_themes_through_the_database(service, engine, setting
     assert "joined T-2" in ask(other, "U5", hold[2]).text
     with Session(engine) as session:
         assert session.get(Theme, 2).size == 5  # every report of either problem
+
+
+def test_an_emptied_theme_points_to_where_its_reports_went_and_hands_over_its_owner(service, clock):
+    log_topics(service)
+    service.theming.recluster(clock())
+    refund = themes_by_submission(service)[1]
+    # S-3 and S-4 sit in a provisional theme someone already owns.
+    with Session(service.engine) as session:
+        provisional = Theme(title="Refunds", created_at=clock(), updated_at=clock(), size=2, owner="dana")
+        session.add(provisional)
+        session.flush()
+        for submission_id in (3, 4):
+            session.get(Submission, submission_id).theme_id = provisional.id
+        session.get(Theme, refund).size = 2
+        session.commit()
+        key = provisional.id
+    assert ask(service, "U-fan", f"metoo T-{key}").ok
+    result = service.theming.recluster(clock())
+    assert result.emptied_themes == 1 and themes_by_submission(service)[3] == refund
+    with Session(service.engine) as session:
+        assert session.get(Theme, key).merged_into_id == refund
+        assert session.get(Theme, refund).owner == "dana"
+        assert queries.reporter_count(session, theme_id=refund) == 5  # the "me too" came along
+    assert f"T-{refund}" in ask(service, "x", f"theme T-{key}").text
+
+
+def test_a_handful_of_reports_keeps_the_themes_it_has(service, clock):
+    for topic, texts in TOPICS.items():
+        for n, text in enumerate(texts[:2]):
+            ask(service, f"U{topic}{n}", text)
+    before = themes_by_submission(service)
+    assert len(set(before.values())) == 3
+    assert service.theming.recluster(clock()).themes == 3
+    assert themes_by_submission(service) == before
+
+
+class SlowModel:
+    """A title model that takes its time; while it thinks, an agent logs a report."""
+
+    def __init__(self, service):
+        self.service, self.logged = service, []
+
+    def propose(self, texts):
+        from digests.naming import ThemeName
+
+        agent = threading.Thread(target=lambda: self.logged.append(ask(self.service, "U-late", TOPICS["hold"][3])))
+        agent.start()
+        agent.join(timeout=5)
+        return ThemeName("Refund approval waits", "Refunds wait days for a supervisor's approval.")
+
+
+def test_a_slow_title_model_never_holds_up_a_submission(service, clock):
+    log_topics(service)
+    service.theming.title_model = model = SlowModel(service)
+    service.theming.recluster(clock())
+    assert model.logged and all(reply.ok for reply in model.logged)  # placed while the model thought
+    with Session(service.engine) as session:
+        assert "Refund approval waits" in [t.title for t in session.exec(select(Theme))]
