@@ -268,18 +268,14 @@ class FrictionService:
         return submission
 
     def undo(self, request: Request, submission_id: int) -> Reply:
-        with session_scope(self.engine) as session:
+        with self.theming.lock, session_scope(self.engine) as session:
             submission = self._own_submission(session, request, submission_id)
             if self.clock() - submission.created_at > UNDO_WINDOW:
                 raise UserError(
                     f"{submission_key(submission_id)} is older than 24 hours and counts in the themes now; "
                     "ask a team lead if it must go."
                 )
-            theme = session.get(Theme, submission.theme_id) if submission.theme_id else None
-            if theme is not None:
-                theme.size = max(0, theme.size - 1)
-                session.add(theme)
-            session.delete(submission)
+            self.theming.withdraw(session, submission)
         self.theming.invalidate()
         return Reply(f"Done: {submission_key(submission_id)} is withdrawn.")
 
@@ -292,7 +288,7 @@ class FrictionService:
 
     def different_issue(self, request: Request, submission_id: int) -> Reply:
         """The sender (or a lead) says it is not that theme: it gets one of its own, for good."""
-        with session_scope(self.engine) as session:
+        with self.theming.lock, session_scope(self.engine) as session:
             submission = session.get(Submission, submission_id)
             if submission is None:
                 raise UserError(f"{submission_key(submission_id)} does not exist.")
@@ -553,7 +549,7 @@ class FrictionService:
         return Reply(f"{theme.key} is now “{title}”. Re-clustering will keep this title.")
 
     def merge(self, request: Request, source_id: int, target_id: int) -> Reply:
-        with session_scope(self.engine) as session:
+        with self.theming.lock, session_scope(self.engine) as session:
             self._require_lead(session, request, "merge themes")
             source, target = self._theme(session, source_id), self._theme(session, target_id)
             if source.id == target.id:
@@ -582,7 +578,7 @@ class FrictionService:
         )
 
     def split(self, request: Request, theme_id: int, submission_ids: tuple[int, ...]) -> Reply:
-        with session_scope(self.engine) as session:
+        with self.theming.lock, session_scope(self.engine) as session:
             self._require_lead(session, request, "split themes")
             theme = self._theme(session, theme_id)
             chosen = queries.submissions_in_theme(session, theme_id=theme.id, submission_ids=submission_ids)
@@ -609,6 +605,7 @@ class FrictionService:
             updated_at=now,
             size=len(chosen),
             named_size=len(chosen),
+            centroid=self.theming.centre_of(chosen),  # new reports like these can join it at once
         )
         session.add(new_theme)
         session.flush()

@@ -181,6 +181,31 @@ class Theming:
                 submission.theme_id = theme.id
                 session.add(submission)
 
+    @staticmethod
+    def centre_of(submissions: list[Submission]) -> bytes | None:
+        vectors = [bytes_to_vector(s.embedding) for s in submissions]
+        if not vectors or any(v is None for v in vectors):
+            return None
+        return vector_to_bytes(normalise(np.mean(vectors, axis=0, keepdims=True))[0])
+
+    def withdraw(self, session: Session, submission: Submission) -> None:
+        """Delete a submission, and take its words out of its theme's title and example."""
+        theme = session.get(Theme, submission.theme_id) if submission.theme_id else None
+        session.delete(submission)
+        session.flush()
+        if theme is None:
+            return
+        theme.size = max(0, theme.size - 1)
+        rest = queries.submissions_of_theme(session, theme_id=theme.id, limit=REPRESENTATIVES)
+        if theme.example_submission_id == submission.id or theme.summary == submission.text[:500]:
+            name = self.offline_namer.name([[s.text for s in rest]])[0] if rest else ThemeName("Withdrawn", "")
+            theme.summary, theme.example_submission_id = name.summary, rest[0].id if rest else None
+            if not theme.title_locked:
+                theme.title, theme.named_size = name.title, theme.size
+        if not rest:
+            theme.centroid = None
+        session.add(theme)
+
     def embed_missing(self, progress: Progress = no_progress, batch: int = 256) -> int:
         """Embed submissions stored without a theme (a failed embedding, an import) and place them."""
         with self.lock, session_scope(self.engine) as session:

@@ -82,6 +82,21 @@ def test_undo_own_submission_within_24_hours(service, clock):
     assert stored(service) == []
 
 
+def test_a_withdrawn_report_leaves_no_words_behind(service):
+    ask(service, "U1", REFUND + " at the Leeds branch")  # opens T-1: its words name the theme
+    ask(service, "U2", REFUND_2)
+    ask(service, "U1", "undo S-1")
+    shown = ask(service, "U9", "theme T-1")
+    assert "Leeds" not in shown.text + str(shown.sections)
+    with Session(service.engine) as session:
+        theme = session.get(Theme, 1)
+        assert (theme.size, theme.summary, theme.example_submission_id) == (1, REFUND_2, 2)
+    ask(service, "U2", "undo S-2")  # the last one: nothing of it stays either
+    with Session(service.engine) as session:
+        theme = session.get(Theme, 1)
+        assert (theme.size, theme.title, theme.summary, theme.centroid) == (0, "Withdrawn", "", None)
+
+
 def test_undo_after_24_hours_is_refused(service, clock):
     ask(service, "U1", REFUND)
     clock.advance(hours=25)
@@ -158,3 +173,5 @@ def test_different_issue_moves_it_to_its_own_theme(service):
     assert "new theme, T-2" in reply.text
     moved = stored(service)[1]
     assert moved.theme_id == 2 and moved.pinned
+    # The new theme has a centre at once: the same problem reported again joins it.
+    assert "joined T-2" in ask(service, "U3", REFUND_2).text
