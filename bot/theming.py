@@ -50,13 +50,13 @@ class ThemeIndex:
         theme_ids: list[int],
         centroids: np.ndarray,
         sizes: list[int],
-        newest_id: int = 0,
+        generation: tuple[int, int] = (0, 0),
         centre_ids: list[int] | None = None,
     ):
         self.theme_ids = theme_ids
         self.centre_ids = list(theme_ids) if centre_ids is None else centre_ids
         self.sizes = sizes
-        self.newest_id = max([newest_id, *theme_ids])  # the newest theme id the database had
+        self.generation = generation  # the database's (newest theme, newest audit event) at load
         # Room to grow: a new theme must not copy every centroid.
         self._matrix = np.zeros((max(16, 2 * len(theme_ids)), centroids.shape[1]), dtype=np.float32)
         self._matrix[: len(theme_ids)] = centroids
@@ -88,7 +88,7 @@ class ThemeIndex:
             [theme_id for theme_id, _ in rows],
             matrix,
             [centre.size for _, centre in rows],
-            queries.newest_theme_id(session),
+            queries.theme_generation(session),
             [centre.id for _, centre in rows],
         )
 
@@ -107,7 +107,7 @@ class ThemeIndex:
         self.theme_ids.append(theme_id)
         self.centre_ids.append(theme_id)
         self.sizes.append(1)
-        self.newest_id = max(self.newest_id, theme_id)
+        self.generation = (max(self.generation[0], theme_id), self.generation[1])
 
 
 class Theming:
@@ -135,8 +135,9 @@ class Theming:
 
     def _fresh_index(self, session: Session) -> ThemeIndex:
         """The in-memory index, loaded again when the database moved on without it: a theme
-        opened by another process (a second replica) or one whose insert was rolled back."""
-        if self._index is None or self._index.newest_id != queries.newest_theme_id(session):
+        opened by another process (a second replica) or rolled back, or a re-clustering, merge or
+        split anywhere (each leaves an audit event)."""
+        if self._index is None or self._index.generation != queries.theme_generation(session):
             self._index = ThemeIndex.load(session, self.embedder.dimension)
         return self._index
 

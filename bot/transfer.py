@@ -139,6 +139,7 @@ def import_rows(
     now = service.clock()
     pending: list[Submission] = []
     seen_ids: set[str] = set()
+    imported_ids: list[int] = []
 
     def flush() -> None:
         if not pending:
@@ -150,6 +151,8 @@ def import_rows(
             fresh = [s for s in pending if s.external_id not in existing or s.external_id is None]
             summary.already_there += len(pending) - len(fresh)
             session.add_all(fresh)
+            session.flush()
+            imported_ids.extend(s.id for s in fresh)
             summary.imported += len(fresh)
         pending.clear()
 
@@ -169,10 +172,10 @@ def import_rows(
         if len(pending) >= batch:
             flush()
     flush()
-    # Embeddings in batches, then one re-clustering over everything: an import often brings
-    # history older than the re-clustering window, and it deserves real themes too.
+    # Embeddings in batches, then one re-clustering of the window and of everything imported:
+    # an import often brings history older than the window, and it deserves real themes too.
     if recluster and summary.imported:
-        summary.recluster = service.theming.recluster(service.clock(), progress, everything=True)
+        summary.recluster = service.theming.recluster(service.clock(), progress, include=imported_ids)
     elif summary.imported:
         service.theming.embed_missing(progress)
     return summary

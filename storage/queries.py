@@ -129,9 +129,13 @@ def merged_themes(session: Session) -> list[Theme]:
     return list(session.exec(select(Theme).where(col(Theme.merged_into_id).is_not(None))))
 
 
-def newest_theme_id(session: Session) -> int:
-    """The highest theme id: it changes whenever any process opens a theme (or rolls one back)."""
-    return session.exec(select(func.max(Theme.id))).one() or 0
+def theme_generation(session: Session) -> tuple[int, int]:
+    """(newest theme id, newest audit event id), in one round trip: it changes whenever any
+    process opens a theme (or rolls one back), re-clusters, merges, splits or reassigns."""
+    newest_theme = select(func.max(Theme.id)).scalar_subquery()
+    newest_event = select(func.max(AuditEvent.id)).scalar_subquery()
+    theme, event = session.exec(select(newest_theme, newest_event)).one()
+    return theme or 0, event or 0
 
 
 def unmerged_themes(session: Session) -> list[Theme]:

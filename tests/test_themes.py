@@ -243,3 +243,35 @@ def test_a_slow_title_model_never_holds_up_a_submission(service, clock):
     assert model.logged and all(reply.ok for reply in model.logged)  # placed while the model thought
     with Session(service.engine) as session:
         assert "Refund approval waits" in [t.title for t in session.exec(select(Theme))]
+
+
+def test_a_replica_joins_themes_on_the_centres_another_replica_recomputed(service, engine, settings, clock):
+    from bot.service import FrictionService
+    from digests.embeddings import HashingEmbedder, normalise
+    from storage.models import bytes_to_vector
+
+    other = FrictionService(engine, settings, HashingEmbedder(), clock=clock)
+    log_topics(service)
+    ask(other, "U-b1", TOPICS["hold"][0])  # the other replica loads its index now
+    service.theming.recluster(clock())  # this replica recomputes every centre
+    hold = themes_by_submission(service)[5]
+    with Session(engine) as session:
+        theme = session.get(Theme, hold)
+        fresh, size = bytes_to_vector(theme.centroid), theme.size
+    ask(other, "U-b2", TOPICS["hold"][1])
+    expected = normalise((fresh * size + HashingEmbedder().embed([TOPICS["hold"][1]])[0])[None, :])[0]
+    with Session(engine) as session:
+        assert np.allclose(bytes_to_vector(session.get(Theme, hold).centroid), expected, atol=1e-5)
+
+
+def test_an_import_rethemes_what_it_brought_and_leaves_older_reports_alone(service, clock):
+    from bot.transfer import import_rows
+
+    log_topics(service)
+    service.theming.recluster(clock())
+    clock.advance(days=service.settings.recluster_days + 1)
+    rows = [(n + 2, {"text": text, "created_at": "2025-06-02"}) for n, text in enumerate(TOPICS["tracking"])]
+    summary = import_rows(service, ["text", "created_at"], rows)
+    assert summary.imported == 4 and summary.recluster.held == 12  # last quarter's reports stay put
+    after = themes_by_submission(service)
+    assert {after[s] for s in range(13, 17)} == {after[9]}  # the old tracking theme took the import
