@@ -181,11 +181,20 @@ def cluster(
     all_: Annotated[
         bool, typer.Option("--all", help="Re-theme every submission, not only the FRICTIONLOG_RECLUSTER_DAYS window.")
     ] = False,
+    embed_again: Annotated[
+        bool,
+        typer.Option(
+            "--embed-again",
+            help="Embed every submission again first (after switching to another model of the same vector size).",
+        ),
+    ] = False,
 ) -> None:
     """Re-theme recent submissions now, keeping theme keys, owners and a lead's decisions."""
     settings = load_settings()
     service = service_from(settings)
     with progress_bar() as report:
+        if embed_again:
+            service.theming.embed_again(report, every=True)
         result = service.theming.recluster(service.clock(), report, everything=all_)
     console.print(
         f"{result.submissions} submissions in {result.themes} themes: {result.kept_themes} kept their key, "

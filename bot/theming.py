@@ -80,9 +80,9 @@ class ThemeIndex:
 
         rows = [(t.id, t) for t in live.values()]
         rows += [(final(t.id), t) for t in merged if t.centroid is not None and final(t.id) in live]
+        # A centre from another embedder (after a switch) is left out until re-clustering.
+        rows = [(theme_id, centre) for theme_id, centre in rows if len(centre.centroid) == 4 * dimension]
         vectors = [bytes_to_vector(centre.centroid) for _, centre in rows]
-        if any(v is None or len(v) != dimension for v in vectors):  # another embedder's: re-cluster
-            rows, vectors = [], []
         matrix = np.stack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32)
         return cls(
             [theme_id for theme_id, _ in rows],
@@ -219,6 +219,21 @@ class Theming:
                 progress("embedding", start + len(chunk), len(pending))
         return len(pending)
 
+    def embed_again(self, progress: Progress = no_progress, *, every: bool = False, batch: int = 256) -> int:
+        """After FRICTIONLOG_EMBEDDINGS (or the model) changed, stored vectors of another size
+        (or, with `every`, all of them) are embedded again: the one time one is recomputed."""
+        with self.lock, session_scope(self.engine) as session:
+            size = None if every else 4 * self.embedder.dimension
+            stale = queries.submissions_embedded_otherwise(session, size=size)
+            for start in range(0, len(stale), batch):
+                chunk = stale[start : start + batch]
+                for submission, vector in zip(chunk, self.embedder.embed([s.text for s in chunk]), strict=True):
+                    submission.embedding = vector_to_bytes(vector)
+                    session.add(submission)
+                session.flush()
+                progress("embedding again", start + len(chunk), len(stale))
+        return len(stale)
+
     def recluster(
         self,
         now: datetime,
@@ -233,6 +248,7 @@ class Theming:
         theme takes every cluster mostly its own; an emptied theme points to where its members went.
         """
         self.embed_missing(progress)
+        self.embed_again(progress)
         held_before = None if everything or self.window is None else now - self.window
         # The lock keeps this process from placing a submission between the snapshot and the
         # write; sizes are counted in the database, so another process's placements stay too.

@@ -85,6 +85,15 @@ def insert_submissions(session: Session, *, rows: Sequence[dict]) -> None:
         session.execute(insert(Submission), list(rows))
 
 
+def submissions_embedded_otherwise(session: Session, *, size: int | None) -> list[Submission]:
+    """Submissions whose stored embedding is not `size` bytes long (another embedder's); with
+    no size, every embedded submission."""
+    query = select(Submission).where(col(Submission.embedding).is_not(None))
+    if size is not None:
+        query = query.where(func.length(Submission.embedding) != size)
+    return list(session.exec(query.order_by(col(Submission.id))))
+
+
 def unthemed_submissions(session: Session) -> list[Submission]:
     query = select(Submission).where(col(Submission.theme_id).is_(None)).order_by(col(Submission.id))
     return list(session.exec(query))

@@ -175,6 +175,8 @@ def test_themes_cluster_and_digest_commands(cli, tmp_path, monkeypatch):
     monkeypatch.setenv("FRICTIONLOG_RECLUSTER_DAYS", "7")  # the rows are older than a week
     assert "3 submissions stayed where they were (pinned by a lead, or older than 7 days)" in cli("cluster").stdout
     assert "stayed where they were" not in cli("cluster", "--all").stdout
+    again = cli("cluster", "--embed-again")
+    assert again.exit_code == 0 and "embedding again" in again.output and "kept their key" in again.stdout
     digest = cli("digest", "--week", "2026-W46", "--format", "markdown")
     assert digest.exit_code == 0
     assert "# frictionlog weekly digest · 2026-W46" in digest.stdout and "**3** submissions" in digest.stdout

@@ -275,3 +275,22 @@ def test_an_import_rethemes_what_it_brought_and_leaves_older_reports_alone(servi
     assert summary.imported == 4 and summary.recluster.held == 12  # last quarter's reports stay put
     after = themes_by_submission(service)
     assert {after[s] for s in range(13, 17)} == {after[9]}  # the old tracking theme took the import
+
+
+def test_switching_embedders_embeds_again_once_and_keeps_the_themes(service, engine, settings, clock):
+    from bot.service import FrictionService
+    from digests.embeddings import HashingEmbedder
+
+    log_topics(service)
+    service.theming.recluster(clock())
+    before = themes_by_submission(service)
+    switched = FrictionService(engine, settings, HashingEmbedder(dimension=256), clock=clock)
+    assert "joined T-" in ask(switched, "U-new", TOPICS["refund"][0]).text
+    result = switched.theming.recluster(clock())
+    assert result.themes == 3 and result.new_themes == 0
+    assert all(themes_by_submission(switched)[s] == t for s, t in before.items())
+    with Session(engine) as session:
+        assert {len(s.embedding) for s in session.exec(select(Submission))} == {4 * 256}
+    switched.theming.embedder = NoEmbedding()  # embedded again once, never twice
+    switched.theming.embedder.dimension = 256
+    assert switched.theming.recluster(clock()).themes == 3
