@@ -37,6 +37,21 @@ class ReclusterResult:
     held: int = 0  # pinned by a lead or older than the window: left where they were
 
 
+def one_per_person(ranked: list[tuple[str, str | None]]) -> list[str]:
+    """The most representative texts, at most one per person (an unknown author counts as
+    someone new): one person saying a thing twice cannot make it look grounded to the namer."""
+    seen: set[str] = set()
+    texts = []
+    for text, author in ranked:
+        if author is None or author not in seen:
+            texts.append(text)
+        if author is not None:
+            seen.add(author)
+        if len(texts) == REPRESENTATIVES:
+            break
+    return texts
+
+
 class ThemeIndex:
     """The live themes' centroids in memory, so joining a theme is one matrix product.
 
@@ -333,7 +348,7 @@ class Theming:
             ranked = ids[group][representative_order(vectors[group], centre)]
             theme.example_submission_id = int(ranked[0])
             theme.updated_at = now
-            representatives[theme_id] = ranked[:REPRESENTATIVES]
+            representatives[theme_id] = ranked[: 3 * REPRESENTATIVES]  # room to pick one per person
             session.add(theme)
         queries.move_votes(session, moves=moves)
         return emptied, representatives
@@ -352,8 +367,8 @@ class Theming:
         """Keyword titles for the themes that changed enough (they need every theme for
         contrast); returns those themes and their texts, for a model to name afterwards."""
         themes = queries.themes_by_ids(session, theme_ids=list(representatives))
-        texts = queries.texts_of(session, submission_ids=[int(i) for r in representatives.values() for i in r])
-        groups = [[texts[int(i)] for i in representatives[t.id]] for t in themes]
+        rows = queries.texts_and_authors(session, submission_ids=[int(i) for r in representatives.values() for i in r])
+        groups = [one_per_person([rows[int(i)] for i in representatives[t.id]]) for t in themes]
         stale = [i for i, t in enumerate(themes) if needs_name(t.size, t.named_size, t.title_locked) or not t.title]
         if not stale:
             return []
@@ -362,7 +377,8 @@ class Theming:
             theme = themes[i]
             theme.title, theme.summary, theme.named_size = keyword_names[i].title, keyword_names[i].summary, theme.size
             session.add(theme)
-        return [(themes[i].id, groups[i]) for i in stale]
+        # A model names only what at least two people said: one person's words are not a theme's.
+        return [(themes[i].id, groups[i]) for i in stale if len(groups[i]) >= 2]
 
     def _name_with_model(self, to_name: list[tuple[int, list[str]]]) -> None:
         if self.title_model is None:

@@ -23,11 +23,16 @@ def submissions_in_theme(session: Session, *, theme_id: int, submission_ids: Ite
     return list(session.exec(query))
 
 
-def texts_of(session: Session, *, submission_ids: Sequence[int]) -> dict[int, str]:
-    if not submission_ids:
-        return {}
-    query = select(Submission.id, Submission.text).where(col(Submission.id).in_(list(submission_ids)))
-    return dict(session.exec(query).all())
+def texts_and_authors(session: Session, *, submission_ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
+    """Each submission's text and author hash (the keyed hash, never a name)."""
+    found: dict[int, tuple[str, str | None]] = {}
+    ids = list(submission_ids)
+    for start in range(0, len(ids), 900):
+        query = select(Submission.id, Submission.text, Submission.author_hash).where(
+            col(Submission.id).in_(ids[start : start + 900])
+        )
+        found.update({row[0]: (row[1], row[2]) for row in session.exec(query)})
+    return found
 
 
 def existing_external_ids(session: Session, *, external_ids: Iterable[str]) -> set[str]:
