@@ -16,7 +16,7 @@ from digests.naming import KeywordNamer, ThemeName, TitleModel, name_with_model,
 from digests.themes import keep_apart, match_clusters, nearest_theme, thresholds_for
 from storage import queries
 from storage.db import session_scope
-from storage.models import Submission, Theme, bytes_to_vector, vector_to_bytes
+from storage.models import Submission, Theme, bytes_to_vector, vector_bytes, vector_to_bytes
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 REPRESENTATIVES = 8
@@ -83,20 +83,13 @@ class ThemeIndex:
     @classmethod
     def load(cls, session: Session, dimension: int) -> "ThemeIndex":
         live = {t.id: t for t in queries.live_themes(session) if t.centroid is not None}
-        merged = queries.merged_themes(session)
-        target_of = {t.id: t.merged_into_id for t in merged}
-
-        def final(theme_id: int) -> int:
-            seen = set()
-            while theme_id in target_of and theme_id not in seen:
-                seen.add(theme_id)
-                theme_id = target_of[theme_id]
-            return theme_id
-
         rows = [(t.id, t) for t in live.values()]
-        rows += [(final(t.id), t) for t in merged if t.centroid is not None and final(t.id) in live]
+        for merged in queries.merged_themes(session):  # all in the session now: following is free
+            target = queries.follow_merges(session, theme_id=merged.id)
+            if merged.centroid is not None and target is not None and target.id in live:
+                rows.append((target.id, merged))
         # A centre from another embedder (after a switch) is left out until re-clustering.
-        rows = [(theme_id, centre) for theme_id, centre in rows if len(centre.centroid) == 4 * dimension]
+        rows = [(theme_id, centre) for theme_id, centre in rows if len(centre.centroid) == vector_bytes(dimension)]
         vectors = [bytes_to_vector(centre.centroid) for _, centre in rows]
         matrix = np.stack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32)
         return cls(
@@ -238,7 +231,7 @@ class Theming:
         """After FRICTIONLOG_EMBEDDINGS (or the model) changed, stored vectors of another size
         (or, with `every`, all of them) are embedded again: the one time one is recomputed."""
         with self.lock, session_scope(self.engine) as session:
-            size = None if every else 4 * self.embedder.dimension
+            size = None if every else vector_bytes(self.embedder.dimension)
             stale = queries.submissions_embedded_otherwise(session, size=size)
             for start in range(0, len(stale), batch):
                 chunk = stale[start : start + batch]

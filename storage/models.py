@@ -44,6 +44,11 @@ def _timestamp(nullable: bool = False, index: bool = False):
     return Field(default_factory=utcnow, sa_column=column)
 
 
+def vector_bytes(dimension: int) -> int:
+    """How many bytes a stored vector of this dimension takes (float32)."""
+    return 4 * dimension
+
+
 def vector_to_bytes(vector: np.ndarray) -> bytes:
     return np.asarray(vector, dtype=np.float32).tobytes()
 
