@@ -356,7 +356,9 @@ class Theming:
         moves[theme.id] = target.id
         session.add(target)
 
-    def _name_offline(self, session: Session, representatives: dict[int, np.ndarray]) -> list[tuple[int, list[str]]]:
+    def _name_offline(
+        self, session: Session, representatives: dict[int, np.ndarray]
+    ) -> list[tuple[int, list[str], ThemeName]]:
         """Keyword titles for the themes that changed enough (they need every theme for
         contrast); returns those themes and their texts, for a model to name afterwards."""
         themes = queries.themes_by_ids(session, theme_ids=list(representatives))
@@ -371,18 +373,13 @@ class Theming:
             theme.title, theme.summary, theme.named_size = keyword_names[i].title, keyword_names[i].summary, theme.size
             session.add(theme)
         # A model names only what at least two people said: one person's words are not a theme's.
-        return [(themes[i].id, groups[i]) for i in stale if len(groups[i]) >= 2]
+        return [(themes[i].id, groups[i], keyword_names[i]) for i in stale if len(groups[i]) >= 2]
 
-    def _name_with_model(self, to_name: list[tuple[int, list[str]]]) -> None:
+    def _name_with_model(self, to_name: list[tuple[int, list[str], ThemeName]]) -> None:
         if self.title_model is None:
             return
-        for theme_id, texts in to_name:
-            with Session(self.engine) as session:
-                theme = session.get(Theme, theme_id)
-                fallback = ThemeName(theme.title, theme.summary) if theme else None
-            if fallback is None:
-                continue
-            name, from_model = name_with_model(self.title_model, texts, fallback)
+        for theme_id, texts, keyword_name in to_name:
+            name, from_model = name_with_model(self.title_model, texts, keyword_name)
             if not from_model:
                 continue
             with session_scope(self.engine) as session:
