@@ -556,6 +556,7 @@ class FrictionService:
                 raise UserError(f"{source.key} and {target.key} are already the same theme.")
             now = self.clock()
             moved = queries.reassign_theme(session, from_theme_id=source.id, to_theme_id=target.id)
+            queries.pin_theme(session, theme_id=target.id)  # the lead put them together: they stay
             queries.move_votes(session, moves={source.id: target.id})
             target.size += moved
             target.curated, target.updated_at = True, now

@@ -117,6 +117,11 @@ def reassign_theme(session: Session, *, from_theme_id: int, to_theme_id: int) ->
     return result.rowcount or 0
 
 
+def pin_theme(session: Session, *, theme_id: int) -> None:
+    """Pin every submission now in the theme: re-clustering leaves them where a lead put them."""
+    session.exec(update(Submission).where(Submission.theme_id == theme_id).values(pinned=True))
+
+
 # Themes ------------------------------------------------------------------------------------
 
 

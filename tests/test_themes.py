@@ -110,6 +110,26 @@ def test_lead_merge_and_split_survive_reclustering(service, clock):
     assert "merged into" in ask(service, "x", f"theme T-{hold}").text
 
 
+def test_a_merge_holds_even_where_another_theme_outnumbers_it(service, clock):
+    log_topics(service)
+    service.theming.recluster(clock())
+    refund, tracking = themes_by_submission(service)[1], themes_by_submission(service)[9]
+    assert ask(service, LEAD, f"merge T-{tracking} into T-{refund}").ok
+    # More tracking reports sit in a theme of their own (opened on a replica, say).
+    for n, text in enumerate(TOPICS["tracking"] + TOPICS["tracking"][:2]):
+        ask(service, f"late{n}", text)
+    with Session(service.engine) as session:
+        other = Theme(title="Tracking links", created_at=clock(), updated_at=clock(), size=6)
+        session.add(other)
+        session.flush()
+        for submission_id in range(13, 19):
+            session.get(Submission, submission_id).theme_id = other.id
+        session.commit()
+    service.theming.recluster(clock())
+    after = themes_by_submission(service)
+    assert {after[s] for s in range(9, 13)} == {refund}  # what the lead merged stays merged
+
+
 def test_rename_wins_over_automatic_titles(service, clock):
     log_topics(service)
     service.theming.recluster(clock())
