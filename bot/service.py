@@ -37,6 +37,8 @@ STATUS_LABELS = {
 OWNER_QUOTES = 3
 TREND_WEEKS = 6
 BOARD_LIMIT = 25
+LOOK_ALIKE_AMONG = 300  # the board's first themes compared pairwise for "same problem?"
+LOOK_ALIKE_PAIRS = 3
 
 
 class UserError(Exception):
@@ -144,6 +146,9 @@ class FrictionService:
                 if status not in STATUS_LABELS:
                     raise ValueError(status)
                 return self.set_status(request, int(theme_id), status, note.strip())
+            if action == "merge":
+                source, _, target = value.partition(":")
+                return self.merge(request, int(source), int(target))
             if action == "assign":
                 theme_id, _, owner = value.partition(":")
                 if not owner.strip():
@@ -360,11 +365,27 @@ class FrictionService:
                 growth = recent.get(theme.id, 0) - before.get(theme.id, 0)
                 fields = section.fields + (("Last 7 days", f"{recent.get(theme.id, 0)} ({growth:+d})"),)
                 sections.append(replace(section, fields=fields, buttons=(Button("Owner", "assign", str(theme.id)),)))
+            sections += self._look_alike_sections(themes[:LOOK_ALIKE_AMONG])
         if not sections:
             return Reply("Theme board: no open themes yet.")
         unowned = sum(1 for t in themes if t.owner is None)
         more = f", the first {BOARD_LIMIT} shown" if len(themes) > BOARD_LIMIT else ""
         return Reply(f"Theme board: {len(themes)} open themes, {unowned} without an owner{more}.", tuple(sections))
+
+    def _look_alike_sections(self, themes: list[Theme]) -> list[Section]:
+        """Themes that look like one problem, each pair with a button merging the smaller away."""
+        sections = []
+        for one, other, similarity in self.theming.look_alike(themes, LOOK_ALIKE_PAIRS):
+            small, big = sorted((one, other), key=lambda t: (t.size, -t.id))
+            sections.append(
+                Section(
+                    title=f"Same problem? {small.key} and {big.key}",
+                    text=f"{small.key} “{small.title}” ({small.size}) looks like {big.key} “{big.title}” "
+                    f"({big.size}): similarity {similarity:.2f}.",
+                    buttons=(Button(f"Merge {small.key} into {big.key}", "merge", f"{small.id}:{big.id}"),),
+                )
+            )
+        return sections
 
     # Everyone can look ---------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from digests.clustering import cluster
 from digests.embeddings import Embedder, normalise
 from digests.naming import KeywordNamer, ThemeName, TitleModel, name_with_model, needs_name, representative_order
-from digests.themes import keep_apart, match_clusters, nearest_theme, thresholds_for
+from digests.themes import keep_apart, look_alike, match_clusters, nearest_theme, thresholds_for
 from storage import queries
 from storage.db import session_scope
 from storage.models import Submission, Theme, bytes_to_vector, vector_bytes, vector_to_bytes
@@ -189,6 +189,16 @@ class Theming:
                     session.add(theme)
                 submission.theme_id = theme.id
                 session.add(submission)
+
+    def look_alike(self, themes: list[Theme], limit: int) -> list[tuple[Theme, Theme, float]]:
+        """Pairs of these themes whose centres say they may be one problem, for a lead to decide."""
+        themes = [
+            t for t in themes if t.centroid is not None and len(t.centroid) == vector_bytes(self.embedder.dimension)
+        ]
+        if len(themes) < 2:
+            return []
+        centroids = np.stack([bytes_to_vector(t.centroid) for t in themes])
+        return [(themes[a], themes[b], s) for a, b, s in look_alike(centroids, self.thresholds.alike, limit)]
 
     @staticmethod
     def centre_of(submissions: list[Submission]) -> bytes | None:

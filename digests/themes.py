@@ -19,10 +19,13 @@ class Thresholds:
     # Below this similarity to its cluster's centre a submission is plainly about something
     # else, and re-clustering keeps it apart (see keep_apart).
     apart: float
+    # Two themes whose centres are at least this similar are shown to leads as possibly one
+    # problem (a big theme can come back from re-clustering in pieces): they decide.
+    alike: float
 
 
-SENTENCE_MODEL = Thresholds(join=0.50, apart=0.25)
-HASHING = Thresholds(join=0.30, apart=0.15)
+SENTENCE_MODEL = Thresholds(join=0.50, apart=0.25, alike=0.70)
+HASHING = Thresholds(join=0.30, apart=0.15, alike=0.50)
 
 
 def thresholds_for(embedder_name: str) -> Thresholds:
@@ -43,6 +46,22 @@ def nearest_theme(embedding: np.ndarray, centroids: np.ndarray, threshold: float
     best = int(np.argmax(similarities))
     score = float(similarities[best])
     return Placement(best if score >= threshold else None, score)
+
+
+def look_alike(centroids: np.ndarray, threshold: float, limit: int) -> list[tuple[int, int, float]]:
+    """Pairs of rows whose centres are at least `threshold` similar, most similar first, each
+    row in one pair at most."""
+    similarities = np.triu(centroids @ centroids.T, k=1)
+    rows, cols = np.nonzero(similarities >= threshold)
+    pairs, used = [], set()
+    for i in np.argsort(-similarities[rows, cols], kind="stable"):
+        a, b = int(rows[i]), int(cols[i])
+        if a not in used and b not in used:
+            pairs.append((a, b, float(similarities[a, b])))
+            used |= {a, b}
+        if len(pairs) == limit:
+            break
+    return pairs
 
 
 def keep_apart(labels: np.ndarray, vectors: np.ndarray, previous: np.ndarray, threshold: float) -> np.ndarray:

@@ -82,6 +82,24 @@ def test_undo_own_submission_within_24_hours(service, clock):
     assert stored(service) == []
 
 
+def test_the_board_asks_leads_about_themes_that_look_like_one_problem(service):
+    ask(service, "U1", REFUND)
+    ask(service, "U2", REFUND_2)
+    ask(service, "U3", HOLD)
+    service.press(Request(user="U2", text="", platform="test"), "different_issue", "2")  # now T-3
+    board = service.home(Request(user=LEAD, text="", platform="test"))
+    [alike] = [s for s in board.sections if s.title.startswith("Same problem?")]
+    assert alike.title == "Same problem? T-3 and T-1"  # the hold theme is not like either
+    [merge] = alike.buttons
+    assert merge.label == "Merge T-3 into T-1"
+    refused = service.press(Request(user="U2", text="", platform="test"), merge.action, merge.value)
+    assert not refused.ok and "Only team leads" in refused.text
+    done = service.press(Request(user=LEAD, text="", platform="test"), merge.action, merge.value)
+    assert done.ok and "Merged T-3 into T-1" in done.text
+    board = service.home(Request(user=LEAD, text="", platform="test"))
+    assert not [s for s in board.sections if s.title.startswith("Same problem?")]
+
+
 def test_a_withdrawn_report_leaves_no_words_behind(service):
     ask(service, "U1", REFUND + " at the Leeds branch")  # opens T-1: its words name the theme
     ask(service, "U2", REFUND_2)

@@ -658,3 +658,23 @@ def test_lead_grammar_owner_buttons_and_the_board_order(database_url):
         assert "frictionlog weekly digest" in (await slack.fake.reply_to("t-digest"))["text"]
 
     run_slack(database_url, scenario)
+
+
+def test_the_lead_board_offers_to_merge_look_alike_themes(sqlite_url):
+    async def scenario(slack: Slack):
+        await slack.dm(REFUND, user="U1", event_id="Ev1")
+        await slack.fake.wait_for("chat.postMessage")
+        await slack.dm(REFUND_2, user="U2", event_id="Ev2")
+        [_, second] = await slack.fake.wait_for("chat.postMessage", 2)
+        await slack.click(button(second, "Different issue"), user="U2", hook="apart")
+        await slack.fake.reply_to("apart")
+        await slack.event({"type": "app_home_opened", "user": LEAD, "tab": "home"}, "Ev-home")
+        [board] = await slack.fake.wait_for("views.publish")
+        assert "Same problem? T-2 and T-1" in all_text(board["view"])
+        merge = next(e for e in buttons(board["view"]) if e.get("text", {}).get("text") == "Merge T-2 into T-1")
+        await slack.click(merge, user=LEAD, container="home")
+        republished = (await slack.fake.wait_for("views.publish", 2))[1]["view"]
+        assert "Same problem?" not in all_text(republished)
+        assert slack.theme(2).merged_into_id == 1 and [s.theme_id for s in slack.submissions()] == [1, 1]
+
+    run_slack(sqlite_url, scenario)

@@ -21,7 +21,7 @@ from bot.messages import Reply, Request
 from bot.service import FrictionService
 
 log = logging.getLogger(__name__)
-ACTIONS = re.compile(r"^(undo|anonymous|different_issue|me_too|status|assign)\|")
+ACTIONS = re.compile(r"^(undo|anonymous|different_issue|me_too|status|assign|merge)\|")
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
 SORRY = "Sorry, something went wrong on our side. Please try again in a minute."
