@@ -150,6 +150,8 @@ def import_(
     )
     if summary.unknown_columns:
         console.print("Ignored columns: " + escape(", ".join(summary.unknown_columns)))
+    if summary.imported and not summary.had_external_ids:
+        console.print("No external_id column: importing this file again would add its rows again.")
     if summary.recluster:
         r = summary.recluster
         console.print(f"Themes: {r.themes} ({r.new_themes} new, {r.kept_themes} kept).")

@@ -40,6 +40,7 @@ class ImportSummary:
     already_there: int = 0
     bad_rows: list[tuple[int, str]] = field(default_factory=list)
     unknown_columns: list[str] = field(default_factory=list)
+    had_external_ids: bool = True  # without them, a second import of the same file adds it again
     recluster: ReclusterResult | None = None
 
 
@@ -135,7 +136,9 @@ def import_rows(
 ) -> ImportSummary:
     if "text" not in columns:
         raise UnreadableFile("the file has no `text` column; it is the one column frictionlog needs")
-    summary = ImportSummary(unknown_columns=[c for c in columns if c not in KNOWN_COLUMNS])
+    summary = ImportSummary(
+        unknown_columns=[c for c in columns if c not in KNOWN_COLUMNS], had_external_ids="external_id" in columns
+    )
     now = service.clock()
     pending: list[Submission] = []
     seen_ids: set[str] = set()

@@ -59,7 +59,7 @@ def test_import_export_round_trip_with_bad_rows(cli, tmp_path):
     result = cli("import", str(source))
     assert result.exit_code == 0, result.output
     assert "imported 3, already there 0, bad 3" in result.stdout
-    assert "Ignored columns: label" in result.stdout
+    assert "Ignored columns: label" in result.stdout and "No external_id column" not in result.stdout
     assert "line 4: created_at 'yesterday' is not an ISO 8601 date or time" in result.output
     assert "line 5: kind 'complaint' is not one of policy, customer, other" in result.output
     assert "line 6: the text is empty" in result.output
@@ -167,7 +167,8 @@ def test_themes_cluster_and_digest_commands(cli, tmp_path, monkeypatch):
         [["2026-11-10T10:00:00Z", "refund approval takes days"]] * 2
         + [["2026-11-11T10:00:00Z", "hold times are long"]],
     )
-    assert cli("import", str(source)).exit_code == 0
+    imported = cli("import", str(source))
+    assert imported.exit_code == 0 and "No external_id column: importing this file again" in imported.stdout
     table = cli("themes")
     assert "T-" in table.stdout and "unowned" not in table.stdout and "new" in table.stdout
     clustered = cli("cluster")
