@@ -52,6 +52,11 @@ def one_per_person(ranked: list[tuple[str, str | None]]) -> list[str]:
     return texts
 
 
+def has_centre(theme: Theme, dimension: int) -> bool:
+    """A stored centre the current embedder can compare with (not another embedder's)."""
+    return theme.centroid is not None and len(theme.centroid) == vector_bytes(dimension)
+
+
 class ThemeIndex:
     """The live themes' centroids in memory, so joining a theme is one matrix product.
 
@@ -82,14 +87,13 @@ class ThemeIndex:
 
     @classmethod
     def load(cls, session: Session, dimension: int) -> "ThemeIndex":
-        live = {t.id: t for t in queries.live_themes(session) if t.centroid is not None}
+        # A centre from another embedder (after a switch) is left out until re-clustering.
+        live = {t.id: t for t in queries.live_themes(session) if has_centre(t, dimension)}
         rows = [(t.id, t) for t in live.values()]
         for merged in queries.merged_themes(session):  # all in the session now: following is free
             target = queries.follow_merges(session, theme_id=merged.id)
-            if merged.centroid is not None and target is not None and target.id in live:
+            if has_centre(merged, dimension) and target is not None and target.id in live:
                 rows.append((target.id, merged))
-        # A centre from another embedder (after a switch) is left out until re-clustering.
-        rows = [(theme_id, centre) for theme_id, centre in rows if len(centre.centroid) == vector_bytes(dimension)]
         vectors = [bytes_to_vector(centre.centroid) for _, centre in rows]
         matrix = np.stack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32)
         return cls(
@@ -192,9 +196,7 @@ class Theming:
 
     def look_alike(self, themes: list[Theme], limit: int) -> list[tuple[Theme, Theme, float]]:
         """Pairs of these themes whose centres say they may be one problem, for a lead to decide."""
-        themes = [
-            t for t in themes if t.centroid is not None and len(t.centroid) == vector_bytes(self.embedder.dimension)
-        ]
+        themes = [t for t in themes if has_centre(t, self.embedder.dimension)]
         if len(themes) < 2:
             return []
         centroids = np.stack([bytes_to_vector(t.centroid) for t in themes])
