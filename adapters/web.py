@@ -1,4 +1,5 @@
-"""The one aiohttp server `frictionlog serve` runs; platforms add their routes here."""
+"""The one aiohttp server `frictionlog serve` runs: the platforms' routes, the inbound pipeline
+and delivery worker, the model warmed before the first message, and the schedule."""
 
 import asyncio
 import logging
@@ -7,11 +8,15 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from bot.pipeline import Pipeline
+from bot.publish import Target
+from bot.router import Router
 from bot.service import FrictionService
 from storage.db import ping
 
 log = logging.getLogger(__name__)
 SLACK = web.AppKey("slack", object)
+PIPELINE = web.AppKey("pipeline", Pipeline)
 
 
 def make_web_app(
@@ -19,18 +24,21 @@ def make_web_app(
     *,
     schedule: bool = False,
     now: Callable[[], float] = time.time,
+    warm: bool = True,
 ) -> web.Application:
-    """Health check, Slack (when SLACK_BOT_TOKEN is set), the Teams route, and with `schedule`
-    the weekly digest and re-clustering jobs."""
+    """Health check, Slack (when SLACK_BOT_TOKEN is set), the Teams route, the pipeline's
+    background work, and with `schedule` the weekly digest and re-clustering jobs."""
     settings = service.settings
     app = web.Application()
+    router = Router()
+    pipeline = Pipeline(service, router)
+    app[PIPELINE] = pipeline
 
     async def healthz(_request: web.Request) -> web.Response:
         # The database call runs in a thread: the event loop never blocks on it.
         healthy = await asyncio.to_thread(ping, service.engine)
-        return web.json_response(
-            {"ok": healthy, "database": "up" if healthy else "down"}, status=200 if healthy else 503
-        )
+        body = {"ok": healthy, "database": "up" if healthy else "down", "platforms": router.names}
+        return web.json_response(body, status=200 if healthy else 503)
 
     async def teams(_request: web.Request) -> web.Response:
         return web.json_response({"error": "Teams is not configured"}, status=501)
@@ -38,31 +46,45 @@ def make_web_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_post("/api/messages", teams)
 
-    targets = []
+    targets: list[Target] = []
     if settings.slack_enabled:
         from adapters.slack.app import SlackAdapter
         from adapters.slack.http import add_slack_routes, add_socket_mode
+        from adapters.slack.platform import SlackPlatform
         from adapters.slack.web_api import make_client
 
-        slack = SlackAdapter(service, make_client(settings), socket_mode=settings.slack_socket_mode)
+        client = make_client(settings)
+        router.add(SlackPlatform(client, service.codec))
+        slack = SlackAdapter(pipeline, client, socket_mode=settings.slack_socket_mode)
         app[SLACK] = slack
         if settings.slack_socket_mode:
             add_socket_mode(app, slack, settings.slack_app_token)
         else:
             add_slack_routes(app, slack, now)
-        targets.append((slack.platform, settings.digest_slack_channel_list))
+        targets += [Target("slack", channel) for channel in settings.digest_slack_channel_list]
+
+    async def start(_app: web.Application) -> None:
+        if warm:  # the model loads now, not on the first message after a start
+            await asyncio.to_thread(service.theming.embedder.embed, ["warming up"])
+        pipeline.start()
+
+    async def stop(_app: web.Application) -> None:
+        await pipeline.stop()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
     if schedule:
-        _add_scheduler(app, service, targets)
+        _add_scheduler(app, service, pipeline, targets)
     return app
 
 
-def _add_scheduler(app: web.Application, service: FrictionService, targets) -> None:
+def _add_scheduler(app: web.Application, service: FrictionService, pipeline: Pipeline, targets: list[Target]) -> None:
     from bot.schedule import make_scheduler
 
     schedulers = []
 
     async def start(_app: web.Application) -> None:
-        scheduler = make_scheduler(service, targets)
+        scheduler = make_scheduler(service, pipeline, targets)
         scheduler.start()
         schedulers.append(scheduler)
         for job in scheduler.get_jobs():

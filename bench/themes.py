@@ -14,7 +14,7 @@ import numpy as np
 from common import SHARED, MemoryWatch, machine, read_labelled, scores
 from sqlmodel import Session
 
-from bot.app import build_service
+from adapters.wiring import build_service
 from bot.settings import Settings
 from bot.transfer import import_rows
 from storage import queries

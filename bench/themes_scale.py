@@ -34,7 +34,7 @@ def base_embeddings() -> np.ndarray:
 def child(size: int) -> None:
     from sqlmodel import Session
 
-    from bot.app import build_service
+    from adapters.wiring import build_service
     from bot.settings import Settings
     from digests.embeddings import normalise
     from storage.models import Theme, vector_to_bytes
@@ -94,9 +94,9 @@ def child(size: int) -> None:
 def assignment_latency(themes: int = 10_000, submissions: int = 2_000) -> tuple[float, float]:
     """Joining a theme at submit time, after the embedding: p50 and p99 in milliseconds over
     `themes` live centroids (the in-memory index `frictionlog serve` keeps)."""
-    from bot.theming import ThemeIndex
     from digests.embeddings import normalise
     from digests.themes import SENTENCE_MODEL, nearest_theme
+    from digests.theming import ThemeIndex
 
     base = np.load(CACHE)
     rng = np.random.default_rng(1)
@@ -121,7 +121,7 @@ def placement_latency(themes: int = 10_000, submissions: int = 300) -> tuple[flo
     """Placing one submission through the product (`Theming.place`, what a DM runs after its
     embedding) with `themes` live themes stored in SQLite: p50 and p99 in milliseconds, database
     reads and writes and the commit included."""
-    from bot.app import build_service
+    from adapters.wiring import build_service
     from bot.settings import Settings
     from digests.embeddings import normalise
     from storage.db import session_scope

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlmodel import Session
 
 from bot.clock import FrozenClock
-from bot.messages import Request
+from bot.messages import Inbound
 from bot.service import FrictionService
 from bot.transfer import ImportSummary, import_rows
 from digests.digest import Digest, IsoWeek
@@ -75,17 +75,19 @@ def run_demo(service: FrictionService, clock: FrozenClock, progress) -> DemoResu
         votes: dict[str, Counter[int]] = defaultdict(Counter)
         for submission in queries.all_submissions(session):
             votes[label_of.get(submission.external_id, "")][submission.theme_id] += 1
-    lead = Request(user=LEAD, user_name=LEAD, text="", platform="console")
+    def lead(command: str) -> None:  # the lead's commands go through the pipeline like any chat
+        service.handle(Inbound(user=LEAD, user_name=LEAD, text=command, platform="console"))
+
     for label, owner, status, note in STORYLINE:
         if not votes[label]:
             continue
         theme_id = votes[label].most_common(1)[0][0]
         # Owners were assigned early in the week; most acted on it within the day.
         clock.now = week_start + timedelta(days=1, hours=10)
-        service.assign(lead, theme_id, owner)
+        lead(f"assign T-{theme_id} {owner}")
         if status:
             clock.now = week_start + timedelta(days=3, hours=15)
-            service.set_status(lead, theme_id, status, note)
+            lead(f"status T-{theme_id} {status} {note}".rstrip())
     clock.now = publish
     from digests.compose import compose_digest
 

@@ -1,51 +1,68 @@
-"""Platform-neutral requests and replies: what adapters translate to and from."""
+"""Platform-neutral events in and replies out: what adapters translate to and from."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from bot.actions import Action
+from bot.people import Person
+
+EventKind = Literal["message", "submission", "action", "home"]
 
 
 @dataclass(frozen=True)
-class Request:
-    """One inbound message or command, whatever platform it came from."""
+class Inbound:
+    """One inbound event, whatever platform it came from.
+
+    kind: "message" (a DM, a mention, a slash command: text in the command grammar),
+    "submission" (a form whose text is logged as it is, never read as a command),
+    "action" (a button press or a completed form, as a typed action), "home" (the person opened
+    their home page). `delivery_id` is the platform's id for this delivery; the core
+    de-duplicates on it in the database. `reply_to` says where the platform wants the answer;
+    only the adapter reads it."""
 
     user: str  # the platform's stable user id
-    text: str
+    text: str = ""
     platform: str = "console"
+    kind: EventKind = "message"
+    action: Annotated[Action | None, Field(discriminator="kind")] = None
     user_name: str | None = None
     channel: str | None = None
-    event_id: str | None = None  # the platform's delivery id, for de-duplication
+    delivery_id: str | None = None
     anonymous: bool = False
     source_url: str | None = None  # a link to the original message (shortcuts)
     # Groups the platform says the user belongs to (e.g. Slack user group handles, without @).
     # The adapter only reports membership; whether a group makes someone a lead is the core's rule.
     groups: frozenset[str] = frozenset()
+    reply_to: dict = field(default_factory=dict)
+    # The person is looking at their home page: answer by drawing it again.
+    from_home: bool = False
 
+    @property
+    def person(self) -> Person:
+        return Person(self.platform, self.user)
 
-class Person(str):
-    """A user id shown as a person: adapters may render it as a mention (Slack `<@U…>`).
-    Everywhere else it is the plain id, so text formatting keeps working unchanged."""
-
-    __slots__ = ()
+    def __repr__(self) -> str:  # keeps ids and text out of logs and tracebacks
+        return f"Inbound(platform={self.platform!r}, kind={self.kind!r})"
 
 
 @dataclass(frozen=True)
 class Button:
     label: str
-    # undo, anonymous, different_issue, me_too, status ("theme_id:status"), assign (value: theme id;
-    # adapters render it as a person picker and press it with "theme_id:user")
-    action: str
-    value: str
+    action: Annotated[Action, Field(discriminator="kind")]
     style: str | None = None  # "primary" or "danger"
-    # Ask for a note before pressing (resolved, won't fix); pressed with value + ":" + the note.
-    needs_note: bool = False
+    preset: Person | None = None  # a person picker's first choice (the current owner)
 
 
 @dataclass(frozen=True)
 class Section:
-    """A block of a reply. Text is plain text: adapters escape it for their markup."""
+    """A block of a reply. Text is plain text: adapters escape it for their markup.
+    A field's value is text, or a Person the platform shows as that person (a mention, a name)."""
 
     title: str = ""
     text: str = ""
-    fields: tuple[tuple[str, str], ...] = ()
+    fields: tuple[tuple[str, str | Person], ...] = ()
     buttons: tuple[Button, ...] = ()
 
 
@@ -53,17 +70,17 @@ class Section:
 class Notification:
     """A message to someone other than the sender (a new owner, the reporters of a theme).
 
-    `user` is that person's platform user id; for anonymous reporters it comes out of the sealed
-    column only for this delivery and is never shown, logged or stored in clear."""
+    For anonymous reporters `to` comes out of the sealed column only for this delivery and is
+    stored sealed in the outbox, never shown, logged or stored in clear."""
 
-    user: str
-    platform: str
+    to: Person
     text: str
     sections: tuple[Section, ...] = ()
     buttons: tuple[Button, ...] = ()
+    label: str = ""  # what it is, for `frictionlog outbox` (never names the person)
 
-    def __repr__(self) -> str:  # keeps ids out of logs and tracebacks
-        return f"Notification(platform={self.platform!r}, text={self.text[:40]!r}…)"
+    def __repr__(self) -> str:
+        return f"Notification({self.to!r}, text={self.text[:40]!r}…)"
 
 
 @dataclass(frozen=True)
@@ -75,5 +92,5 @@ class Reply:
     private: bool = True  # shown to the sender only where the platform allows it
     notifications: tuple[Notification, ...] = ()
     # True when this answers a delivery already handled (a platform retry, a double submit):
-    # adapters need not post it again.
+    # nothing is sent again.
     duplicate: bool = False

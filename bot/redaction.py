@@ -1,7 +1,13 @@
 """Customer data stays out: emails, card numbers, phone numbers and account ids are replaced
-before a submission is stored and before any model sees it."""
+before a submission is stored and before any model sees it. Text is cleaned first (clean_text),
+so whatever arrives can be stored on SQLite and PostgreSQL alike."""
 
 import re
+
+# C0 and C1 control characters and DEL (Unicode category Cc), but for tab and newline.
+# PostgreSQL refuses NUL in text; the others are invisible, confuse terminals and exports.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 # 13 to 19 digits, optionally grouped by spaces or dashes; redacted only when Luhn-valid.
@@ -50,7 +56,18 @@ def _account(match: re.Match) -> str:
     return match.group()[: match.start(1) - match.start()] + "[account id]"
 
 
+def clean_text(text: str) -> str:
+    """Text any database stores: \\r\\n and \\r become \\n, other control characters but tab are
+    removed, and surrogates (not encodable as UTF-8) are joined when they form a pair and
+    replaced by U+FFFD when they do not. Idempotent."""
+    text = CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    if SURROGATE.search(text):
+        text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
 def redact(text: str) -> str:
+    text = clean_text(text)
     text = EMAIL.sub("[email]", text)
     text = CARD.sub(_card, text)
     text = ACCOUNT.sub(_account, text)

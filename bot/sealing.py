@@ -32,5 +32,17 @@ class Sealer:
             return None
         return (platform, user) if user else None
 
+    def seal_bytes(self, data: bytes) -> str:
+        """Anything that may name a person (an outbox recipient, an inbound event), sealed."""
+        return self._fernet.encrypt(data).decode()
+
+    def open_bytes(self, sealed: str | None) -> bytes | None:
+        if not sealed:
+            return None
+        try:
+            return self._fernet.decrypt(sealed.encode())
+        except InvalidToken:
+            return None
+
     def __repr__(self) -> str:
         return "Sealer(<key hidden>)"

@@ -33,11 +33,18 @@ class Settings(BaseSettings):
     timezone: str = Field("UTC", alias="FRICTIONLOG_TIMEZONE")
     # Comma-separated user ids (and, on Slack, user group handles) allowed to curate themes.
     team_leads: str = Field("", alias="FRICTIONLOG_TEAM_LEADS")
+    # Microsoft Teams leads: Entra object ids.
+    team_leads_teams: str = Field("", alias="FRICTIONLOG_TEAM_LEADS_TEAMS")
     # Keys the author hashes that let anonymous senders undo and see their own submissions.
     secret_key: str = Field(DEV_SECRET, alias="FRICTIONLOG_SECRET_KEY")
     # At most the 4,000 characters the text column holds (counted after redaction).
     max_message_chars: int = Field(4000, ge=1, le=4000, alias="FRICTIONLOG_MAX_MESSAGE_CHARS")
     ack_hours: int = Field(24, alias="FRICTIONLOG_ACK_HOURS")
+    # The inbound pipeline: how long storing an event may take before the platform is told to
+    # redeliver (Slack gives 3 s), and how long a process holds a delivery or an outbox message
+    # before another takes it over (a process killed mid-way).
+    accept_timeout: float = Field(2.0, gt=0, le=2.5, alias="FRICTIONLOG_ACCEPT_TIMEOUT")
+    claim_seconds: float = Field(60.0, gt=0, alias="FRICTIONLOG_CLAIM_SECONDS")
     # Slack: with a bot token, `frictionlog serve` serves Slack (Socket Mode when an app token is set).
     slack_bot_token: str = Field("", alias="SLACK_BOT_TOKEN")
     slack_signing_secret: str = Field("", alias="SLACK_SIGNING_SECRET")
@@ -100,6 +107,21 @@ class Settings(BaseSettings):
     @cached_property
     def team_lead_ids(self) -> frozenset[str]:
         return frozenset(split_list(self.team_leads))
+
+    def team_lead_ids_for(self, platform: str) -> frozenset[str]:
+        """Leads on one platform: unprefixed entries of FRICTIONLOG_TEAM_LEADS_TEAMS for Teams and
+        of FRICTIONLOG_TEAM_LEADS for the others; an entry may name its platform (`slack:U123`)."""
+        own = self.team_leads_teams if platform == "teams" else self.team_leads
+        ids = set()
+        for listed in (self.team_leads, self.team_leads_teams):
+            for entry in split_list(listed):
+                named, _, rest = entry.partition(":")
+                if named in ("slack", "teams", "console", "test") and rest:
+                    if named == platform:
+                        ids.add(rest)
+                elif listed is own:
+                    ids.add(entry)
+        return frozenset(ids)
 
     @cached_property
     def team_lead_groups(self) -> frozenset[str]:

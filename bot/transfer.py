@@ -12,9 +12,11 @@ from typing import IO
 from sqlmodel import Session
 
 from bot.classify import infer_kind, tags_of
+from bot.core import submission_key
+from bot.people import Person
 from bot.redaction import redact
-from bot.service import FrictionService, submission_key
-from bot.theming import Progress, ReclusterResult, no_progress
+from bot.service import FrictionService
+from digests.theming import Progress, ReclusterResult, no_progress
 from storage import queries
 from storage.db import session_scope
 from storage.models import KINDS, Submission, theme_key
@@ -119,7 +121,7 @@ def _row_to_submission(service: FrictionService, row: dict | ValueError, now: da
         tags=",".join(tags)[:500],
         platform="import",
         author=author,
-        author_hash=service.person_hash("import", author) if author else None,
+        author_hash=service.person_hash(Person("import", author)) if author else None,
         external_id=external_id,
         created_at=created_at,
     )

@@ -1,15 +1,20 @@
-"""Engines for SQLite and PostgreSQL behind one interface, and schema upgrades through Alembic."""
+"""Engines for SQLite and PostgreSQL behind one interface, and schema upgrades through Alembic.
+
+Schema changes run under a database-wide lock (see `_migration_lock`), so any number of replicas
+may start at once on an empty database: one creates the schema, the others wait and find it there.
+"""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlmodel import Session, create_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -34,6 +39,9 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # Zero deleted and overwritten content (a reporter's name after "make anonymous"), so it
+            # does not linger in free space of the file; see scrub() for the write-ahead log.
+            cursor.execute("PRAGMA secure_delete=ON")
             cursor.close()
 
         return engine
@@ -52,16 +60,95 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             raise
 
 
-def _alembic_config(engine: Engine) -> Config:
+def scrub(engine: Engine) -> None:
+    """Make deletions final on disk: on SQLite, copy the write-ahead log into the database file
+    (where secure_delete has zeroed what was deleted) and truncate the log, so no earlier version
+    of a row stays readable in the -wal file. Nothing to do on PostgreSQL (VACUUM is its business).
+
+    The checkpoint is incomplete while another connection is still reading; call it after the
+    unit of work that deleted, not inside one."""
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _alembic_config(engine: Engine, connection: Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
+    if connection is not None:
+        # env.py migrates in this connection's transaction: the one holding the migration lock.
+        config.attributes["connection"] = connection
     return config
 
 
+# pg_advisory_xact_lock's key: any constant bigint that frictionlog alone uses ("frictlog" in ASCII).
+# It locks migrations across the whole PostgreSQL database, whichever schema a replica uses.
+ADVISORY_LOCK_KEY = 0x6672_6963_746C_6F67
+
+
+def _sqlite_lock_path(url: URL) -> Path | None:
+    """The file to flock next to a SQLite database; None for an in-memory database (one process)."""
+    database = url.database or ""
+    if database in ("", ":memory:"):
+        return None
+    if database.startswith("file:") and url.query.get("uri") in ("true", "1", ("true",), ("1",)):
+        parts = urlsplit(database)  # a URI filename: file:path?mode=...
+        mode = url.query.get("mode", ())  # SQLAlchemy takes ?mode= as its own; a str, or a tuple if repeated
+        modes = parse_qs(parts.query).get("mode", []) + ([mode] if isinstance(mode, str) else list(mode))
+        if "memory" in modes or parts.path in ("", ":memory:"):
+            return None
+        database = parts.path
+    return Path(database + ".lock")
+
+
+@contextmanager
+def _migration_lock(engine: Engine) -> Iterator[Connection]:
+    """A connection in a transaction that holds the migration lock, committed on success.
+
+    PostgreSQL: a transaction-level advisory lock, taken in the very transaction Alembic then
+    migrates in; it is released when that transaction ends, also when the process dies.
+    SQLite: an exclusive flock on `<database file>.lock`, held until the transaction committed;
+    the kernel releases it when the process dies. In-memory SQLite lives in one process: no lock.
+    Everything read inside (the current revision) is read after the lock was granted."""
+    if engine.dialect.name == "postgresql":
+        # Read committed (the default, made sure of here): each statement after the lock sees
+        # what the replica that held the lock before committed.
+        with engine.connect().execution_options(isolation_level="READ COMMITTED") as connection:
+            with connection.begin():
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+                yield connection
+        return
+    path = _sqlite_lock_path(engine.url) if engine.dialect.name == "sqlite" else None
+    if path is None:
+        with engine.begin() as connection:
+            yield connection
+        return
+    import fcntl  # POSIX; imported here so that PostgreSQL deployments need it not
+
+    with open(path, "a+b") as lock_file:
+        fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
+        try:
+            with engine.begin() as connection:
+                yield connection
+        finally:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+
+
+def _current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _head(engine: Engine) -> str | None:
+    return ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to the newest migration (a no-op when it is already there)."""
-    command.upgrade(_alembic_config(engine), revision)
+    """Bring the schema to the newest migration (a no-op when it is already there), under the
+    migration lock: replicas and `frictionlog db upgrade` may run at the same time."""
+    with _migration_lock(engine) as connection:
+        command.upgrade(_alembic_config(engine, connection), revision)
 
 
 class SchemaOutOfDate(RuntimeError):
@@ -70,21 +157,25 @@ class SchemaOutOfDate(RuntimeError):
 
 def prepare(engine: Engine) -> None:
     """Create the schema in an empty database; refuse an old one rather than migrate it
-    behind the admin's back (several replicas may start at once): `frictionlog db upgrade`."""
-    with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-    if current is None:
-        upgrade(engine)
-    elif not schema_is_current(engine):
-        raise SchemaOutOfDate(
-            f"the database schema is at revision {current}, older than this frictionlog: run `frictionlog db upgrade`"
-        )
+    behind the admin's back (several replicas may start at once): `frictionlog db upgrade`.
+
+    Checked and created under the migration lock, so of replicas starting together on an empty
+    database one creates the schema and the others, once it is committed, find it current."""
+    with _migration_lock(engine) as connection:
+        current = _current_revision(connection)
+        if current is None:
+            command.upgrade(_alembic_config(engine, connection), "head")
+        elif current != _head(engine):
+            raise SchemaOutOfDate(
+                f"the database schema is at revision {current}, older than this frictionlog: "
+                "run `frictionlog db upgrade`"
+            )
 
 
 def schema_is_current(engine: Engine) -> bool:
-    head = ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
+    head = _head(engine)
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision() == head
+        return _current_revision(connection) == head
 
 
 def ping(engine: Engine) -> bool:

@@ -7,7 +7,7 @@ so one schema serves SQLite and PostgreSQL without extensions.
 from datetime import UTC, datetime
 
 import numpy as np
-from sqlalchemy import Column, DateTime, LargeBinary, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, LargeBinary, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -63,7 +63,8 @@ class Theme(SQLModel, table=True):
     summary: str = Field(default="", max_length=500)
     status: str = Field(default="new", max_length=20, index=True)
     status_note: str = Field(default="", max_length=2000)
-    owner: str | None = Field(default=None, max_length=120, index=True)
+    owner: str | None = Field(default=None, max_length=120, index=True)  # the owner's id on owner_platform
+    owner_platform: str | None = Field(default=None, max_length=20)
     owner_assigned_at: datetime | None = _timestamp(nullable=True)
     acknowledged_at: datetime | None = _timestamp(nullable=True)
     created_at: datetime = _timestamp()
@@ -127,7 +128,8 @@ class Vote(SQLModel, table=True):
 class AuditEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     theme_id: int | None = Field(default=None, foreign_key="theme.id", index=True)
-    actor: str = Field(max_length=120)
+    actor: str = Field(max_length=120)  # an id on actor_platform, or "frictionlog"
+    actor_platform: str | None = Field(default=None, max_length=20)
     action: str = Field(max_length=30)
     detail: str = Field(default="", max_length=2000)
     created_at: datetime = _timestamp(index=True)
@@ -142,6 +144,7 @@ class DigestRun(SQLModel, table=True):
     period: str = Field(max_length=20)
     created_at: datetime = _timestamp()
     posted_at: datetime | None = _timestamp(nullable=True)
+    message_id: int | None = Field(default=None)  # the outbox message carrying it
 
 
 class ConversationRef(SQLModel, table=True):
@@ -159,3 +162,57 @@ class Role(SQLModel, table=True):
     platform: str = Field(max_length=20)
     user_id: str = Field(max_length=200)
     role: str = Field(max_length=20)
+
+
+def _sealed_text():
+    return Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Delivery(SQLModel, table=True):
+    """One inbound delivery (a message, a command, a button press, a form), stored before the
+    platform is acknowledged and unique by the platform's delivery id: a retried delivery, a
+    redelivered activity, a double click or a second replica meets the first row and stops.
+
+    The event itself is kept sealed until it has been run, then removed: what stays is the id."""
+
+    __table_args__ = (
+        UniqueConstraint("platform", "delivery_id"),
+        Index("ix_delivery_pending", "state", "claimed_until"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    delivery_id: str = Field(max_length=200)
+    state: str = Field(default="received", max_length=20)  # received, done, failed
+    event_sealed: str | None = _sealed_text()
+    submission_id: int | None = Field(default=None, foreign_key="submission.id")
+    attempts: int = Field(default=0)
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_until: datetime | None = _timestamp(nullable=True)
+    received_at: datetime = _timestamp()
+    done_at: datetime | None = _timestamp(nullable=True)
+
+
+OUTBOX_STATES = ("pending", "sent", "failed", "undeliverable")
+
+
+class OutboxMessage(SQLModel, table=True):
+    """One message that must go out (a confirmation, an owner's DM, a reporter's notice, a
+    digest), written in the same transaction as the change that causes it and sent once by the
+    delivery worker (bot/outbox.py). Recipient and body are sealed: they may name a reporter."""
+
+    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    kind: str = Field(max_length=20)  # reply, notify, digest
+    label: str = Field(default="", max_length=200)  # what it is, never who it is for
+    recipient_sealed: str | None = _sealed_text()
+    body_sealed: str | None = _sealed_text()
+    state: str = Field(default="pending", max_length=20)
+    attempts: int = Field(default=0)
+    parts_done: int = Field(default=0)  # a digest sent in several messages: how many went out
+    next_attempt_at: datetime = _timestamp()
+    claimed_by: str | None = Field(default=None, max_length=64)
+    claimed_until: datetime | None = _timestamp(nullable=True)
+    last_error: str = Field(default="", max_length=500)
+    created_at: datetime = _timestamp(index=True)
+    sent_at: datetime | None = _timestamp(nullable=True)

@@ -8,7 +8,18 @@ from sqlalchemy import func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.models import AuditEvent, DigestRun, Role, Submission, Theme, Vote, bytes_to_vector, utcnow
+from storage.models import (
+    AuditEvent,
+    Delivery,
+    DigestRun,
+    OutboxMessage,
+    Role,
+    Submission,
+    Theme,
+    Vote,
+    bytes_to_vector,
+    utcnow,
+)
 
 # Submissions -------------------------------------------------------------------------------
 
@@ -255,9 +266,25 @@ def move_votes(session: Session, *, moves: dict[int, int]) -> None:
 
 
 def audit(
-    session: Session, *, actor: str, action: str, theme_id: int | None, detail: str = "", at: datetime | None = None
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    theme_id: int | None,
+    detail: str = "",
+    at: datetime | None = None,
+    actor_platform: str | None = None,
 ) -> None:
-    session.add(AuditEvent(actor=actor, action=action, theme_id=theme_id, detail=detail, created_at=at or utcnow()))
+    session.add(
+        AuditEvent(
+            actor=actor,
+            actor_platform=actor_platform,
+            action=action,
+            theme_id=theme_id,
+            detail=detail,
+            created_at=at or utcnow(),
+        )
+    )
 
 
 def audit_events(session: Session, *, since: datetime, until: datetime) -> list[AuditEvent]:
@@ -307,45 +334,21 @@ def quotes(session: Session, *, theme_id: int, since: datetime, until: datetime,
 # Digest runs: exactly once per (target, period) -----------------------------------------------
 
 
-def claim_digest(session: Session, *, target: str, period: str, at: datetime, stale_before: datetime) -> bool:
-    """Claim the right to post `period`'s digest to `target`; True for exactly one caller.
-
-    The claim is the insert itself (the unique (target, period) pair), so replicas racing on
-    the same schedule cannot both win. A claim never marked posted and made before
-    `stale_before` belongs to a process that died between claim and post: it is taken over
-    by a conditional update, which again only one caller can win."""
+def claim_digest(session: Session, *, target: str, period: str, at: datetime) -> DigestRun | None:
+    """Claim `period`'s digest for `target`; the run for exactly one caller, None for the rest.
+    The claim is the insert itself (the unique (target, period) pair), made in the transaction
+    that queues the digest in the outbox, so replicas racing on one schedule cannot both queue it."""
+    run = DigestRun(target=target, period=period, created_at=at)
     try:
         with session.begin_nested():
-            session.add(DigestRun(target=target, period=period, created_at=at))
-        return True
+            session.add(run)
+        return run
     except IntegrityError:
-        pass
-    result = session.exec(
-        update(DigestRun)
-        .where(
-            DigestRun.target == target,
-            DigestRun.period == period,
-            col(DigestRun.posted_at).is_(None),
-            DigestRun.created_at < stale_before,
-        )
-        .values(created_at=at)
-    )
-    return (result.rowcount or 0) == 1
+        return None
 
 
-def finish_digest(session: Session, *, target: str, period: str, at: datetime) -> None:
-    session.exec(update(DigestRun).where(DigestRun.target == target, DigestRun.period == period).values(posted_at=at))
-
-
-def release_digest(session: Session, *, target: str, period: str) -> None:
-    """Give a claim back after a failed post, so the next run tries again."""
-    run = session.exec(
-        select(DigestRun).where(
-            DigestRun.target == target, DigestRun.period == period, col(DigestRun.posted_at).is_(None)
-        )
-    ).first()
-    if run is not None:
-        session.delete(run)
+def digest_run(session: Session, *, target: str, period: str) -> DigestRun | None:
+    return session.exec(select(DigestRun).where(DigestRun.target == target, DigestRun.period == period)).first()
 
 
 # Roles -------------------------------------------------------------------------------------
@@ -358,3 +361,173 @@ def has_role(session: Session, *, platform: str, user_id: str, role: str) -> boo
 
 def theme_titles(session: Session) -> dict[int, str]:
     return dict(session.exec(select(Theme.id, Theme.title)).all())
+
+
+# Inbound deliveries: each handled once ---------------------------------------------------------
+
+
+def insert_delivery(
+    session: Session, *, platform: str, delivery_id: str, event_sealed: str, claimed_by: str, claimed_until: datetime
+) -> Delivery | None:
+    """Record a delivery, claimed by the process that received it; None when it was recorded
+    before. The insert is the de-duplication: the unique (platform, delivery_id) pair lets one
+    of two racing replicas (or a retry meeting its first delivery) in, and the other gets None."""
+    delivery = Delivery(
+        platform=platform,
+        delivery_id=delivery_id,
+        event_sealed=event_sealed,
+        claimed_by=claimed_by,
+        claimed_until=claimed_until,
+        received_at=utcnow(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(delivery)
+        return delivery
+    except IntegrityError:
+        return None
+
+
+def forget_delivery_submission(session: Session, *, submission_id: int) -> None:
+    """Before a submission is withdrawn: its delivery stays (a retry still meets it), unlinked."""
+    session.exec(update(Delivery).where(Delivery.submission_id == submission_id).values(submission_id=None))
+
+
+def unclaimed_deliveries(session: Session, *, now: datetime, limit: int = 50) -> list[int]:
+    """Deliveries stored but not run whose claim ran out: their process died after the ack."""
+    query = (
+        select(Delivery.id)
+        .where(Delivery.state == "received", col(Delivery.claimed_until) < now)
+        .order_by(col(Delivery.id))
+        .limit(limit)
+    )
+    return list(session.exec(query))
+
+
+def claim_delivery(session: Session, *, delivery_id: int, worker: str, now: datetime, until: datetime) -> bool:
+    """Take over a delivery whose claim ran out; True for exactly one caller (a conditional
+    update: a second replica re-reads the row after the first commits and matches nothing)."""
+    result = session.exec(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.state == "received", col(Delivery.claimed_until) < now)
+        .values(claimed_by=worker, claimed_until=until)
+    )
+    return (result.rowcount or 0) == 1
+
+
+def finish_delivery(session: Session, *, delivery_id: int, at: datetime, state: str = "done") -> bool:
+    """Mark a delivery run, and forget the event it carried. Called first in the transaction that
+    runs it, so the row is locked from the start: of two processes running the same delivery
+    (one whose claim ran out while it worked), exactly one commits; the other matches nothing."""
+    result = session.exec(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.state == "received")
+        .values(state=state, done_at=at, event_sealed=None, claimed_until=None)
+    )
+    return (result.rowcount or 0) == 1
+
+
+def retry_delivery_later(session: Session, *, delivery_id: int, until: datetime) -> int:
+    """After a failed run: count the attempt and leave it to be taken again at `until`."""
+    session.exec(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.state == "received")
+        .values(attempts=Delivery.attempts + 1, claimed_until=until)
+    )
+    delivery = session.get(Delivery, delivery_id)
+    return delivery.attempts if delivery else 0
+
+
+# The outbox: every message that goes out, sent once --------------------------------------------
+
+
+def due_messages(
+    session: Session, *, now: datetime, limit: int = 50, platforms: Sequence[str] | None = None
+) -> list[int]:
+    query = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.state == "pending",
+            OutboxMessage.next_attempt_at <= now,
+            col(OutboxMessage.claimed_until).is_(None) | (col(OutboxMessage.claimed_until) < now),
+        )
+        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+        .limit(limit)
+    )
+    if platforms is not None:
+        query = query.where(col(OutboxMessage.platform).in_(list(platforms)))
+    return list(session.exec(query))
+
+
+def claim_message(session: Session, *, message_id: int, worker: str, now: datetime, until: datetime) -> bool:
+    """Claim one due message for sending; True for exactly one caller however many replicas
+    try. A claim whose worker died mid-send runs out at `claimed_until` and the message is
+    claimed again: it goes out once after a restart."""
+    result = session.exec(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == message_id,
+            OutboxMessage.state == "pending",
+            OutboxMessage.next_attempt_at <= now,
+            col(OutboxMessage.claimed_until).is_(None) | (col(OutboxMessage.claimed_until) < now),
+        )
+        .values(claimed_by=worker, claimed_until=until, attempts=OutboxMessage.attempts + 1)
+    )
+    return (result.rowcount or 0) == 1
+
+
+def settle_message(
+    session: Session,
+    *,
+    message_id: int,
+    worker: str,
+    state: str,
+    at: datetime,
+    error: str = "",
+    next_attempt_at: datetime | None = None,
+) -> bool:
+    """Record how a claimed send ended: sent, failed or undeliverable for good, or pending again
+    from `next_attempt_at`. Only the worker holding the claim may settle it."""
+    values: dict = {"state": state, "claimed_by": None, "claimed_until": None, "last_error": error[:500]}
+    if state == "sent":
+        values["sent_at"] = at
+    if next_attempt_at is not None:
+        values["next_attempt_at"] = next_attempt_at
+    result = session.exec(
+        update(OutboxMessage).where(OutboxMessage.id == message_id, OutboxMessage.claimed_by == worker).values(**values)
+    )
+    return (result.rowcount or 0) == 1
+
+
+def record_parts_sent(session: Session, *, message_id: int, worker: str, parts_done: int) -> None:
+    """A message sent in several parts (a long digest): how many are out, so a retry goes on from there."""
+    session.exec(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, OutboxMessage.claimed_by == worker)
+        .values(parts_done=parts_done)
+    )
+
+
+def outbox_messages(session: Session, *, states: Sequence[str], limit: int = 200) -> list[OutboxMessage]:
+    query = (
+        select(OutboxMessage)
+        .where(col(OutboxMessage.state).in_(list(states)))
+        .order_by(col(OutboxMessage.id).desc())
+        .limit(limit)
+    )
+    return list(session.exec(query))
+
+
+def outbox_counts(session: Session) -> dict[str, int]:
+    rows = session.exec(select(OutboxMessage.state, func.count()).group_by(OutboxMessage.state))
+    return {state: count for state, count in rows}
+
+
+def retry_message(session: Session, *, message_id: int, at: datetime) -> bool:
+    """Put a failed or undeliverable message back in line; True when there was one to retry."""
+    result = session.exec(
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id, col(OutboxMessage.state).in_(["failed", "undeliverable"]))
+        .values(state="pending", next_attempt_at=at, attempts=0, last_error="", claimed_until=None, claimed_by=None)
+    )
+    return (result.rowcount or 0) == 1

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
+from bot.actions import Action
 from bot.clock import FrozenClock
-from bot.messages import Request
+from bot.messages import Inbound
 from bot.service import FrictionService
 from bot.settings import Settings
 from digests.embeddings import HashingEmbedder
@@ -82,4 +83,9 @@ def service(engine, settings, clock):
 
 
 def ask(service: FrictionService, user: str, text: str, **extra):
-    return service.handle(Request(user=user, user_name=user, text=text, platform="test", **extra))
+    return service.handle(Inbound(user=user, user_name=user, text=text, **{"platform": "test", **extra}))
+
+
+def press(service: FrictionService, user: str, action: Action | None, **extra):
+    """A button press (or a completed form) as every platform hands it to the core."""
+    return service.handle(Inbound(user=user, kind="action", action=action, **{"platform": "test", **extra}))

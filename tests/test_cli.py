@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
+from adapters.cli import app
 
 CLINC = Path(__file__).resolve().parents[2] / "shared" / "data" / "clinc150" / "test.csv"
 runner = CliRunner()
@@ -95,12 +95,12 @@ def test_export_never_names_anonymous_authors(cli, tmp_path):
     from bot.settings import Settings
 
     assert cli("db", "upgrade").exit_code == 0
-    from bot.app import build_service
-    from bot.messages import Request
+    from adapters.wiring import build_service
+    from bot.messages import Inbound
 
     service = build_service(Settings())
-    service.handle(Request(user="U1", user_name="dana", text="anon my lead blocks every waiver", platform="test"))
-    service.handle(Request(user="U2", user_name="luis", text="waivers need a ticket to billing", platform="test"))
+    service.handle(Inbound(user="U1", user_name="dana", text="anon my lead blocks every waiver", platform="test"))
+    service.handle(Inbound(user="U2", user_name="luis", text="waivers need a ticket to billing", platform="test"))
     records = exported(cli, "json")
     assert [r["author"] for r in records] == ["", "luis"]
     assert "dana" not in json.dumps(records) and "U1" not in json.dumps(records)

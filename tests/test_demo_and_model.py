@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from bot.cli import app
+from adapters.cli import app
 from digests.embeddings import MINILM_SHA256, LocalEmbedder, packaged_minilm_path, verify_sha256
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,9 +2,10 @@
 
 from sqlmodel import Session, select
 
-from bot.messages import Request
+from bot.actions import DifferentIssue, MakeAnonymous
+from bot.messages import Inbound
 from storage.models import AuditEvent, Submission, Theme
-from tests.conftest import LEAD, ask
+from tests.conftest import LEAD, ask, press
 
 REFUND = "refunds over $50 need supervisor approval and it takes three days"
 REFUND_2 = "supervisor approval for refunds over $50 takes days, customers furious"
@@ -40,9 +41,9 @@ def test_second_similar_report_joins_the_same_theme(service):
 
 
 def test_platform_retry_never_duplicates(service):
-    first = ask(service, "U1", REFUND, event_id="Ev1")
-    again = ask(service, "U1", REFUND, event_id="Ev1")
-    assert again.text == first.text
+    first = ask(service, "U1", REFUND, delivery_id="Ev1")
+    again = ask(service, "U1", REFUND, delivery_id="Ev1")
+    assert first.text.startswith("Logged as S-1") and again.duplicate
     assert len(stored(service)) == 1
 
 
@@ -60,7 +61,7 @@ def test_anonymous_submission_keeps_no_name(service):
 
 def test_make_anonymous_button(service):
     ask(service, "U1", REFUND, channel="D-U1")
-    reply = service.press(Request(user="U1", text="", platform="test"), "anonymous", "1")
+    reply = press(service, "U1", MakeAnonymous(1))
     assert "now anonymous" in reply.text
     assert stored(service)[0].author is None and stored(service)[0].channel is None
 
@@ -86,17 +87,17 @@ def test_the_board_asks_leads_about_themes_that_look_like_one_problem(service):
     ask(service, "U1", REFUND)
     ask(service, "U2", REFUND_2)
     ask(service, "U3", HOLD)
-    service.press(Request(user="U2", text="", platform="test"), "different_issue", "2")  # now T-3
-    board = service.home(Request(user=LEAD, text="", platform="test"))
+    press(service, "U2", DifferentIssue(2))  # now T-3
+    board = service.handle(Inbound(user=LEAD, kind="home", platform="test"))
     [alike] = [s for s in board.sections if s.title.startswith("Same problem?")]
     assert alike.title == "Same problem? T-3 and T-1"  # the hold theme is not like either
     [merge] = alike.buttons
     assert merge.label == "Merge T-3 into T-1"
-    refused = service.press(Request(user="U2", text="", platform="test"), merge.action, merge.value)
+    refused = press(service, "U2", merge.action)
     assert not refused.ok and "Only team leads" in refused.text
-    done = service.press(Request(user=LEAD, text="", platform="test"), merge.action, merge.value)
+    done = press(service, LEAD, merge.action)
     assert done.ok and "Merged T-3 into T-1" in done.text
-    board = service.home(Request(user=LEAD, text="", platform="test"))
+    board = service.handle(Inbound(user=LEAD, kind="home", platform="test"))
     assert not [s for s in board.sections if s.title.startswith("Same problem?")]
 
 
@@ -133,7 +134,7 @@ def test_me_too_counts_a_person_once(service):
 def test_nobody_but_a_lead_moves_an_unowned_theme(service):
     ask(service, "U1", REFUND)
     # Chat platforms may send no display name: an unowned theme must not match a missing one.
-    request = Request(user="U2", user_name=None, text="status T-1 resolved fixed it", platform="test")
+    request = Inbound(user="U2", user_name=None, text="status T-1 resolved fixed it", platform="test")
     reply = service.handle(request)
     assert not reply.ok and reply.text.startswith("Only team leads can change the status")
     done = ask(service, LEAD, "status T-1 resolved fixed it")
@@ -187,7 +188,7 @@ def test_unknown_theme_and_bad_input_get_a_sentence(service):
 def test_different_issue_moves_it_to_its_own_theme(service):
     ask(service, "U1", REFUND)
     ask(service, "U2", REFUND_2)
-    reply = service.press(Request(user="U2", text="", platform="test"), "different_issue", "2")
+    reply = press(service, "U2", DifferentIssue(2))
     assert "new theme, T-2" in reply.text
     moved = stored(service)[1]
     assert moved.theme_id == 2 and moved.pinned

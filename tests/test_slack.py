@@ -20,7 +20,7 @@ from bot.service import FrictionService
 from bot.settings import Settings
 from digests.embeddings import HashingEmbedder
 from storage.db import make_engine, upgrade
-from storage.models import Submission, Theme
+from storage.models import Delivery, OutboxMessage, Submission, Theme
 from tests.conftest import LEAD, START
 from tests.fake_slack import FakeSlack, mrkdwn_objects
 
@@ -138,6 +138,15 @@ class Slack:
         }
         return await self.interact(payload)
 
+    async def settled(self, timeout: float = 15.0) -> None:
+        """Until every stored delivery has run and nothing waits in the outbox: then what was
+        sent is all that will be sent."""
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(nothing_in_flight, self.service.engine):
+            if time.monotonic() > deadline:
+                raise AssertionError("deliveries or outbox messages still in flight")
+            await asyncio.sleep(0.02)
+
     def submissions(self) -> list[Submission]:
         with Session(self.service.engine) as session:
             return list(session.exec(select(Submission).order_by(Submission.id)))
@@ -145,6 +154,13 @@ class Slack:
     def theme(self, theme_id: int) -> Theme:
         with Session(self.service.engine) as session:
             return session.get(Theme, theme_id)
+
+
+def nothing_in_flight(engine) -> bool:
+    with Session(engine) as session:
+        running = session.exec(select(Delivery).where(Delivery.state == "received")).first()
+        waiting = session.exec(select(OutboxMessage).where(OutboxMessage.state == "pending")).first()
+    return running is None and waiting is None
 
 
 def event_callback(event: dict, event_id: str) -> dict:
@@ -270,7 +286,7 @@ def test_dm_is_a_submission_confirmed_with_theme_count_owner_status_and_buttons(
             assert expected in text
         assert [b["text"]["text"] for b in buttons(message)] == ["Undo", "Make anonymous", "Different issue", "Me too"]
         [stored] = slack.submissions()
-        assert stored.platform == "slack" and stored.author == "U1" and stored.platform_event_id == "Ev1"
+        assert stored.platform == "slack" and stored.author == "U1" and stored.platform_event_id == "slack:event:Ev1"
 
     run_slack(sqlite_url, scenario)
 
@@ -288,7 +304,7 @@ def test_socket_mode_takes_events_over_the_websocket_without_signatures(sqlite_u
         while "env-2" not in slack.fake.socket_acks and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.02)
         assert "env-2" in slack.fake.socket_acks
-        assert [s.platform_event_id for s in slack.submissions()] == ["Ev-socket"]
+        assert [s.platform_event_id for s in slack.submissions()] == ["slack:event:Ev-socket"]
         # No HTTP endpoint is exposed in Socket Mode.
         status, _text, _elapsed = await slack.dm(REFUND, event_id="Ev-http")
         assert status == 404
@@ -307,8 +323,8 @@ def test_retried_event_delivery_never_creates_a_second_submission(sqlite_url):
         # Two deliveries at once (a retry racing the first) still make one submission.
         await asyncio.gather(*(slack.dm(REFUND_2, event_id="Ev-race") for _ in range(3)))
         await slack.fake.wait_for("chat.postMessage", 2)
-        await asyncio.sleep(0.3)
-        assert [s.platform_event_id for s in slack.submissions()] == ["Ev-retry", "Ev-race"]
+        await slack.settled()
+        assert [s.platform_event_id for s in slack.submissions()] == ["slack:event:Ev-retry", "slack:event:Ev-race"]
         assert len(slack.fake.of("chat.postMessage")) == 2  # a retry is not answered twice
 
     run_slack(sqlite_url, scenario)
@@ -464,11 +480,14 @@ def test_message_shortcut_opens_a_prefilled_modal_and_logs_it_with_a_link(sqlite
         assert status == 200
         [confirmation] = await slack.fake.wait_for("chat.postMessage")
         assert confirmation["channel"] == "U4" and "Logged as S-1 (anonymously)" in confirmation["text"]
-        await slack.submit_view("log_friction", values, metadata, user="U4")  # a double submit
-        await asyncio.sleep(0.3)
+        status, _text, _ = await slack.submit_view("log_friction", values, metadata, user="U4")  # a double submit
+        assert status == 200
+        await slack.settled()
         [stored] = slack.submissions()
         assert stored.text == "themes" and stored.anonymous and stored.author is None
+        # A channel's link is kept (it names the channel, not the reporter) …
         assert stored.source_url == "https://acme.slack.com/archives/C-FLOOR/p1"
+        assert len(slack.fake.of("chat.postMessage")) == 1
         assert slack.fake.of("chat.getPermalink")[0]["message_ts"] == "17.5"
 
     run_slack(sqlite_url, scenario)
@@ -494,7 +513,7 @@ def test_rate_limited_and_failing_web_api_calls_are_retried(sqlite_url):
 
 def test_when_the_rich_reply_cannot_be_delivered_the_sender_is_still_told(sqlite_url):
     async def scenario(slack: Slack):
-        slack.fake.fail("respond", 500, times=3)  # the response_url keeps failing
+        slack.fake.fail("respond", 404, times=1)  # the response_url expired (30 minutes, 5 uses)
         await slack.command(REFUND, trigger="t-lost")
         [told] = await slack.fake.wait_for("chat.postMessage", timeout=15)
         assert told["channel"] == "U1" and told["text"].startswith("Logged as S-1") and "blocks" not in told

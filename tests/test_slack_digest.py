@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from adapters.cli import app
 from adapters.slack.platform import SlackPlatform
 from adapters.slack.web_api import make_client
-from bot.cli import app
+from bot.pipeline import Pipeline
+from bot.publish import Target
+from bot.router import Router
 from bot.schedule import digest_job, make_scheduler
 from bot.settings import Settings
 from digests.blocks import MAX_BLOCKS, MAX_SECTION, render_slack
@@ -123,7 +126,7 @@ def seeded_cli(monkeypatch, tmp_path, fake: FakeSlack, channels: str = "C-EXEC,C
 
 
 def seed(url: str) -> None:
-    from bot.app import build_service
+    from adapters.wiring import build_service
 
     service = build_service(Settings(database_url=url, embeddings="hashing", _env_file=None))
     ask(service, "U1", "refunds over $50 need supervisor approval " + HOSTILE)
@@ -142,20 +145,33 @@ def test_digest_post_posts_once_per_channel_and_week(monkeypatch, tmp_path):
         assert sorted(m["channel"] for m in posted) == ["C-EXEC", "C-OPS"]
         assert "<!channel>" not in json.dumps(posted) and posted[0]["blocks"]
         again = runner.invoke(app, ["digest", "--post", "--week", str(week)], catch_exceptions=False)
-        assert "C-EXEC: already posted" in again.stdout
+        assert "C-EXEC: already queued this week (posted)" in again.stdout
         assert len(fake.of("chat.postMessage")) == 2
 
 
-def test_digest_post_failure_releases_the_claim_for_a_retry(monkeypatch, tmp_path):
+def test_a_failed_digest_post_says_why_and_is_retried_from_the_outbox(monkeypatch, tmp_path):
     with FakeSlackThread() as fake:
         url = seeded_cli(monkeypatch, tmp_path, fake, channels="C-EXEC")
         seed(url)
-        fake.fail("chat.postMessage", 500, times=10)
+        fake.fail("chat.postMessage", 500, times=2)  # transient: retried, then posted
+        posted = runner.invoke(app, ["digest", "--post"], catch_exceptions=False)
+        assert posted.exit_code == 0 and "C-EXEC: posted" in posted.stdout
+        assert len(fake.of("chat.postMessage")) == 3
+
+    (tmp_path / "second").mkdir()
+    with FakeSlackThread() as fake:
+        url = seeded_cli(monkeypatch, tmp_path / "second", fake, channels="C-GONE")
+        seed(url)
+        fake.fail("chat.postMessage", 404, times=1)  # refused for good: recorded, not retried
         failed = runner.invoke(app, ["digest", "--post"], catch_exceptions=False)
-        assert failed.exit_code == 1 and "C-EXEC: failed" in failed.stdout
-        fake.faults.clear()
-        retried = runner.invoke(app, ["digest", "--post"], catch_exceptions=False)
-        assert retried.exit_code == 0 and "C-EXEC: posted" in retried.stdout
+        assert failed.exit_code == 1 and "C-GONE: failed: Slack answered 404" in failed.stdout
+        assert "frictionlog outbox --retry 3" in failed.stdout
+        listed = runner.invoke(app, ["outbox"], catch_exceptions=False)
+        assert "failed" in listed.stdout and "Slack answered 404" in listed.stdout
+        retry = runner.invoke(app, ["outbox", "--retry", "3"], catch_exceptions=False)
+        assert "Back in line: 1 of 1" in retry.stdout
+        again = runner.invoke(app, ["digest", "--post"], catch_exceptions=False)
+        assert again.exit_code == 0 and "C-GONE: already queued this week (posted)" in again.stdout
 
 
 def test_digest_post_without_channels_says_what_to_set(monkeypatch, tmp_path):
@@ -175,8 +191,9 @@ def test_scheduler_runs_the_digest_mondays_at_nine_local_and_reclusters(service,
         fake = await FakeSlack().start()
         try:
             slack = service.settings.model_copy(update={"slack_bot_token": "xoxb", "slack_api_url": fake.api_url})
-            platform = SlackPlatform(make_client(slack))
-            scheduler = make_scheduler(service, [(platform, ["C-EXEC"])])
+            pipeline = Pipeline(service, Router([SlackPlatform(make_client(slack), service.codec)]))
+            targets = [Target("slack", "C-EXEC")]
+            scheduler = make_scheduler(service, pipeline, targets)
             jobs = {job.id: job for job in scheduler.get_jobs()}
             assert set(jobs) == {"weekly-digest", "recluster"}
             after = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday
@@ -185,8 +202,9 @@ def test_scheduler_runs_the_digest_mondays_at_nine_local_and_reclusters(service,
             assert jobs["recluster"].trigger.interval == timedelta(hours=6)
             ask(service, "U1", "refund approvals take three days")
             clock.advance(days=7)
-            await digest_job(service, [(platform, ["C-EXEC"])])
-            await digest_job(service, [(platform, ["C-EXEC"])])  # a second replica firing too
+            await digest_job(service, pipeline, targets)
+            await digest_job(service, pipeline, targets)  # a second replica firing too
+            await pipeline.drain()
             [posted] = fake.of("chat.postMessage")
             assert "2026-W47" in posted["text"]
         finally:

@@ -50,9 +50,9 @@ async def _get_healthz(service) -> tuple[int, dict]:
 
 
 def test_healthz_reports_the_database(service, settings):
-    assert asyncio.run(_get_healthz(service)) == (200, {"ok": True, "database": "up"})
+    assert asyncio.run(_get_healthz(service)) == (200, {"ok": True, "database": "up", "platforms": []})
     unreachable = FrictionService(make_engine("postgresql://postgres@127.0.0.1:1/none"), settings, HashingEmbedder())
-    assert asyncio.run(_get_healthz(unreachable)) == (503, {"ok": False, "database": "down"})
+    assert asyncio.run(_get_healthz(unreachable)) == (503, {"ok": False, "database": "down", "platforms": []})
 
 
 def test_console_chat_buttons(service):
@@ -69,7 +69,7 @@ def test_console_chat_buttons(service):
 def test_an_older_schema_is_refused_not_migrated_behind_the_admins_back(database_url, settings):
     import pytest
 
-    from bot.app import build_service
+    from adapters.wiring import build_service
     from storage.db import SchemaOutOfDate
 
     engine = make_engine(database_url)

@@ -1,32 +1,34 @@
-"""Bolt's AsyncApp and its listeners: Slack payloads in, core requests out, replies back.
+"""Bolt's AsyncApp and its listeners: Slack payloads in, core events out.
 
-Every listener acknowledges first (Slack allows 3 seconds) and does the slow work after, calling
-the synchronous core in a thread so the event loop never blocks. No business rule lives here.
+Every listener hands the core its event and acknowledges only once the core has stored it
+(`process_before_response=True`: Slack hears back after the listener returns). When it cannot be
+stored, the listener raises, Slack gets a non-2xx and redelivers. Answers go out through the
+outbox (adapters/slack/platform.py). No business rule lives here.
 """
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
 import time
-from collections import OrderedDict
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import blocks as bk
-from adapters.slack.platform import Destination, SlackPlatform
 from bot import commands
-from bot.messages import Reply, Request
-from bot.service import FrictionService
+from bot.actions import ForgedAction, asks_for_note, with_note, with_person
+from bot.messages import Inbound
+from bot.people import Person
+from bot.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
-ACTIONS = re.compile(r"^(undo|anonymous|different_issue|me_too|status|assign|merge)\|")
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
-SORRY = "Sorry, something went wrong on our side. Please try again in a minute."
 GROUP_TTL = 300.0
-SEEN_KEYS = 10_000
+PERMALINK_TIMEOUT = 0.8
+FORM_FAILED = "Sorry, the form did not open. Send me the text in a direct message instead."
 
 
 def unescape(text: str) -> str:
@@ -42,33 +44,20 @@ def command_text(text: str) -> str:
 
 
 class SlackAdapter:
-    def __init__(self, service: FrictionService, client: AsyncWebClient, *, socket_mode: bool = False):
-        self.service = service
-        self.settings = service.settings
+    def __init__(self, pipeline: Pipeline, client: AsyncWebClient, *, socket_mode: bool = False):
+        self.pipeline = pipeline
+        self.settings = pipeline.service.settings
+        self.codec = pipeline.service.codec
         self.client = client
-        self.platform = SlackPlatform(client)
         self.bolt = AsyncApp(
             client=client,
             signing_secret=self.settings.slack_signing_secret or None,
             request_verification_enabled=not socket_mode,
-            process_before_response=False,
+            process_before_response=True,
         )
         self._members: dict[str, set[str]] = {}
         self._members_at = -GROUP_TTL
-        self._seen: OrderedDict[str, None] = OrderedDict()
         self._register()
-
-    def first_time(self, key: str | None) -> bool:
-        """False for a key met recently: a retried event delivery or a double-submitted form.
-        (Submissions are also unique by event id in the database; this covers commands too.)"""
-        if not key:
-            return True
-        if key in self._seen:
-            return False
-        self._seen[key] = None
-        while len(self._seen) > SEEN_KEYS:
-            self._seen.popitem(last=False)
-        return True
 
     # Translating in ------------------------------------------------------------------------
 
@@ -83,39 +72,23 @@ class SlackAdapter:
                 self._members = {g["handle"]: set(g.get("users") or ()) for g in response.get("usergroups", [])}
                 self._members_at = time.monotonic()
             except Exception:
-                log.warning("cannot read user groups (is the usergroups:read scope granted?)", exc_info=True)
+                log.warning("cannot read user groups (is the usergroups:read scope granted?)")
         return frozenset(h for h in handles if user in self._members.get(h, ()))
 
-    async def request(self, user: str, text: str, **fields) -> Request:
-        return Request(user=user, text=text, platform="slack", groups=await self.groups_of(user), **fields)
-
-    # Translating out -----------------------------------------------------------------------
-
-    async def deliver(self, destination: Destination, reply: Reply) -> None:
-        if not reply.duplicate:  # a retried delivery was answered the first time
-            await self.platform.reply(destination, reply)
-        for notification in reply.notifications:
-            await self.platform.notify(notification)
-
-    async def run(self, destination: Destination, work) -> None:
-        """Run one piece of core work in a thread and deliver its reply; never a stack trace."""
-        try:
-            reply = await asyncio.to_thread(work)
-        except Exception:
-            log.exception("slack request failed")
-            reply = Reply(SORRY, ok=False)
-        await self.deliver(destination, reply)
-
-    async def publish_home(self, user: str) -> None:
-        request = await self.request(user, "")
-        reply = await asyncio.to_thread(self.service.home, request)
-        await self.client.views_publish(user_id=user, view=bk.home_view(reply))
+    async def receive(self, user: str, delivery_id: str, **fields) -> None:
+        """Hand the core one event; returns once it is stored (raises when it cannot be)."""
+        event = Inbound(
+            user=user, platform="slack", delivery_id=delivery_id, groups=await self.groups_of(user), **fields
+        )
+        await self.pipeline.receive(event)
 
     async def permalink(self, channel: str | None, ts: str | None) -> str | None:
         if not channel or not ts:
             return None
         try:
-            response = await self.client.chat_getPermalink(channel=channel, message_ts=ts)
+            response = await asyncio.wait_for(
+                self.client.chat_getPermalink(channel=channel, message_ts=ts), PERMALINK_TIMEOUT
+            )
             return response.get("permalink")
         except Exception:
             log.warning("no permalink for a shortcut message; it is logged without the link")
@@ -132,7 +105,7 @@ class SlackAdapter:
         bolt.shortcut(bk.SHORTCUT)(self.on_shortcut)
         bolt.view(bk.SUBMIT_VIEW)(self.on_submit_view)
         bolt.view(bk.NOTE_VIEW)(self.on_note_view)
-        bolt.action(ACTIONS)(self.on_action)
+        bolt.action(re.compile("^" + re.escape(bk.ACTION_PREFIX)))(self.on_action)
 
     async def on_message(self, event: dict, body: dict) -> None:
         """A direct message to the bot is a submission (or a command of the grammar); one with a
@@ -140,43 +113,45 @@ class SlackAdapter:
         if event.get("channel_type") != "im" or event.get("subtype") not in (None, "file_share"):
             return
         user, channel = event.get("user"), event.get("channel")
-        if not user or event.get("bot_id") or not self.first_time(body.get("event_id")):
+        if not user or event.get("bot_id"):
             return
-        request = await self.request(
-            user, command_text(unescape(event.get("text") or "")), channel=channel, event_id=body.get("event_id")
+        await self.receive(
+            user,
+            f"event:{body.get('event_id')}",
+            text=command_text(unescape(event.get("text") or "")),
+            channel=channel,
+            reply_to={"channel": channel},
         )
-        await self.run(Destination(user=user, channel=channel), lambda: self.service.handle(request))
 
     async def on_mention(self, event: dict, body: dict) -> None:
         """`@frictionlog <text>` in a channel; the answer is visible to the sender only."""
         user, channel = event.get("user"), event.get("channel")
-        if not user or event.get("bot_id") or not self.first_time(body.get("event_id")):
+        if not user or event.get("bot_id"):
             return
         text = LEADING_MENTION.sub("", unescape(event.get("text") or ""), count=1)
-        request = await self.request(user, command_text(text), channel=channel, event_id=body.get("event_id"))
-        await self.run(Destination(user=user, channel=channel, ephemeral=True), lambda: self.service.handle(request))
+        await self.receive(
+            user,
+            f"event:{body.get('event_id')}",
+            text=command_text(text),
+            channel=channel,
+            reply_to={"channel": channel, "ephemeral": True},
+        )
 
-    async def on_home_opened(self, event: dict) -> None:
+    async def on_home_opened(self, event: dict, body: dict) -> None:
         if event.get("tab", "home") == "home" and event.get("user"):
-            try:
-                await self.publish_home(event["user"])
-            except Exception:
-                log.exception("publishing the App Home failed")
+            await self.receive(event["user"], f"event:{body.get('event_id')}", kind="home", reply_to={"home": True})
 
     async def on_command(self, ack, command: dict) -> None:
-        await ack()
         user = command["user_id"]
-        request = await self.request(
+        await self.receive(
             user,
-            command_text(unescape(command.get("text") or "")),
-            channel=command.get("channel_id"),
             # Slash commands carry no event id and are not redelivered, but people double-submit.
-            event_id=f"slash:{command.get('team_id')}:{command.get('trigger_id')}",
+            f"slash:{command.get('team_id')}:{command.get('trigger_id')}",
+            text=command_text(unescape(command.get("text") or "")),
+            channel=command.get("channel_id"),
+            reply_to={"response_url": command.get("response_url"), "channel": command.get("channel_id")},
         )
-        destination = Destination(
-            user=user, channel=command.get("channel_id"), response_url=command.get("response_url")
-        )
-        await self.run(destination, lambda: self.service.handle(request))
+        await ack()
 
     async def on_shortcut(self, ack, shortcut: dict) -> None:
         """ "Log as friction" on any message: a modal prefilled with it, kept with a link to it."""
@@ -188,12 +163,8 @@ class SlackAdapter:
         try:
             await self.client.views_open(trigger_id=shortcut["trigger_id"], view=bk.submit_modal(text, channel, ts))
         except Exception:
-            log.exception("opening the shortcut modal failed")
-            user = shortcut["user"]["id"]
-            await self.platform.reply(
-                Destination(user=user, response_url=shortcut.get("response_url")),
-                Reply("Sorry, the form did not open. Send me the text in a direct message instead.", ok=False),
-            )
+            log.warning("opening the shortcut modal failed")
+            await self._say(shortcut["user"]["id"], FORM_FAILED)
 
     async def on_submit_view(self, ack, body: dict, view: dict) -> None:
         values = view.get("state", {}).get("values", {})
@@ -201,53 +172,77 @@ class SlackAdapter:
         if not text.strip():
             await ack(response_action="errors", errors={"text": "Please write what got in the way."})
             return
-        await ack()
         chosen = ((values.get("anonymous") or {}).get("anonymous") or {}).get("selected_options") or []
         meta = json.loads(view.get("private_metadata") or "{}")
-        user = body["user"]["id"]
-        request = await self.request(
-            user,
-            text,
+        # An anonymous report keeps no link to a direct message: it would name the person.
+        channel = meta.get("channel") or ""
+        private = channel.startswith(("D", "G"))  # a DM, or a group DM
+        link = None if chosen and private else await self.permalink(channel, meta.get("ts"))
+        await self.receive(
+            body["user"]["id"],
+            f"view:{view.get('id')}:{view.get('hash')}",
+            kind="submission",
+            text=text,
             channel=meta.get("channel"),
             anonymous=bool(chosen),
-            source_url=await self.permalink(meta.get("channel"), meta.get("ts")),
-            event_id=f"view:{view.get('id')}:{view.get('hash')}",
+            source_url=link,
         )
-        await self.run(Destination(user=user), lambda: self.service.handle_submission(request))
+        await ack()
 
     async def on_action(self, ack, body: dict, action: dict) -> None:
-        await ack()
         user = body["user"]["id"]
-        name, needs_note = bk.parse_action_id(action["action_id"])
-        if action.get("type") == "users_select":
-            value = f"{action['action_id'].split('|', 1)[1]}:{action.get('selected_user') or ''}"
-        else:
-            value = action.get("value") or ""
-        if needs_note:
+        try:
+            if action.get("type") == "users_select":
+                typed = self.codec.decode(action["action_id"].removeprefix(bk.PICKER_PREFIX))
+                typed = with_person(typed, Person("slack", action.get("selected_user") or ""))
+            else:
+                typed = self.codec.decode(action.get("value") or "")
+        except ForgedAction:  # the core answers "no longer valid" to an action it cannot read
+            log.warning("a Slack action with a value frictionlog did not sign was refused")
+            typed = None
+        if typed is not None and asks_for_note(typed):
+            await ack()
             label = (action.get("text") or {}).get("text") or "Note"
             try:
-                await self.client.views_open(trigger_id=body["trigger_id"], view=bk.note_modal(name, value, label))
+                await self.client.views_open(
+                    trigger_id=body["trigger_id"], view=bk.note_modal(self.codec.encode(typed), label)
+                )
             except Exception:
-                log.exception("opening the note modal failed")
-                await self.deliver(Destination(user=user), Reply(SORRY, ok=False))
+                log.warning("opening the note modal failed")
+                await self._say(user, FORM_FAILED)
             return
-        request = await self.request(user, "", channel=(body.get("channel") or {}).get("id"))
         from_home = (body.get("view") or {}).get("type") == "home"
-        destination = Destination(user=user, response_url=None if from_home else body.get("response_url"))
-        await self.run(destination, lambda: self.service.press(request, name, value))
-        if from_home:
-            await self.on_home_opened({"user": user, "tab": "home"})
+        # A button does its work once per message it sits on: a double click is one press.
+        where = (body.get("container") or {}).get("message_ts") or (body.get("view") or {}).get("id")
+        pressed = f"{user}:{where}:{action.get('action_id')}:{action.get('value') or action.get('selected_user')}"
+        await self.receive(
+            user,
+            "action:" + hashlib.sha256(pressed.encode()).hexdigest()[:40],
+            kind="action",
+            action=typed,
+            channel=(body.get("channel") or {}).get("id"),
+            from_home=from_home,
+            reply_to={} if from_home else {"response_url": body.get("response_url")},
+        )
+        await ack()
 
     async def on_note_view(self, ack, body: dict, view: dict) -> None:
         note = (((view.get("state", {}).get("values", {}).get("note") or {}).get("note") or {}).get("value")) or ""
         if not note.strip():
             await ack(response_action="errors", errors={"note": "A note is required: every reporter reads it."})
             return
-        await ack()
-        if not self.first_time(f"view:{view.get('id')}:{view.get('hash')}"):  # a double submit: told once
-            return
         meta = json.loads(view.get("private_metadata") or "{}")
-        user = body["user"]["id"]
-        request = await self.request(user, "")
-        value = f"{meta.get('value', '')}:{' '.join(note.split())}"
-        await self.run(Destination(user=user), lambda: self.service.press(request, meta.get("action", ""), value))
+        try:
+            typed = with_note(self.codec.decode(meta.get("action", "")), note)
+        except ForgedAction:
+            await ack()
+            return
+        await self.receive(body["user"]["id"], f"view:{view.get('id')}:{view.get('hash')}", kind="action", action=typed)
+        await ack()
+
+    async def _say(self, user: str, text: str) -> None:
+        """A plain answer about the form itself (it did not open): nothing to store or run."""
+        try:
+            await self.client.chat_postMessage(channel=user, text=bk.fallback_text(text))
+        except Exception:
+            log.warning("could not tell a Slack user that a form failed")

@@ -2,13 +2,16 @@
 
 Every piece of text from the core is escaped for mrkdwn: it may hold staff text, and staff text
 never pings or links anyone. The only mentions we write are of people the core marks as such
-(messages.Person, e.g. a theme's owner).
+(a Person in a field, e.g. a theme's owner). Button values are the core's signed action strings
+(bot.actions.ActionCodec); nothing here builds or parses an action by hand.
 """
 
 import json
 import re
 
-from bot.messages import Button, Notification, Person, Reply, Section
+from bot.actions import ActionCodec, asks_for_person
+from bot.messages import Button, Reply, Section
+from bot.people import Person
 from digests.blocks import MAX_BLOCKS, MAX_SECTION, clip, mrkdwn, mrkdwn_escape
 
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
@@ -21,23 +24,24 @@ NOTE_VIEW = "status_note"
 SHORTCUT = "log_as_friction"
 
 
+ACTION_PREFIX = "fl|"  # every action_id we draw starts so: one Bolt listener takes them all
+PICKER_PREFIX = "fl|pick|"  # a person picker carries its action in the action_id (it has no value)
+
+
 def person(user: str) -> str:
     """A mention for a Slack user id; anything else (a console name) as escaped text."""
     return f"<@{user}>" if SLACK_USER_ID.fullmatch(user) else mrkdwn_escape(user)
 
 
-def value_text(value: str) -> str:
-    return person(value) if isinstance(value, Person) else mrkdwn_escape(value)
+def person_text(value: Person) -> str:
+    """A Slack user as a mention (Slack shows the name); someone on another platform by id."""
+    if value.platform == "slack":
+        return person(value.id)
+    return mrkdwn_escape(f"{value.id} ({value.platform.title()})")
 
 
-def action_id(button: Button, index: int) -> str:
-    """Unique within a block; the action name first, "|note" when a note must be asked for."""
-    return f"{button.action}|{index}" + ("|note" if button.needs_note else "")
-
-
-def parse_action_id(text: str) -> tuple[str, bool]:
-    parts = text.split("|")
-    return parts[0], "note" in parts[2:]
+def value_text(value) -> str:
+    return person_text(value) if isinstance(value, Person) else mrkdwn_escape(value)
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -61,34 +65,37 @@ def _text_blocks(text: str) -> list[dict]:
     return [{"type": "section", "text": mrkdwn(piece)} for piece in _paragraphs(text)]
 
 
-def _element(button: Button, index: int, owner: str | None = None) -> dict:
-    if button.action == "assign":  # a person picker; pressed with "theme_id:user"
+def _element(codec: ActionCodec, button: Button, index: int) -> dict:
+    encoded = codec.encode(button.action)
+    if asks_for_person(button.action):  # a person picker; its choice completes the action
         element = {
             "type": "users_select",
-            "action_id": f"assign|{button.value}",
+            "action_id": PICKER_PREFIX + encoded,
             "placeholder": {"type": "plain_text", "text": clip(button.label or "Owner", 150)},
         }
-        if owner and SLACK_USER_ID.fullmatch(owner):
-            element["initial_user"] = owner
+        chosen = button.preset
+        if chosen and chosen.platform == "slack" and SLACK_USER_ID.fullmatch(chosen.id):
+            element["initial_user"] = chosen.id
         return element
     element = {
         "type": "button",
         "text": {"type": "plain_text", "text": clip(button.label, 75)},
-        "action_id": action_id(button, index),
-        "value": button.value[:2000],
+        "action_id": f"{ACTION_PREFIX}{index}",
+        "value": encoded,
     }
     if button.style in ("primary", "danger"):
         element["style"] = button.style
     return element
 
 
-def _actions(buttons: tuple[Button, ...], owner: str | None = None) -> list[dict]:
+def _actions(codec: ActionCodec, buttons: tuple[Button, ...]) -> list[dict]:
     if not buttons:
         return []
-    return [{"type": "actions", "elements": [_element(b, i, owner) for i, b in enumerate(buttons[:MAX_BUTTONS])]}]
+    elements = [_element(codec, b, i) for i, b in enumerate(buttons[:MAX_BUTTONS])]
+    return [{"type": "actions", "elements": elements}]
 
 
-def section_blocks(section: Section) -> list[dict]:
+def section_blocks(codec: ActionCodec, section: Section) -> list[dict]:
     head = f"*{mrkdwn_escape(section.title)}*" if section.title else ""
     body = mrkdwn_escape(section.text)
     text = clip("\n".join(filter(None, (head, body))), MAX_SECTION)
@@ -98,21 +105,20 @@ def section_blocks(section: Section) -> list[dict]:
             mrkdwn(clip(f"*{mrkdwn_escape(name)}*\n{value_text(value)}", MAX_FIELD))
             for name, value in section.fields[:MAX_FIELDS]
         ]
-    owner = next((value for name, value in section.fields if name == "Owner" and isinstance(value, Person)), None)
-    return [block, *_actions(section.buttons, owner)]
+    return [block, *_actions(codec, section.buttons)]
 
 
 def fallback_text(text: str) -> str:
     return clip(mrkdwn_escape(text), 3000)
 
 
-def message(reply: Reply | Notification, max_blocks: int = MAX_BLOCKS) -> dict:
-    """chat.postMessage arguments (text and blocks) for a reply or notification."""
+def message(codec: ActionCodec, reply: Reply, max_blocks: int = MAX_BLOCKS) -> dict:
+    """chat.postMessage arguments (text and blocks) for a reply or a direct message."""
     blocks = _text_blocks(mrkdwn_escape(reply.text))
-    blocks += _actions(reply.buttons)
+    blocks += _actions(codec, reply.buttons)
     sections = list(reply.sections)
     for number, section in enumerate(sections):
-        more = section_blocks(section)
+        more = section_blocks(codec, section)
         if len(blocks) + len(more) > max_blocks - 1:
             rest = len(sections) - number
             blocks.append({"type": "context", "elements": [mrkdwn(f"… and {rest} more not shown here.")]})
@@ -121,8 +127,8 @@ def message(reply: Reply | Notification, max_blocks: int = MAX_BLOCKS) -> dict:
     return {"text": fallback_text(reply.text), "blocks": blocks[:max_blocks]}
 
 
-def home_view(reply: Reply) -> dict:
-    return {"type": "home", "blocks": message(reply, HOME_MAX_BLOCKS)["blocks"]}
+def home_view(codec: ActionCodec, reply: Reply) -> dict:
+    return {"type": "home", "blocks": message(codec, reply, HOME_MAX_BLOCKS)["blocks"]}
 
 
 def _modal(callback_id: str, metadata: dict, title: str, submit: str, blocks: list[dict]) -> dict:
@@ -171,11 +177,11 @@ def submit_modal(text: str, channel: str, ts: str) -> dict:
     )
 
 
-def note_modal(action: str, value: str, label: str) -> dict:
+def note_modal(encoded_action: str, label: str) -> dict:
     """Asks for the note a status change needs; it goes back to every reporter of the theme."""
     return _modal(
         NOTE_VIEW,
-        {"action": action, "value": value},
+        {"action": encoded_action},
         label,
         "Send",
         [

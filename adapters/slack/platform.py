@@ -1,76 +1,114 @@
-"""Sending to Slack: replies, direct messages and the digest (bot.platform.ChatPlatform)."""
+"""Sending to Slack for the outbox (bot.router.ChatPlatform): replies, direct messages, the
+digest, and people's display names.
+
+Retries are the outbox's: a 429 is handed back with its Retry-After, a 5xx or a timeout as
+transient, any other refusal (channel_not_found, an expired response_url) as permanent.
+"""
 
 import logging
-from dataclasses import dataclass
+import time
 
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.slack import blocks as bk
-from adapters.slack.web_api import retry_handlers
-from bot.messages import Notification, Reply
+from bot.actions import ActionCodec
+from bot.messages import Reply
+from bot.router import PartsSent, SendFailed
 from digests.blocks import render_slack
 from digests.digest import Digest
 
 log = logging.getLogger(__name__)
+NAME_TTL = 3600.0
+# Slack's own words for a failure that may pass: worth trying again later.
+TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
 
-@dataclass(frozen=True)
-class Destination:
-    """Where a reply goes: a response_url (slash commands, buttons), else the channel."""
-
-    user: str
-    channel: str | None = None
-    response_url: str | None = None
-    ephemeral: bool = False
+def _failure(error: SlackApiError) -> SendFailed:
+    response = error.response
+    status = getattr(response, "status_code", 0) or 0
+    code = str((response.data or {}).get("error", "")) if isinstance(response.data, dict) else ""
+    reason = f"Slack answered {status}" + (f" {code}" if code else "")
+    if status == 429:
+        retry_after = float((response.headers or {}).get("Retry-After", (response.headers or {}).get("retry-after", 1)))
+        return SendFailed(reason, retry_after=retry_after)
+    if status >= 500 or code in TRANSIENT_ERRORS:
+        return SendFailed(reason)
+    return SendFailed(reason, permanent=True)
 
 
 class SlackPlatform:
     name = "slack"
 
-    def __init__(self, client: AsyncWebClient):
+    def __init__(self, client: AsyncWebClient, codec: ActionCodec):
         self.client = client
+        self.codec = codec
+        self._names: dict[str, tuple[float, str | None]] = {}
 
-    async def reply(self, destination: Destination, reply: Reply) -> None:
-        """Answer the sender. If the full message cannot be delivered, the sender is still told in
-        plain text what happened (the submission is stored before any of this)."""
-        payload = bk.message(reply)
+    async def reply(self, to: dict, reply: Reply) -> None:
+        """Answer where the sender asked: a response_url (slash commands, buttons), ephemeral in
+        a channel (mentions), their App Home, or else a direct message."""
+        user = to["user"]
         try:
-            await self._send(destination, payload, reply.private)
-            return
-        except Exception as error:
-            # No traceback: the sender may be anonymous, and Slack's error carries the channel.
-            log.warning("reply failed (%s); sending it as plain text to the sender's DM", type(error).__name__)
+            if to.get("plain"):  # the outbox's last resort: text alone, straight to the person
+                await self.client.chat_postMessage(channel=user, text=bk.fallback_text(reply.text))
+            elif to.get("home"):
+                await self.client.views_publish(user_id=user, view=bk.home_view(self.codec, reply))
+            elif to.get("response_url"):
+                await self._respond(to["response_url"], reply)
+            elif to.get("ephemeral") and to.get("channel"):
+                await self.client.chat_postEphemeral(channel=to["channel"], user=user, **bk.message(self.codec, reply))
+            else:
+                await self._post(to.get("channel") or user, reply)
+        except SlackApiError as error:
+            raise _failure(error) from None
+
+    async def _respond(self, url: str, reply: Reply) -> None:
+        payload = bk.message(self.codec, reply)
+        response = await AsyncWebhookClient(url, timeout=10).send(
+            text=payload["text"],
+            blocks=payload["blocks"],
+            response_type="ephemeral" if reply.private else "in_channel",
+            replace_original=False,
+        )
+        if response.status_code == 429:
+            raise SendFailed("response_url answered 429", retry_after=float(response.headers.get("Retry-After", 1)))
+        if response.status_code >= 500:
+            raise SendFailed(f"response_url answered {response.status_code}")
+        if response.status_code >= 300:  # expired (30 minutes, 5 uses) or refused
+            raise SendFailed(f"response_url answered {response.status_code}", permanent=True)
+
+    async def _post(self, channel: str, reply: Reply) -> None:
+        await self.client.chat_postMessage(channel=channel, **bk.message(self.codec, reply))
+
+    async def notify(self, user_id: str, message: Reply) -> None:
         try:
-            await self.client.chat_postMessage(channel=destination.user, text=payload["text"])
-        except Exception:
-            log.error("could not reach the sender at all; what they sent is stored and listed under `mine`")
+            await self._post(user_id, message)
+        except SlackApiError as error:
+            raise _failure(error) from None
 
-    async def _send(self, destination: Destination, payload: dict, private: bool) -> None:
-        if destination.response_url:
-            webhook = AsyncWebhookClient(destination.response_url, retry_handlers=retry_handlers())
-            response = await webhook.send(
-                text=payload["text"],
-                blocks=payload["blocks"],
-                response_type="ephemeral" if private else "in_channel",
-                replace_original=False,
-            )
-            if response.status_code >= 300:
-                raise RuntimeError(f"response_url answered {response.status_code}")
-        elif destination.ephemeral and destination.channel:
-            await self.client.chat_postEphemeral(channel=destination.channel, user=destination.user, **payload)
-        else:
-            await self.client.chat_postMessage(channel=destination.channel or destination.user, **payload)
+    async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent: PartsSent) -> None:
+        messages = render_slack(digest, owner=bk.person)
+        for number, message in enumerate(messages[parts_done:], parts_done + 1):
+            try:
+                await self.client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **message)
+            except SlackApiError as error:
+                raise _failure(error) from None
+            await parts_sent(number)
 
-    async def notify(self, notification: Notification) -> None:
-        if notification.platform != self.name:
-            return
+    async def display_name(self, user_id: str) -> str | None:
+        """The name Slack shows for a user (users.info, cached for an hour)."""
+        cached = self._names.get(user_id)
+        if cached and time.monotonic() - cached[0] < NAME_TTL:
+            return cached[1]
+        name = None
         try:
-            await self.client.chat_postMessage(channel=notification.user, **bk.message(notification))
-        except Exception:
-            # The id may be an anonymous reporter's: it is never logged.
-            log.warning("a direct message (%s) could not be delivered", notification.text[:60])
-
-    async def post_digest(self, channel: str, digest: Digest) -> None:
-        for message in render_slack(digest, owner=bk.person):
-            await self.client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **message)
+            response = await self.client.users_info(user=user_id)
+            user = response.get("user") or {}
+            profile = user.get("profile") or {}
+            name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
+        except SlackApiError as error:
+            log.warning("users.info failed (%s); showing the id", _failure(error).reason)
+        self._names[user_id] = (time.monotonic(), name or None)
+        return name or None

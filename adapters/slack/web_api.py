@@ -1,25 +1,17 @@
-"""The Slack Web API client: rate limits honoured, transient failures retried.
+"""The Slack Web API client.
 
-slack_sdk retries only connection errors by default; a 429 would otherwise surface as an error.
-With the rate-limit handler it waits `Retry-After` seconds and tries again.
+Messages are retried by the outbox (bot/outbox.py), which honours Retry-After durably; the
+client itself retries only a dropped connection once, so a 429 or a 5xx reaches the outbox.
 """
 
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_async_handlers import AsyncConnectionErrorRetryHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
 
 
 def retry_handlers() -> list:
-    return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=3),
-        AsyncServerErrorRetryHandler(max_retry_count=2),
-    ]
+    return [AsyncConnectionErrorRetryHandler(max_retry_count=1)]
 
 
 def make_client(settings: Settings) -> AsyncWebClient:

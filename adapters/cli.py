@@ -1,4 +1,4 @@
-"""The `frictionlog` command."""
+"""The `frictionlog` command: an edge, like `serve`, so it may pick platforms and providers."""
 
 import sys
 from contextlib import contextmanager
@@ -58,7 +58,7 @@ def shown_url(url: str) -> str:
 
 
 def service_from(settings: Settings, **kwargs):
-    from bot.app import build_service
+    from adapters.wiring import build_service
 
     try:
         return build_service(settings, **kwargs)
@@ -272,9 +272,17 @@ def digest(
 
 
 def _post_digest(settings: Settings, week) -> None:
+    """Queue the digest for each Slack channel (once per channel and week), then send it now."""
     import asyncio
 
-    from bot.publish import post_weekly_digest
+    from sqlmodel import Session
+
+    from adapters.slack.platform import SlackPlatform
+    from adapters.slack.web_api import make_client
+    from bot.outbox import Outbox
+    from bot.publish import Target, queue_weekly_digest
+    from bot.router import Router
+    from storage.models import OutboxMessage
 
     channels = settings.digest_slack_channel_list
     if not settings.slack_bot_token:
@@ -286,18 +294,85 @@ def _post_digest(settings: Settings, week) -> None:
             "(comma-separated), and invite the app to those channels."
         )
         raise typer.Exit(2)
-    from adapters.slack.platform import SlackPlatform
-    from adapters.slack.web_api import make_client
-
     service = service_from(settings)
+    queued = queue_weekly_digest(service, [Target("slack", channel) for channel in channels], week)
+    router = Router([SlackPlatform(make_client(settings), service.codec)])
+    outbox = Outbox(service.engine, router, service.sealer, platforms=["slack"], max_attempts=3, backoff=1.0)
+    ids = [item.message_id for item in queued if item.message_id is not None]
 
-    platform = SlackPlatform(make_client(settings))
-    outcomes = asyncio.run(post_weekly_digest(service, platform, channels, week))
-    for outcome in outcomes:
-        detail = f": {outcome.detail}" if outcome.detail else ""
-        console.print(escape(f"{outcome.channel}: {outcome.result}{detail}"))
-    if any(outcome.result == "failed" for outcome in outcomes):
+    def states() -> dict[int, OutboxMessage]:
+        with Session(service.engine) as session:
+            return {i: session.get(OutboxMessage, i) for i in ids}
+
+    async def send() -> None:  # retries included, for at most a minute
+        for _ in range(600):
+            await outbox.send_due()
+            if all(m is None or m.state != "pending" for m in states().values()):
+                return
+            await asyncio.sleep(0.1)
+
+    asyncio.run(send())
+    messages = states()
+    failed = False
+    for item in queued:
+        message = messages.get(item.message_id)
+        word = {"sent": "posted", "pending": "queued; `frictionlog serve` retries it"}.get(
+            message.state if message else "", message.state if message else "queued"
+        )
+        if item.result != "queued":
+            word = f"already queued this week ({word})"
+        detail = f": {message.last_error}" if message and message.last_error else ""
+        if message and message.state == "failed":
+            failed = True
+            detail += f" (retry with: frictionlog outbox --retry {message.id})"
+        console.print(escape(f"{item.target.channel}: {word}{detail}"))
+    if failed:
         raise typer.Exit(1)
+
+
+def outbox_messages(service, states: tuple[str, ...], limit: int = 200):
+    from sqlmodel import Session
+
+    from storage import queries
+
+    with Session(service.engine) as session:
+        return queries.outbox_messages(session, states=states, limit=limit)
+
+
+@app.command()
+def outbox(
+    retry: Annotated[
+        list[int] | None, typer.Option("--retry", help="Put a failed or undeliverable message back in line (by id).")
+    ] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Retry every failed message.")] = False,
+    show_sent: Annotated[bool, typer.Option("--sent", help="List sent messages too.")] = False,
+) -> None:
+    """Messages waiting to go out, and those that failed (with the reason); retry failed ones."""
+    from sqlmodel import Session
+
+    from bot import outbox as box
+    from storage import queries
+    from storage.models import OUTBOX_STATES
+
+    service = service_from(load_settings())
+    chosen = list(retry or [])
+    if retry_failed:
+        chosen += [m.id for m in outbox_messages(service, ("failed", "undeliverable"), limit=10_000)]
+    if chosen:
+        again = [message_id for message_id in chosen if box.retry(service.engine, message_id)]
+        console.print(f"Back in line: {len(again)} of {len(chosen)}; `frictionlog serve` sends them.")
+        return
+    states = ("pending", "failed", "undeliverable") + (("sent",) if show_sent else ())
+    rows = outbox_messages(service, states)
+    with Session(service.engine) as session:
+        counts = queries.outbox_counts(session)
+    console.print(", ".join(f"{counts.get(state, 0)} {state}" for state in OUTBOX_STATES) + ".")
+    for row in rows:  # one line each: easy to read, easy to grep
+        attempts = f"{row.attempts} attempt{'s' if row.attempts != 1 else ''}"
+        reason = f": {row.last_error}" if row.last_error else ""
+        when = f"{row.created_at:%Y-%m-%d %H:%M}"
+        line = f"#{row.id} {when} {row.platform} {row.label} — {row.state}, {attempts}{reason}"
+        console.print(escape(line), soft_wrap=True)
 
 
 @app.command()
@@ -322,9 +397,13 @@ def serve(
         raise typer.Exit(2)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     service = service_from(settings)
+    errors.print(f"Database: {escape(shown_url(settings.database_url))}")
     if settings.slack_enabled:
         mode = "Socket Mode" if settings.slack_socket_mode else f"HTTP at http://{host}:{port}/slack/events"
         errors.print(f"Slack: {mode}")
+    else:
+        errors.print("Slack: not configured (set SLACK_BOT_TOKEN)")
+    errors.print(f"Loading the embedding model ({escape(service.theming.embedder.name)}) …")
     web.run_app(make_web_app(service, schedule=True), host=host, port=port, print=errors.print)
 
 

@@ -1,5 +1,9 @@
-"""Putting submissions into themes: at once when they arrive, and again for everything when
-re-clustering, keeping keys, owners and a lead's decisions stable."""
+"""The theme engine: putting submissions into themes at once when they arrive, re-clustering
+everything while keeping keys, owners and a lead's decisions stable, naming, and the curation
+operations (merge, split, different issue, undo's effect on a theme).
+
+The service calls this one object; it owns every change to a theme's size and centre. Callers
+pass their session, so a change lands in the same transaction as what caused it."""
 
 import threading
 from collections.abc import Callable, Collection
@@ -209,6 +213,52 @@ class Theming:
             return None
         return vector_to_bytes(normalise(np.mean(vectors, axis=0, keepdims=True))[0])
 
+    # Curation: each keeps sizes, centres, pins and votes right; the caller records who did it.
+
+    def merge(self, session: Session, source: Theme, target: Theme, now: datetime) -> int:
+        """Move every submission of `source` into `target`; returns how many moved."""
+        moved = queries.reassign_theme(session, from_theme_id=source.id, to_theme_id=target.id)
+        queries.pin_theme(session, theme_id=target.id)  # the lead put them together: they stay
+        queries.move_votes(session, moves={source.id: target.id})
+        target.size += moved
+        target.curated, target.updated_at = True, now
+        if target.owner is None:
+            target.owner, target.owner_platform = source.owner, source.owner_platform
+        # The source keeps its centre: new reports like its own still find their way here.
+        source.merged_into_id, source.size, source.updated_at = target.id, 0, now
+        session.add_all([source, target])
+        self.invalidate()
+        return moved
+
+    def split_off(self, session: Session, chosen: list[Submission], from_theme_id: int | None, now: datetime) -> Theme:
+        """A new theme of its own for the chosen submissions, pinned there."""
+        title = self.offline_namer.name([[s.text for s in chosen]])[0]
+        new_theme = Theme(
+            title=title.title,
+            summary=title.summary,
+            created_at=now,
+            updated_at=now,
+            size=len(chosen),
+            named_size=len(chosen),
+            centroid=self.centre_of(chosen),  # new reports like these can join it at once
+        )
+        session.add(new_theme)
+        session.flush()
+        for submission in chosen:
+            submission.theme_id, submission.pinned = new_theme.id, True
+            session.add(submission)
+        if from_theme_id is not None:
+            old = session.get(Theme, from_theme_id)
+            old.size = max(0, old.size - len(chosen))
+            session.add(old)
+        self.invalidate()
+        return new_theme
+
+    def rename(self, session: Session, theme: Theme, title: str, now: datetime) -> None:
+        """A lead's title, kept over every automatic one from now on."""
+        theme.title, theme.title_locked, theme.updated_at = title, True, now
+        session.add(theme)
+
     def withdraw(self, session: Session, submission: Submission) -> None:
         """Delete a submission, and take its words out of its theme's title and example."""
         theme = session.get(Theme, submission.theme_id) if submission.theme_id else None
@@ -226,6 +276,7 @@ class Theming:
         if not rest:
             theme.centroid = None
         session.add(theme)
+        self.invalidate()
 
     def embed_missing(self, progress: Progress = no_progress, batch: int = 256) -> int:
         """Embed submissions stored without a theme (a failed embedding, an import) and place them."""
@@ -364,7 +415,8 @@ class Theming:
         if target is None or target.id == theme.id:
             return
         theme.merged_into_id = target.id  # "theme T-7" still answers, with where it went
-        target.owner = target.owner or theme.owner
+        if target.owner is None:
+            target.owner, target.owner_platform = theme.owner, theme.owner_platform
         moves[theme.id] = target.id
         session.add(target)
 

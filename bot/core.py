@@ -1,0 +1,93 @@
+"""What every use case shares: the database, settings, clock, theme engine, who is a lead, and
+the few words and shapes (theme cards, status names) every reply uses."""
+
+import hashlib
+import hmac
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from bot.actions import ActionCodec, MeToo
+from bot.clock import Clock
+from bot.messages import Button, Inbound, Section
+from bot.people import Person
+from bot.sealing import Sealer
+from bot.settings import Settings
+from digests.theming import Theming
+from storage import queries
+from storage.models import Theme, theme_key
+
+STATUS_LABELS = {
+    "new": "new",
+    "acknowledged": "acknowledged",
+    "in_progress": "in progress",
+    "resolved": "resolved",
+    "wont_fix": "won't fix",
+}
+SORRY = "Sorry, something went wrong on our side. Please try again in a minute."
+
+
+class UserError(Exception):
+    """Something the person can fix; the message is shown to them as it is."""
+
+
+def submission_key(submission_id: int) -> str:
+    return f"S-{submission_id}"
+
+
+def clip(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
+
+def people_count(people: int) -> str:
+    return f"{people} {'person' if people == 1 else 'people'}"
+
+
+class Core:
+    def __init__(self, engine: Engine, settings: Settings, theming: Theming, clock: Clock):
+        self.engine = engine
+        self.settings = settings
+        self.theming = theming
+        self.clock = clock
+        self.sealer = Sealer(settings.secret_key)
+        self.codec = ActionCodec(settings.secret_key)
+
+    # People ----------------------------------------------------------------------------------
+
+    def person_hash(self, person: Person) -> str:
+        """A keyed hash of (platform, id): "mine", undo and me-too work without storing who."""
+        key = self.settings.secret_key.encode()
+        return hmac.new(key, f"{person.platform}:{person.id}".encode(), hashlib.sha256).hexdigest()[:40]
+
+    def is_lead(self, session: Session, event: Inbound) -> bool:
+        if event.user in self.settings.team_lead_ids_for(event.platform):
+            return True
+        if event.groups & self.settings.team_lead_groups:  # a member of a lead user group
+            return True
+        return queries.has_role(session, platform=event.platform, user_id=event.user, role="lead")
+
+    def require_lead(self, session: Session, event: Inbound, action: str) -> None:
+        if not self.is_lead(session, event):
+            raise UserError(f"Only team leads can {action}. Ask your team lead, or see /friction help.")
+
+    # Themes ----------------------------------------------------------------------------------
+
+    def theme(self, session: Session, theme_id: int) -> Theme:
+        theme = queries.follow_merges(session, theme_id=theme_id)
+        if theme is None:
+            raise UserError(f"There is no theme {theme_key(theme_id)}. Try /friction themes.")
+        return theme
+
+    def theme_section(self, session: Session, theme: Theme, people: int | None = None) -> Section:
+        people = queries.reporter_count(session, theme_id=theme.id) if people is None else people
+        owner = Person.stored(theme.owner_platform, theme.owner)
+        return Section(
+            title=f"{theme.key} · {theme.title}",
+            text=theme.summary,
+            fields=(
+                ("Reported by", people_count(people)),
+                ("Owner", owner if owner else "unowned"),
+                ("Status", STATUS_LABELS.get(theme.status, theme.status)),
+            ),
+            buttons=(Button("Me too", MeToo(theme.id)),),
+        )

@@ -1,0 +1,71 @@
+"""Team leads' use cases on themes: merge, rename, split. Every one leaves an audit event."""
+
+from sqlmodel import Session
+
+from bot.core import Core, UserError, submission_key
+from bot.messages import Inbound, Reply
+from storage import queries
+from storage.models import theme_key
+
+
+def merge(core: Core, session: Session, event: Inbound, source_id: int, target_id: int) -> Reply:
+    core.require_lead(session, event, "merge themes")
+    source, target = core.theme(session, source_id), core.theme(session, target_id)
+    if source.id == target.id:
+        raise UserError(f"{source.key} and {target.key} are already the same theme.")
+    now = core.clock()
+    moved = core.theming.merge(session, source, target, now)
+    queries.audit(
+        session,
+        actor=event.user,
+        actor_platform=event.platform,
+        action="merge",
+        theme_id=target.id,
+        at=now,
+        detail=f"{source.key} “{source.title}” ({moved} submissions) -> {target.key}",
+    )
+    return Reply(
+        f"Merged {source.key} into {target.key} “{target.title}”: {moved} submissions moved. "
+        f"{source.key} now points to {target.key}."
+    )
+
+
+def rename(core: Core, session: Session, event: Inbound, theme_id: int, title: str) -> Reply:
+    title = " ".join(title.split())[:120]
+    if not title:
+        raise UserError("Give the new title after the theme, e.g. /friction rename T-12 Refund approvals take days")
+    core.require_lead(session, event, "rename themes")
+    theme = core.theme(session, theme_id)
+    before = theme.title
+    core.theming.rename(session, theme, title, core.clock())
+    queries.audit(
+        session,
+        actor=event.user,
+        actor_platform=event.platform,
+        action="rename",
+        theme_id=theme.id,
+        at=core.clock(),
+        detail=f"{before} -> {title}",
+    )
+    return Reply(f"{theme.key} is now “{title}”. Re-clustering will keep this title.")
+
+
+def split(core: Core, session: Session, event: Inbound, theme_id: int, submission_ids: tuple[int, ...]) -> Reply:
+    core.require_lead(session, event, "split themes")
+    theme = core.theme(session, theme_id)
+    chosen = queries.submissions_in_theme(session, theme_id=theme.id, submission_ids=submission_ids)
+    if len(chosen) != len(set(submission_ids)):
+        raise UserError(f"Every submission to split off must be in {theme.key}; see /friction theme {theme.key}.")
+    if len(chosen) == theme.size:
+        raise UserError(f"That would move all of {theme.key}; rename it instead.")
+    new_theme = core.theming.split_off(session, chosen, theme.id, core.clock())
+    queries.audit(
+        session,
+        actor=event.user,
+        actor_platform=event.platform,
+        action="split",
+        theme_id=new_theme.id,
+        at=core.clock(),
+        detail=f"{', '.join(submission_key(s.id) for s in chosen)} from {theme_key(theme.id)} -> {new_theme.key}",
+    )
+    return Reply(f"Split {len(chosen)} submissions off {theme_key(theme_id)} into {new_theme.key} “{new_theme.title}”.")

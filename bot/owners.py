@@ -1,0 +1,144 @@
+"""Owners' use cases: a lead assigns an owner, who hears at once on their own platform; the
+owner moves the status; a resolution goes back to every reporter, anonymous ones included."""
+
+from sqlmodel import Session
+
+from bot.actions import SetStatus
+from bot.core import STATUS_LABELS, Core, UserError, clip, people_count
+from bot.messages import Button, Inbound, Notification, Reply, Section
+from bot.people import Person
+from digests.digest import IsoWeek
+from storage import queries
+from storage.models import CLOSED_STATUSES, Theme
+
+OWNER_QUOTES = 3
+TREND_WEEKS = 6
+
+
+def assign(core: Core, session: Session, event: Inbound, theme_id: int, owner: Person) -> Reply:
+    core.require_lead(session, event, "assign owners")
+    theme = core.theme(session, theme_id)
+    now = core.clock()
+    previous = Person.stored(theme.owner_platform, theme.owner)
+    theme.owner, theme.owner_platform = owner.id, owner.platform
+    theme.owner_assigned_at, theme.acknowledged_at, theme.updated_at = now, None, now
+    session.add(theme)
+    queries.audit(
+        session,
+        actor=event.user,
+        actor_platform=event.platform,
+        action="assign",
+        theme_id=theme.id,
+        at=now,
+        detail=f"owner {previous or 'none'} -> {owner}",
+    )
+    hours = core.settings.ack_hours
+    elsewhere = f" on {owner.platform.title()}" if owner.platform != event.platform else ""
+    return Reply(
+        f"{theme.key} “{theme.title}” is now owned by {owner.id}{elsewhere}, who has {hours} h to acknowledge it.",
+        sections=(Section(title=f"{theme.key} · {theme.title}", fields=(("Owner", owner),)),),
+        notifications=(owner_notification(core, session, theme, owner),),
+    )
+
+
+def owner_notification(core: Core, session: Session, theme: Theme, owner: Person) -> Notification:
+    """What a new owner gets: the theme, its quotes, its count and trend, and the status buttons."""
+    people = queries.reporter_count(session, theme_id=theme.id)
+    recent = [s for s in queries.submissions_of_theme(session, theme_id=theme.id, limit=20) if not s.hidden]
+    quotes = "\n".join(f"“{clip(s.text, 280)}”" for s in recent[:OWNER_QUOTES])
+    hours = core.settings.ack_hours
+    return Notification(
+        to=owner,
+        label=f"{theme.key} to its new owner",
+        text=(
+            f"You now own {theme.key} “{theme.title}”: {theme.size} submissions from {people_count(people)}. "
+            f"Please acknowledge it within {hours} h."
+        ),
+        sections=(
+            Section(
+                title=f"{theme.key} · {theme.title}",
+                text=theme.summary,
+                fields=(
+                    ("Submissions", str(theme.size)),
+                    ("Reported by", people_count(people)),
+                    ("Weekly trend", trend(core, session, theme)),
+                    ("Status", STATUS_LABELS.get(theme.status, theme.status)),
+                ),
+            ),
+            Section(title="What people said", text=quotes or "No quotes to show."),
+        ),
+        buttons=(
+            Button("Acknowledge", SetStatus(theme.id, "acknowledged"), "primary"),
+            Button("In progress", SetStatus(theme.id, "in_progress")),
+            Button("Resolved", SetStatus(theme.id, "resolved")),
+            Button("Won't fix", SetStatus(theme.id, "wont_fix"), "danger"),
+        ),
+    )
+
+
+def trend(core: Core, session: Session, theme: Theme) -> str:
+    """Submissions per ISO week, oldest first, ending with this week."""
+    zone = core.settings.zone
+    this_week = IsoWeek.containing(core.clock(), zone)
+    weeks = [this_week.previous(n) for n in reversed(range(TREND_WEEKS))]
+    since, _ = weeks[0].bounds(zone)
+    counts = {str(week): 0 for week in weeks}
+    for created in queries.created_times_of_theme(session, theme_id=theme.id, since=since):
+        label = str(IsoWeek.containing(created, zone))
+        if label in counts:
+            counts[label] += 1
+    return f"{' · '.join(str(v) for v in counts.values())} (last {TREND_WEEKS} weeks, this week last)"
+
+
+def set_status(core: Core, session: Session, event: Inbound, theme_id: int, status: str, note: str = "") -> Reply:
+    theme = core.theme(session, theme_id)
+    owns = theme.owner is not None and event.person == Person.stored(theme.owner_platform, theme.owner)
+    if not owns:  # an unowned theme has no owner to match: only a lead may move it
+        core.require_lead(session, event, "change the status of a theme they do not own")
+    if status in CLOSED_STATUSES and not note:
+        raise UserError(
+            f"Please add a note for “{STATUS_LABELS[status]}”: it goes back to everyone who reported "
+            f"{theme.key}. Example: /friction status {theme.key} {status} <what changed>"
+        )
+    now = core.clock()
+    before = theme.status
+    theme.status, theme.status_changed_at, theme.updated_at = status, now, now
+    theme.status_note = note or theme.status_note
+    if status != "new" and theme.acknowledged_at is None:
+        theme.acknowledged_at = now
+    session.add(theme)
+    queries.audit(
+        session,
+        actor=event.user,
+        actor_platform=event.platform,
+        action="status",
+        theme_id=theme.id,
+        at=now,
+        detail=f"{before} -> {status}" + (f": {note}" if note else ""),
+    )
+    notifications = resolution_notifications(core, session, theme) if status in CLOSED_STATUSES else ()
+    told = len(notifications)
+    return Reply(
+        f"{theme.key} “{theme.title}” is now {STATUS_LABELS[status]}."
+        + (f" Note: {note.rstrip('.')}." if note else "")
+        + (f" {told} {'reporter' if told == 1 else 'reporters'} will hear about it." if told else ""),
+        notifications=notifications,
+    )
+
+
+def resolution_notifications(core: Core, session: Session, theme: Theme) -> tuple[Notification, ...]:
+    """ "You said, we did": the note goes to every reporter and "me too" of the theme, anonymous
+    ones included, each on their own platform. Their ids are opened from the sealed column for
+    this delivery only, and sealed again in the outbox."""
+    text = f"Update on something you reported: {theme.key} “{theme.title}” is {STATUS_LABELS[theme.status]}."
+    section = Section(title="What the owner says", text=theme.status_note)
+    notifications = []
+    for _person, sealed in queries.sealed_people_of_theme(session, theme_id=theme.id):
+        opened = core.sealer.open(sealed)
+        if opened is not None:
+            notifications.append(
+                Notification(
+                    to=Person(*opened), text=text, sections=(section,), label=f"{theme.key} outcome to a reporter"
+                )
+            )
+    return tuple(notifications)

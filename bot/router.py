@@ -1,0 +1,78 @@
+"""The platforms frictionlog talks to, behind one interface, and the router that picks one.
+
+Adapters implement ChatPlatform (Slack, Teams, the console); the core never knows which. A
+message for a platform that is not configured is not dropped: the outbox keeps it as
+undeliverable, with that reason, until the platform is configured and it is retried.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
+
+from bot.messages import Reply
+from bot.people import Person
+from digests.digest import Digest
+
+log = logging.getLogger(__name__)
+PartsSent = Callable[[int], Awaitable[None]]
+
+
+class SendFailed(Exception):
+    """A send the platform refused or could not take. `permanent`: trying again cannot help
+    (a 4xx other than 429, a channel that does not exist); otherwise it is retried, after
+    `retry_after` seconds when the platform said so (429)."""
+
+    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+class ChatPlatform(Protocol):
+    name: str  # as in Inbound.platform: "slack", "teams", "console"
+
+    async def reply(self, to: dict, reply: Reply) -> None:
+        """Answer a sender where they asked; `to` is what the adapter put in Inbound.reply_to,
+        plus "user"."""
+
+    async def notify(self, user_id: str, message: Reply) -> None:
+        """Message one person directly (a new owner, a reporter hearing about a resolution)."""
+
+    async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent: PartsSent) -> None:
+        """Post the weekly digest to one channel, split as the platform needs, skipping the
+        first `parts_done` parts (sent by an earlier attempt) and reporting each part sent."""
+
+    async def display_name(self, user_id: str) -> str | None:
+        """The person's name as the platform shows it (cached by the adapter), or None."""
+
+
+class Router:
+    def __init__(self, platforms: Iterable[ChatPlatform] = ()):
+        self._platforms = {platform.name: platform for platform in platforms}
+
+    def add(self, platform: ChatPlatform) -> None:
+        self._platforms[platform.name] = platform
+
+    def platform(self, name: str) -> ChatPlatform | None:
+        return self._platforms.get(name)
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._platforms)
+
+    async def display_name(self, person: Person) -> str:
+        """A name for people to read; the id only when the platform cannot say."""
+        platform = self._platforms.get(person.platform)
+        if platform is not None:
+            try:
+                name = await platform.display_name(person.id)
+            except Exception as error:
+                log.warning("no display name from %s (%s)", person.platform, type(error).__name__)
+                name = None
+            if name:
+                return name
+        return person.id
+
+    async def display_names(self, people: Iterable[Person]) -> dict[Person, str]:
+        return {person: await self.display_name(person) for person in set(people)}
