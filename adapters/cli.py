@@ -57,6 +57,16 @@ def shown_url(url: str) -> str:
         return "the configured DATABASE_URL"
 
 
+def display_names(settings: Settings, service) -> dict[tuple[str, str], str]:
+    """Owners' names from their platforms (Slack's users.info); ids where a platform is not set up."""
+    import asyncio
+
+    from adapters.wiring import make_router
+    from bot.publish import owner_names
+
+    return asyncio.run(owner_names(service, make_router(settings, service)))
+
+
 def service_from(settings: Settings, **kwargs):
     from adapters.wiring import build_service
 
@@ -214,7 +224,9 @@ def themes(limit: Annotated[int, typer.Option(help="How many themes to show.")] 
 
     from storage import queries
 
-    service = service_from(load_settings())
+    settings = load_settings()
+    service = service_from(settings)
+    names = display_names(settings, service)
     with Session(service.engine) as session:
         rows = queries.live_themes(session)
         table = Table("Theme", "Title", "Submissions", "People", "Owner", "Status", title=f"{len(rows)} themes")
@@ -225,7 +237,9 @@ def themes(limit: Annotated[int, typer.Option(help="How many themes to show.")] 
                 escape(theme.title),
                 str(theme.size),
                 str(people),
-                escape(theme.owner or "—"),
+                escape(
+                    names.get((theme.owner_platform or "console", theme.owner), theme.owner) if theme.owner else "—"
+                ),
                 theme.status.replace("_", " "),
             )
     console.print(table)
@@ -265,7 +279,12 @@ def digest(
         return
     service = service_from(settings)
     value = compose_digest(
-        service.engine, zone=settings.zone, now=service.clock(), week=chosen, ack_hours=settings.ack_hours
+        service.engine,
+        zone=settings.zone,
+        now=service.clock(),
+        week=chosen,
+        ack_hours=settings.ack_hours,
+        names=display_names(settings, service),
     )
     render = {"text": render_text, "markdown": render_markdown, "html": render_html}[format.value]
     sys.stdout.write(render(value))
@@ -295,7 +314,8 @@ def _post_digest(settings: Settings, week) -> None:
         )
         raise typer.Exit(2)
     service = service_from(settings)
-    queued = queue_weekly_digest(service, [Target("slack", channel) for channel in channels], week)
+    names = display_names(settings, service)
+    queued = queue_weekly_digest(service, [Target("slack", channel) for channel in channels], week, names)
     router = Router([SlackPlatform(make_client(settings), service.codec)])
     outbox = Outbox(service.engine, router, service.sealer, platforms=["slack"], max_attempts=3, backoff=1.0)
     ids = [item.message_id for item in queued if item.message_id is not None]

@@ -1,6 +1,7 @@
 """Building a ready service from settings: the one place that picks implementations."""
 
 from bot.clock import Clock, system_clock
+from bot.router import Router
 from bot.service import FrictionService
 from bot.settings import Settings
 from digests.embeddings import Embedder, HashingEmbedder, LocalEmbedder
@@ -36,3 +37,14 @@ def build_service(settings: Settings, *, clock: Clock = system_clock, migrate: b
     return FrictionService(
         engine, settings, make_embedder(settings), clock=clock, title_model=make_title_model(settings)
     )
+
+
+def make_router(settings: Settings, service: FrictionService) -> Router:
+    """The platforms configured here, for commands that name people or send (the CLI)."""
+    router = Router()
+    if settings.slack_enabled:
+        from adapters.slack.platform import SlackPlatform
+        from adapters.slack.web_api import make_client
+
+        router.add(SlackPlatform(make_client(settings), service.codec))
+    return router

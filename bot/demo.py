@@ -75,6 +75,7 @@ def run_demo(service: FrictionService, clock: FrozenClock, progress) -> DemoResu
         votes: dict[str, Counter[int]] = defaultdict(Counter)
         for submission in queries.all_submissions(session):
             votes[label_of.get(submission.external_id, "")][submission.theme_id] += 1
+
     def lead(command: str) -> None:  # the lead's commands go through the pipeline like any chat
         service.handle(Inbound(user=LEAD, user_name=LEAD, text=command, platform="console"))
 

@@ -35,7 +35,7 @@ def assign(core: Core, session: Session, event: Inbound, theme_id: int, owner: P
     hours = core.settings.ack_hours
     elsewhere = f" on {owner.platform.title()}" if owner.platform != event.platform else ""
     return Reply(
-        f"{theme.key} “{theme.title}” is now owned by {owner.id}{elsewhere}, who has {hours} h to acknowledge it.",
+        f"{theme.key} “{theme.title}” has a new owner{elsewhere}, who has {hours} h to acknowledge it.",
         sections=(Section(title=f"{theme.key} · {theme.title}", fields=(("Owner", owner),)),),
         notifications=(owner_notification(core, session, theme, owner),),
     )

@@ -8,8 +8,12 @@ another process sends; nothing is claimed without being queued.
 
 from dataclasses import dataclass
 
+from sqlmodel import Session
+
 from bot.core import Core
 from bot.outbox import enqueue_digest
+from bot.people import Person
+from bot.router import Router
 from digests.compose import compose_digest
 from digests.digest import Digest, IsoWeek
 from storage import queries
@@ -32,14 +36,29 @@ class Queued:
     message_id: int | None = None  # the outbox message that carries it
 
 
-def compose_for(core: Core, week: IsoWeek | None = None) -> Digest:
+Names = dict[tuple[str, str], str]
+
+
+def compose_for(core: Core, week: IsoWeek | None = None, names: Names | None = None) -> Digest:
     settings = core.settings
-    return compose_digest(core.engine, zone=settings.zone, now=core.clock(), week=week, ack_hours=settings.ack_hours)
+    return compose_digest(
+        core.engine, zone=settings.zone, now=core.clock(), week=week, ack_hours=settings.ack_hours, names=names
+    )
 
 
-def queue_weekly_digest(core: Core, targets: list[Target], week: IsoWeek | None = None) -> list[Queued]:
+async def owner_names(core: Core, router: Router) -> Names:
+    """Every owner's display name, as their own platform shows it (platforms cache them)."""
+    with Session(core.engine) as session:
+        owners = queries.theme_owners(session)
+    resolved = await router.display_names(Person(platform, user) for platform, user in owners)
+    return {(person.platform, person.id): name for person, name in resolved.items()}
+
+
+def queue_weekly_digest(
+    core: Core, targets: list[Target], week: IsoWeek | None = None, names: Names | None = None
+) -> list[Queued]:
     """Compose the digest (the last complete week by default) and queue it once per target."""
-    digest = compose_for(core, week)
+    digest = compose_for(core, week, names)
     outcomes = []
     for target in targets:
         with session_scope(core.engine) as session:

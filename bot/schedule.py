@@ -13,7 +13,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.pipeline import Pipeline
-from bot.publish import Target, queue_weekly_digest
+from bot.publish import Target, owner_names, queue_weekly_digest
 from bot.service import FrictionService
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,8 @@ def digest_trigger(cron: str, timezone) -> CronTrigger:
 
 
 async def digest_job(service: FrictionService, pipeline: Pipeline, targets: list[Target]) -> None:
-    for queued in await asyncio.to_thread(queue_weekly_digest, service, targets):
+    names = await owner_names(service, pipeline.router)
+    for queued in await asyncio.to_thread(queue_weekly_digest, service, targets, None, names):
         log.info("digest to %s: %s", queued.target, queued.result)
     pipeline.wake()
 

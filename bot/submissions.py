@@ -11,6 +11,7 @@ from bot.actions import DifferentIssue, MakeAnonymous, Undo
 from bot.classify import infer_kind, tags_of
 from bot.core import Core, UserError, clip, submission_key
 from bot.messages import Button, Inbound, Reply, Section
+from bot.people import Person
 from bot.redaction import redact
 from storage import queries
 from storage.models import Submission, Theme, theme_key
@@ -156,10 +157,13 @@ def mine(core: Core, session: Session, event: Inbound) -> Reply:
     sections = []
     for submission in own:
         theme = session.get(Theme, submission.theme_id) if submission.theme_id else None
-        if theme:
-            owner = theme.owner or "none yet"
-            where = f"{theme.key} “{theme.title}” · {theme.status.replace('_', ' ')} · owner {owner}"
-        else:
-            where = "not themed yet"
-        sections.append(Section(title=submission_key(submission.id), text=f"{clip(submission.text, 140)}\n{where}"))
+        where = f"{theme.key} “{theme.title}” · {theme.status.replace('_', ' ')}" if theme else "not themed yet"
+        owner = Person.stored(theme.owner_platform, theme.owner) if theme else None
+        sections.append(
+            Section(
+                title=submission_key(submission.id),
+                text=f"{clip(submission.text, 140)}\n{where}",
+                fields=(("Owner", owner or "none yet"),) if theme else (),
+            )
+        )
     return Reply(f"Your last {len(sections)} submissions:", sections=tuple(sections))

@@ -8,7 +8,7 @@ or links anyone in an exec channel.
 
 from collections.abc import Callable
 
-from digests.digest import Digest, ThemeLine
+from digests.digest import Digest, Owner, ThemeLine
 from digests.render import STATUS, growth_label, sparkline
 
 MAX_BLOCKS = 50
@@ -32,15 +32,15 @@ def clip(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1].rstrip() + "…"
 
 
-def _plain_owner(owner: str) -> str:
-    return mrkdwn_escape(owner)
+def _plain_owner(owner: Owner) -> str:
+    return mrkdwn_escape(owner.name)
 
 
 def section(text: str) -> dict:
     return {"type": "section", "text": mrkdwn(clip(text, MAX_SECTION))}
 
 
-def _theme_block(line: ThemeLine, rank: int, owner: Callable[[str], str]) -> dict:
+def _theme_block(line: ThemeLine, rank: int, owner: Callable[[Owner], str]) -> dict:
     who = owner(line.owner) if line.owner else "_unowned_"
     overdue = " · *overdue*" if line.overdue else ""
     head = (
@@ -68,7 +68,7 @@ def _list_blocks(title: str, lines: list[str], empty: str) -> list[dict]:
     return blocks
 
 
-def digest_blocks(digest: Digest, owner: Callable[[str], str] = _plain_owner) -> list[dict]:
+def digest_blocks(digest: Digest, owner: Callable[[Owner], str] = _plain_owner) -> list[dict]:
     """Every block of the digest in order. `owner` renders an owner (Slack: a mention)."""
     start, end = digest.start.strftime("%a %d %b"), digest.end.strftime("%a %d %b %Y")
     blocks: list[dict] = [
@@ -141,6 +141,6 @@ def split_messages(blocks: list[dict], title: str) -> list[dict]:
     return messages
 
 
-def render_slack(digest: Digest, owner: Callable[[str], str] = _plain_owner) -> list[dict]:
+def render_slack(digest: Digest, owner: Callable[[Owner], str] = _plain_owner) -> list[dict]:
     """The digest as one or more Slack messages (chat.postMessage arguments without the channel)."""
     return split_messages(digest_blocks(digest, owner), digest.title)

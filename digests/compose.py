@@ -1,13 +1,14 @@
 """Composing the weekly digest from what is stored: counts, growth, owners, quotes."""
 
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digests.digest import Closed, Digest, IsoWeek, ThemeLine
+from digests.digest import Closed, Digest, IsoWeek, Owner, ThemeLine
 from storage import queries
 from storage.models import CLOSED_STATUSES, Theme
 
@@ -24,7 +25,11 @@ def compose_digest(
     now: datetime,
     week: IsoWeek | None = None,
     ack_hours: int = 24,
+    names: Mapping[tuple[str, str], str] | None = None,
 ) -> Digest:
+    """The digest of `week` (the last complete one by default). `names`: display names by
+    (platform, id), from the platforms; an owner without one is shown by id."""
+    names = names or {}
     week = week or IsoWeek.last_complete(now, zone)
     start, end = week.bounds(zone)
     trend_start, _ = week.previous(TREND_WEEKS - 1).bounds(zone)
@@ -51,12 +56,19 @@ def compose_digest(
         labels = [str(week.previous(n)) for n in reversed(range(TREND_WEEKS))]
         themes = queries.unmerged_themes(session)
         lines = {
-            theme.id: _line(session, theme, weekly[theme.id], labels, seen, start, end, now, ack_hours)
+            theme.id: _line(session, theme, weekly[theme.id], labels, seen, now, ack_hours, names)
             for theme in themes
             if theme.size > 0 or theme.id in weekly
         }
         resolved = tuple(
-            Closed(t.key, t.title, t.status, t.owner, t.status_note, queries.reporter_count(session, theme_id=t.id))
+            Closed(
+                t.key,
+                t.title,
+                t.status,
+                owner_of(t, names),
+                t.status_note,
+                queries.reporter_count(session, theme_id=t.id),
+            )
             for t in themes
             if t.status in CLOSED_STATUSES and t.status_changed_at and start <= t.status_changed_at < end
         )
@@ -99,7 +111,14 @@ def compose_digest(
     )
 
 
-def _line(session, theme: Theme, weekly, labels, seen, start, end, now, ack_hours) -> ThemeLine:
+def owner_of(theme: Theme, names: Mapping[tuple[str, str], str]) -> Owner | None:
+    if not theme.owner:
+        return None
+    platform = theme.owner_platform or "console"
+    return Owner(platform, theme.owner, names.get((platform, theme.owner)) or theme.owner)
+
+
+def _line(session, theme: Theme, weekly, labels, seen, now, ack_hours, names) -> ThemeLine:
     trend = tuple(weekly[label] for label in labels)
     first, last = seen.get(theme.id, (None, None))
     overdue = bool(
@@ -113,7 +132,7 @@ def _line(session, theme: Theme, weekly, labels, seen, start, end, now, ack_hour
         title=theme.title,
         summary=theme.summary,
         status=theme.status,
-        owner=theme.owner,
+        owner=owner_of(theme, names),
         this_week=trend[-1],
         last_week=trend[-2] if len(trend) > 1 else 0,
         total=theme.size,

@@ -46,12 +46,24 @@ class IsoWeek:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """A theme's owner: the stored (platform, id), and the name the platform shows for them."""
+
+    platform: str
+    id: str
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
 class ThemeLine:
     key: str
     title: str
     summary: str
     status: str
-    owner: str | None
+    owner: Owner | None
     this_week: int
     last_week: int
     total: int
@@ -77,7 +89,7 @@ class Closed:
     key: str
     title: str
     status: str
-    owner: str | None
+    owner: Owner | None
     note: str
     reporters: int
 

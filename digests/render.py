@@ -32,7 +32,7 @@ def growth_label(line: ThemeLine) -> str:
 
 
 def owner_label(line) -> str:
-    return line.owner or "unowned"
+    return str(line.owner) if line.owner else "unowned"
 
 
 _environment = Environment(

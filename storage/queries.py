@@ -359,6 +359,16 @@ def has_role(session: Session, *, platform: str, user_id: str, role: str) -> boo
     return session.exec(query).first() is not None
 
 
+def theme_owners(session: Session) -> set[tuple[str, str]]:
+    """(platform, id) of every owner of a live theme."""
+    rows = session.exec(
+        select(Theme.owner_platform, Theme.owner).where(
+            col(Theme.owner).is_not(None), col(Theme.merged_into_id).is_(None)
+        )
+    )
+    return {(platform or "console", owner) for platform, owner in rows}
+
+
 def theme_titles(session: Session) -> dict[int, str]:
     return dict(session.exec(select(Theme.id, Theme.title)).all())
 

@@ -1,7 +1,9 @@
 """A loopback stand-in for the Slack Web API (and response_url webhooks) that records every call.
 
 Fault injection: `fail("chat.postMessage", 429, times=1)` answers the next call(s) of a method
-with 429 and `Retry-After: 1`, or with 500.
+with 429 and `Retry-After: 1`, or with 500 (those calls are recorded). `hold("chat.postMessage")`
+answers every call with 503 until `release`: nothing is posted, and the calls are kept apart in
+`refused`, so `calls` is exactly what Slack accepted.
 """
 
 import asyncio
@@ -17,7 +19,10 @@ class FakeSlack:
     def __init__(self):
         self.calls: list[tuple[str, dict]] = []
         self.faults: dict[str, list[int]] = defaultdict(list)
+        self.held: set[str] = set()
+        self.refused: list[tuple[str, dict]] = []
         self.usergroups: list[dict] = []
+        self.names: dict[str, str] = {}  # users.info display names by user id
         self.url = ""
         self._runner: web.AppRunner | None = None
         # Socket Mode: the websocket the app opened, and the envelope ids it acknowledged.
@@ -26,6 +31,12 @@ class FakeSlack:
 
     def fail(self, method: str, status: int, times: int = 1) -> None:
         self.faults[method].extend([status] * times)
+
+    def hold(self, method: str) -> None:
+        self.held.add(method)
+
+    def release(self, method: str) -> None:
+        self.held.discard(method)
 
     async def start(self) -> "FakeSlack":
         app = web.Application()
@@ -61,6 +72,9 @@ class FakeSlack:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         body = await self._body(request)
+        if method in self.held:
+            self.refused.append((method, body))
+            return web.Response(status=503, text="held")
         self.calls.append((method, body))
         if self.faults[method]:
             status = self.faults[method].pop(0)
@@ -80,6 +94,14 @@ class FakeSlack:
             return {"ok": True, "permalink": f"https://acme.slack.com/archives/{body.get('channel')}/p1"}
         if method == "apps.connections.open":
             return {"ok": True, "url": self.url.replace("http://", "ws://") + "/socket"}
+        if method == "users.info":
+            user = body.get("user", "")
+            if user not in self.names:
+                return {"ok": False, "error": "user_not_found"}
+            return {
+                "ok": True,
+                "user": {"id": user, "name": user.lower(), "profile": {"display_name": self.names[user]}},
+            }
         if method == "usergroups.list":
             return {"ok": True, "usergroups": self.usergroups}
         if method in ("views.open", "views.publish"):

@@ -4,6 +4,7 @@ from sqlmodel import Session, select
 
 from bot.actions import DifferentIssue, MakeAnonymous
 from bot.messages import Inbound
+from bot.people import Person
 from storage.models import AuditEvent, Submission, Theme
 from tests.conftest import LEAD, ask, press
 
@@ -151,7 +152,8 @@ def test_non_lead_cannot_curate(service):
 def test_lead_assigns_and_owner_moves_status(service, clock):
     ask(service, "U1", REFUND)
     reply = ask(service, LEAD, "assign T-1 @dana")
-    assert "owned by dana" in reply.text and "24 h" in reply.text
+    assert "has a new owner" in reply.text and "24 h" in reply.text
+    assert dict(reply.sections[0].fields)["Owner"] == Person("test", "dana")
     refused = ask(service, "dana", "status T-1 resolved")
     assert not refused.ok and "add a note" in refused.text
     assert ask(service, "dana", "status T-1 in-progress talking to finance").ok

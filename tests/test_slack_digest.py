@@ -174,6 +174,23 @@ def test_a_failed_digest_post_says_why_and_is_retried_from_the_outbox(monkeypatc
         assert again.exit_code == 0 and "C-GONE: already queued this week (posted)" in again.stdout
 
 
+def test_digests_and_lists_name_owners_as_slack_shows_them(monkeypatch, tmp_path):
+    with FakeSlackThread() as fake:
+        fake.names = {"U0456EFGH": "Dana Reyes"}
+        url = seeded_cli(monkeypatch, tmp_path, fake)
+        seed(url)
+        from adapters.wiring import build_service
+
+        service = build_service(Settings(database_url=url, embeddings="hashing", team_leads="U-LEAD", _env_file=None))
+        assert ask(service, "U-LEAD", "assign T-1 @U0456EFGH", platform="slack").ok
+        week = IsoWeek.containing(datetime.now(UTC), UTC)
+        for command in (["digest", "--format", "markdown", "--week", str(week)], ["themes"]):
+            result = runner.invoke(app, command, catch_exceptions=False)
+            assert result.exit_code == 0, result.output
+            assert "Dana Reyes" in result.stdout and "U0456EFGH" not in result.stdout, command
+        assert len(fake.of("users.info")) == 2  # once for each command, however often the owner appears
+
+
 def test_digest_post_without_channels_says_what_to_set(monkeypatch, tmp_path):
     with FakeSlackThread() as fake:
         seeded_cli(monkeypatch, tmp_path, fake, channels="")

@@ -13,6 +13,7 @@ from bot.actions import ActionCodec, asks_for_person
 from bot.messages import Button, Reply, Section
 from bot.people import Person
 from digests.blocks import MAX_BLOCKS, MAX_SECTION, clip, mrkdwn, mrkdwn_escape
+from digests.digest import Owner
 
 SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
 MAX_FIELD = 2000
@@ -31,6 +32,11 @@ PICKER_PREFIX = "fl|pick|"  # a person picker carries its action in the action_i
 def person(user: str) -> str:
     """A mention for a Slack user id; anything else (a console name) as escaped text."""
     return f"<@{user}>" if SLACK_USER_ID.fullmatch(user) else mrkdwn_escape(user)
+
+
+def owner(value: Owner) -> str:
+    """A digest's owner: a mention on Slack (Slack shows the name), the name from elsewhere."""
+    return person(value.id) if value.platform == "slack" else mrkdwn_escape(value.name)
 
 
 def person_text(value: Person) -> str:

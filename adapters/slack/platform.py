@@ -89,7 +89,7 @@ class SlackPlatform:
             raise _failure(error) from None
 
     async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent: PartsSent) -> None:
-        messages = render_slack(digest, owner=bk.person)
+        messages = render_slack(digest, owner=bk.owner)
         for number, message in enumerate(messages[parts_done:], parts_done + 1):
             try:
                 await self.client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **message)

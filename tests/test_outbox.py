@@ -1,0 +1,144 @@
+"""The outbox on both engines: each message claimed and sent once however many workers race,
+sent once after its worker died mid-send, retried as the platform asks, and never dropped."""
+
+import asyncio
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from bot.messages import Notification, Reply
+from bot.outbox import Outbox, enqueue_notification
+from bot.people import Person
+from bot.router import Router, SendFailed
+from digests.digest import Digest
+from storage import queries
+from storage.db import session_scope
+from storage.models import OutboxMessage, utcnow
+from tests.conftest import LEAD, ask
+
+
+class Recorder:
+    """A platform that records what it was asked to send, and fails as told."""
+
+    def __init__(self, name: str = "test", failures: list[SendFailed] | None = None, delay: float = 0.0):
+        self.name = name
+        self.sent: list[tuple[str, str]] = []
+        self.failures = list(failures or [])
+        self.delay = delay
+
+    async def reply(self, to: dict, reply: Reply) -> None:
+        await self._send(to["user"], reply.text)
+
+    async def notify(self, user_id: str, message: Reply) -> None:
+        await self._send(user_id, message.text)
+
+    async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent) -> None:
+        await self._send(channel, str(digest.week))
+
+    async def display_name(self, user_id: str) -> str | None:
+        return None
+
+    async def _send(self, to: str, text: str) -> None:
+        await asyncio.sleep(self.delay)
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((to, text))
+
+
+def queue(service, count: int, platform: str = "test") -> None:
+    with session_scope(service.engine) as session:
+        for n in range(count):
+            note = Notification(to=Person(platform, f"U{n}"), text=f"message {n}", label=f"note {n}")
+            enqueue_notification(session, service.sealer, note)
+
+
+def rows(service) -> list[OutboxMessage]:
+    with Session(service.engine) as session:
+        return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def test_racing_workers_send_each_message_exactly_once(service):
+    queue(service, 40)
+    platforms = [Recorder(delay=0.001) for _ in range(4)]
+    workers = [Outbox(service.engine, Router([p]), service.sealer) for p in platforms]
+
+    async def race() -> None:
+        for _ in range(3):  # several passes each, all at once
+            await asyncio.gather(*(worker.send_due() for worker in workers))
+
+    asyncio.run(race())
+    sent = [item for platform in platforms for item in platform.sent]
+    assert sorted(sent) == sorted((f"U{n}", f"message {n}") for n in range(40))
+    assert {row.state for row in rows(service)} == {"sent"}
+
+
+def test_a_message_whose_worker_died_mid_send_is_sent_once_after_the_claim_runs_out(service):
+    queue(service, 2)
+    now = utcnow()
+    with session_scope(service.engine) as session:
+        first, second = (row.id for row in session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+        # One worker claimed both and died; its claim on the first ran out, on the second it has not.
+        assert queries.claim_message(
+            session, message_id=first, worker="dead", now=now, until=now - timedelta(seconds=1)
+        )
+        assert queries.claim_message(session, message_id=second, worker="busy", now=now, until=now + timedelta(hours=1))
+    platform = Recorder()
+    outbox = Outbox(service.engine, Router([platform]), service.sealer)
+    assert asyncio.run(outbox.send_due()) == 1
+    assert asyncio.run(outbox.send_due()) == 0
+    assert platform.sent == [("U0", "message 0")]
+    states = {row.id: row.state for row in rows(service)}
+    assert states == {first: "sent", second: "pending"}
+    with session_scope(service.engine) as session:  # the dead worker cannot settle what it lost
+        assert not queries.settle_message(session, message_id=first, worker="dead", state="failed", at=now)
+
+
+def test_retry_after_is_honoured_5xx_retried_and_other_4xx_recorded_as_failed(service):
+    queue(service, 3)
+    platform = Recorder(
+        failures=[
+            SendFailed("Slack answered 429", retry_after=30),
+            SendFailed("Slack answered 502"),
+            SendFailed("Slack answered 403 not_in_channel", permanent=True),
+        ]
+    )
+    outbox = Outbox(service.engine, Router([platform]), service.sealer, backoff=10)
+    before = utcnow()
+    asyncio.run(outbox.send_due())
+    by_label = {row.label: row for row in rows(service)}
+    limited, flaky, refused = by_label["note 0"], by_label["note 1"], by_label["note 2"]
+    assert limited.state == "pending" and limited.last_error == "Slack answered 429"
+    assert timedelta(seconds=29) < limited.next_attempt_at - before < timedelta(seconds=32)
+    assert flaky.state == "pending" and timedelta(seconds=7) < flaky.next_attempt_at - before < timedelta(seconds=13)
+    assert refused.state == "failed" and refused.last_error == "Slack answered 403 not_in_channel"
+    assert platform.sent == []
+    assert asyncio.run(outbox.send_due()) == 0  # nothing is due before its time
+    with session_scope(service.engine) as session:  # time passes
+        for row in (limited, flaky):
+            session.get(OutboxMessage, row.id).next_attempt_at = utcnow()
+    asyncio.run(outbox.send_due())
+    assert sorted(platform.sent) == [("U0", "message 0"), ("U1", "message 1")]
+    assert [row.state for row in rows(service)] == ["sent", "sent", "failed"]
+
+
+def test_a_message_for_a_platform_not_configured_is_kept_as_undeliverable(service):
+    ask(service, "U1", "refunds over $50 need supervisor approval and it takes three days")
+    reply = ask(service, LEAD, "assign T-1 teams:29:aad-dana")
+    assert reply.ok and "on Teams" in reply.text
+    slack_only = Outbox(service.engine, Router([Recorder("test")]), service.sealer)
+    asyncio.run(slack_only.send_due())
+    [owner_dm] = [row for row in rows(service) if row.platform == "teams"]
+    assert owner_dm.state == "undeliverable" and owner_dm.last_error == "teams is not configured here"
+    # Once Teams is there, the message is retried and goes out.
+    with session_scope(service.engine) as session:
+        assert queries.retry_message(session, message_id=owner_dm.id, at=utcnow())
+    teams = Recorder("teams")
+    asyncio.run(Outbox(service.engine, Router([teams]), service.sealer).send_due())
+    assert teams.sent and teams.sent[0][0] == "29:aad-dana" and "You now own T-1" in teams.sent[0][1]
+
+
+def test_recipients_and_bodies_are_sealed_in_the_outbox(service):
+    ask(service, "U-SECRET-7", "anon refunds over $50 need supervisor approval")
+    [row] = rows(service)
+    assert "U-SECRET-7" not in (row.recipient_sealed or "") and "refunds" not in (row.body_sealed or "")
+    assert row.label == "confirmation of S-1"
