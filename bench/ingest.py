@@ -7,15 +7,18 @@ Everything stays on 127.0.0.1. For each target, in one run:
 2. the server as a subprocess: a bare Bolt app (this file in `--bare-bolt-server` mode: AsyncApp on
    aiohttp, a `message` listener that returns at once), then `frictionlog serve` on a fresh SQLite
    file, then on a fresh PostgreSQL schema (dropped afterwards);
-3. a warm-up (not measured), then N signed Events API deliveries, each a DM `message` event from
-   its own user `U{i}` in channel `D-U{i}`, C at a time over one aiohttp connection pool of size C;
+3. a warm-up (not measured), then two loads of signed Events API deliveries, each a DM `message`
+   event from its own user in its own channel `D-…`:
+   - bursts: B bursts of C deliveries sent at the same instant (a peak), each after the last was
+     confirmed: what a person waits at 50 concurrent requests;
+   - sustained: N deliveries in a closed loop keeping C in flight: the server's saturation point,
+     where acks queue behind its capacity (p50 ≈ C / throughput);
 4. per request the ack latency (sent until the HTTP response is read), non-2xx answers, throughput,
-   and for `serve` the time until the fake receives the `chat.postMessage` to `D-U{i}` (the
-   confirmation), waited for with a bound.
+   and for `serve` the time until the fake receives the `chat.postMessage` to the sender's DM
+   channel (the confirmation), waited for with a bound.
 
-It only talks HTTP, so it measures `serve` whether it acknowledges before or after storing.
-
-    python bench/ingest.py [--requests 500] [--concurrency 50] [--embeddings local|hashing] [--skip-postgres]
+    python bench/ingest.py [--bursts 10] [--requests 500] [--concurrency 50] [--embeddings local|hashing]
+                           [--skip-postgres]
 """
 
 import argparse
@@ -117,15 +120,39 @@ def envelope(user: str, text: str, event_id: str) -> dict:
     }
 
 
-SUBJECTS = ["refunds over $50", "the new returns form", "password resets", "the loyalty points page",
-            "evening phone queues", "address changes", "warranty claims", "the billing portal",
-            "international orders", "gift card balances", "the chat widget", "delivery slot changes"]
-PROBLEMS = ["need supervisor approval and it takes days", "time out before the customer can finish",
-            "send customers to the wrong team", "show a different price than the checkout",
-            "cannot be done without a callback", "fail for customers with long names",
-            "take three systems and twenty minutes", "keep getting escalated for no reason"]
-ENDINGS = ["", " customers are furious", " it happened four times today", " we lose sales over it",
-           " and the macro for it is out of date", " #billing", " please fix"]
+SUBJECTS = [
+    "refunds over $50",
+    "the new returns form",
+    "password resets",
+    "the loyalty points page",
+    "evening phone queues",
+    "address changes",
+    "warranty claims",
+    "the billing portal",
+    "international orders",
+    "gift card balances",
+    "the chat widget",
+    "delivery slot changes",
+]
+PROBLEMS = [
+    "need supervisor approval and it takes days",
+    "time out before the customer can finish",
+    "send customers to the wrong team",
+    "show a different price than the checkout",
+    "cannot be done without a callback",
+    "fail for customers with long names",
+    "take three systems and twenty minutes",
+    "keep getting escalated for no reason",
+]
+ENDINGS = [
+    "",
+    " customers are furious",
+    " it happened four times today",
+    " we lose sales over it",
+    " and the macro for it is out of date",
+    " #billing",
+    " please fix",
+]
 
 
 def texts(count: int, seed: int) -> tuple[list[str], str]:
@@ -210,7 +237,12 @@ def start_server(command: list[str], env: dict[str, str], folder: Path, name: st
     log = folder / f"{name}.log"
     with open(log, "wb") as out:  # the child keeps its own descriptor; a file never fills up like a pipe
         process = subprocess.Popen(
-            command, env=env, cwd=folder, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            command,
+            env=env,
+            cwd=folder,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches only this process, which stops the server itself
         )
     _children.append(process)
@@ -308,12 +340,20 @@ class Target:
 
 
 @dataclass
-class Outcome:
-    target: Target
+class Load:
+    """One kind of load on one target: its requests and what came back."""
+
+    name: str
     jobs: list[Job] = field(default_factory=list)
-    wall: float = 0.0
+    wall: float = 0.0  # summed over the bursts, or the closed loop's whole time
     confirmed: dict[str, float] = field(default_factory=dict)  # channel -> seconds from send to postMessage
     logged: int = 0  # confirmations that say "Logged as"
+
+
+@dataclass
+class Outcome:
+    target: Target
+    loads: list[Load] = field(default_factory=list)
     startup: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -363,8 +403,14 @@ async def run_target(target: Target, args, corpus: list[str], folder: Path) -> O
         base = f"http://127.0.0.1:{port}"
         env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": secret, "SLACK_API_URL": fake.api_url}
         if target.kind == "bare":
-            command = [sys.executable, str(Path(__file__).resolve()), "--bare-bolt-server", str(port),
-                       "--api-url", fake.api_url]
+            command = [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--bare-bolt-server",
+                str(port),
+                "--api-url",
+                fake.api_url,
+            ]
         else:
             if target.database == "postgres":
                 schema = f"bench_{uuid.uuid4().hex[:12]}"
@@ -391,18 +437,38 @@ async def run_target(target: Target, args, corpus: list[str], folder: Path) -> O
                 if not await wait_confirmations(fake, warmup, process, args.confirm_timeout):
                     outcome.notes.append("not every warm-up confirmation arrived before the measured load")
 
-            jobs = [Job(f"U{i}", corpus[i], f"Ev{run}M{i}") for i in range(args.requests)]
-            print(f"  {target.name}: {len(jobs)} requests, {args.concurrency} at a time", file=sys.stderr, flush=True)
-            outcome.jobs = jobs
-            outcome.wall = await send_all(session, events, secret, jobs, args.concurrency, load_timeout)
+            # Bursts: `concurrency` deliveries at the same instant, as at a peak; the next burst
+            # once this one is confirmed (serve) or answered (bare Bolt).
+            bursts = Load(f"bursts of {args.concurrency}")
+            for b in range(args.bursts):
+                batch = [
+                    Job(f"UB{b}x{i}", corpus[(b * args.concurrency + i) % len(corpus)], f"Ev{run}B{b}x{i}")
+                    for i in range(args.concurrency)
+                ]
+                bursts.jobs += batch
+                bursts.wall += await send_all(session, events, secret, batch, args.concurrency, load_timeout)
+                if target.kind == "serve":
+                    await wait_confirmations(fake, batch, process, args.confirm_timeout)
+            # Sustained: a closed loop keeping `concurrency` in flight: the server's saturation.
+            sustained = Load(f"{args.requests} sustained")
+            sustained.jobs = [Job(f"U{i}", corpus[i], f"Ev{run}M{i}") for i in range(args.requests)]
+            print(
+                f"  {target.name}: {args.bursts} bursts of {args.concurrency}, then {args.requests} requests "
+                f"{args.concurrency} at a time",
+                file=sys.stderr,
+                flush=True,
+            )
+            sustained.wall = await send_all(session, events, secret, sustained.jobs, args.concurrency, load_timeout)
+            outcome.loads = [bursts, sustained]
             if target.kind == "serve":
-                await wait_confirmations(fake, jobs, process, args.confirm_timeout)
-                for job in jobs:
-                    if job.channel in fake.posted:
-                        arrived, text = fake.posted[job.channel]
-                        outcome.confirmed[job.channel] = arrived - job.sent
-                        outcome.logged += text.startswith("Logged as")
-                expected = {job.channel for job in warmup + jobs}
+                await wait_confirmations(fake, sustained.jobs, process, args.confirm_timeout)
+                for load in outcome.loads:
+                    for job in load.jobs:
+                        if job.channel in fake.posted:
+                            arrived, text = fake.posted[job.channel]
+                            load.confirmed[job.channel] = arrived - job.sent
+                            load.logged += text.startswith("Logged as")
+                expected = {job.channel for job in warmup + bursts.jobs + sustained.jobs}
                 others = sorted({channel for channel, _, _ in fake.posts} - expected)
                 if others:
                     outcome.notes.append(f"chat.postMessage also went to {len(others)} other channel(s): {others[0]}…")
@@ -414,7 +480,7 @@ async def run_target(target: Target, args, corpus: list[str], folder: Path) -> O
         errors = [line for line in lines if "ERROR" in line or "Traceback" in line]
         if errors:
             outcome.notes.append(f"{len(errors)} error line(s) in the server log, first: {errors[0][:200]}")
-        failures = sorted({job.error for job in outcome.jobs if job.error})
+        failures = sorted({job.error for load in outcome.loads for job in load.jobs if job.error})
         if failures:
             outcome.notes.append(f"transport errors (counted as non-2xx): {', '.join(failures)}")
     finally:
@@ -435,15 +501,19 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def row(outcome: Outcome, bare_p99: float) -> str:
-    jobs = outcome.jobs
+def ack_p99(load: Load | None) -> float:
+    return percentile([1000 * (j.acked - j.sent) for j in load.jobs if j.ok], 99) if load else float("nan")
+
+
+def row(outcome: Outcome, load: Load, bare_p99: float) -> str:
+    jobs = load.jobs
     acks = [1000 * (job.acked - job.sent) for job in jobs if job.ok]
     p50, p95, p99 = (percentile(acks, q) for q in (50, 95, 99))
     non_2xx = sum(not job.ok for job in jobs)
-    throughput = len(jobs) / outcome.wall if outcome.wall else float("nan")
+    throughput = len(jobs) / load.wall if load.wall else float("nan")
     ratio = f"{p99 / bare_p99:.2f}×" if acks and bare_p99 == bare_p99 and bare_p99 > 0 else "—"
     if outcome.target.kind == "serve":
-        waits = list(outcome.confirmed.values())
+        waits = list(load.confirmed.values())
         confirmation = f"{percentile(waits, 50):.2f} / {percentile(waits, 99):.2f}" if waits else "—"
         arrived = f"{len(waits)}/{len(jobs)}"
     else:
@@ -452,8 +522,18 @@ def row(outcome: Outcome, bare_p99: float) -> str:
     def ms(value: float) -> str:
         return f"{value:.1f}" if value == value else "—"
 
-    cells = [outcome.target.name, ms(p50), ms(p95), ms(p99), f"{throughput:.0f}", str(non_2xx), ratio,
-             confirmation, arrived]
+    cells = [
+        outcome.target.name,
+        load.name,
+        ms(p50),
+        ms(p95),
+        ms(p99),
+        f"{throughput:.0f}",
+        str(non_2xx),
+        ratio,
+        confirmation,
+        arrived,
+    ]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -461,26 +541,37 @@ def report(outcomes: list[Outcome], args, source: str, skipped: list[str]) -> No
     from common import machine
 
     bare = next((o for o in outcomes if o.target.kind == "bare"), None)
-    bare_p99 = percentile([1000 * (j.acked - j.sent) for j in bare.jobs if j.ok], 99) if bare else float("nan")
-    print(f"\n## Slack ingest: {args.requests} event deliveries, {args.concurrency} concurrent\n")
+    print(f"\n## Slack ingest: {args.bursts} bursts of {args.concurrency}, then {args.requests} sustained\n")
     print(f"Machine: {machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.")
     print(f"Embeddings: {args.embeddings}; texts: {source}; warm-up: {args.warmup} requests (not measured).\n")
-    print("| target | acks p50 (ms) | p95 (ms) | p99 (ms) | throughput (req/s) | non-2xx | p99 / bare Bolt p99 "
-          "| confirmation p50 / p99 (s) | confirmations arrived |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for outcome in outcomes:
-        print(row(outcome, bare_p99))
+    print(
+        "| target | load | acks p50 (ms) | p95 (ms) | p99 (ms) | throughput (req/s) | non-2xx | p99 / bare Bolt p99 "
+        "| confirmation p50 / p99 (s) | confirmations arrived |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for index in range(2):
+        bare_p99 = ack_p99(bare.loads[index] if bare and len(bare.loads) > index else None)
+        for outcome in outcomes:
+            if len(outcome.loads) > index:
+                print(row(outcome, outcome.loads[index], bare_p99))
     print()
     for outcome in outcomes:
         line = f"- {outcome.target.name}: healthy {outcome.startup:.1f} s after start"
-        if outcome.target.kind == "serve" and outcome.confirmed:
-            line += f"; {outcome.logged} of {len(outcome.confirmed)} confirmations begin 'Logged as'"
+        if outcome.target.kind == "serve":
+            confirmed = sum(len(load.confirmed) for load in outcome.loads)
+            logged = sum(load.logged for load in outcome.loads)
+            line += f"; {logged} of {confirmed} confirmations begin 'Logged as'"
         print(line + "".join(f"; {note}" for note in outcome.notes) + ".")
     for reason in skipped:
         print(f"- skipped: {reason}.")
-    print("\nAck: request sent until its HTTP response is read. Confirmation: request sent until the fake Web API "
-          "receives the chat.postMessage to that sender's DM channel (waited for at most "
-          f"{args.confirm_timeout:.0f} s).")
+    print(
+        "\nBursts: all requests of a burst sent at once, the next burst once the last is confirmed (bare Bolt: "
+        "answered); throughput is requests over the summed burst times. Sustained: a closed loop keeping the "
+        "concurrency in flight, so acks queue behind the server's capacity (p50 ≈ concurrency / throughput). "
+        "Ack: request sent until its HTTP response is read. Confirmation: request sent until the fake Web API "
+        "receives the chat.postMessage to that sender's DM channel (waited for at most "
+        f"{args.confirm_timeout:.0f} s)."
+    )
 
 
 # Main ------------------------------------------------------------------------------------------
@@ -491,7 +582,7 @@ async def bench(args) -> int:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, task.cancel)  # stop cleanly: servers, temp dirs, schemas
 
-    corpus, source = texts(max(args.requests, args.warmup), args.seed)
+    corpus, source = texts(max(args.requests, args.warmup, args.bursts * args.concurrency), args.seed)
     targets = [Target("bare Bolt", "bare"), Target(f"serve, SQLite ({args.embeddings})", "serve", "sqlite")]
     skipped = []
     if args.skip_postgres:
@@ -516,6 +607,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=500, help="measured requests per target")
     parser.add_argument("--concurrency", type=int, default=50, help="requests in flight at once")
+    parser.add_argument("--bursts", type=int, default=10, help="bursts of --concurrency requests sent at once")
     parser.add_argument("--warmup", type=int, default=20, help="unmeasured requests first")
     parser.add_argument("--embeddings", choices=["local", "hashing"], default="local")
     parser.add_argument("--skip-postgres", action="store_true")

@@ -130,32 +130,38 @@ class Outbox:
         # platforms' messages (`frictionlog chat` must not take Slack's messages from `serve`).
         self.platforms = platforms
         self.worker = f"outbox-{uuid.uuid4().hex[:12]}"
-        self._limit = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
 
-    async def send_due(self, limit: int = 50) -> int:
+    async def send_due(self, limit: int = 100) -> int:
         """Send what is due now (one pass); returns how many messages this worker claimed."""
         claimed = await asyncio.to_thread(self._claim_due, limit)
-        await asyncio.gather(*(self._send(message) for message in claimed))
+        limiter = asyncio.Semaphore(self.concurrency)
+        outcomes = await asyncio.gather(*(self._send(message, limiter) for message in claimed))
+        sent = [message.id for message, ok in zip(claimed, outcomes, strict=True) if ok]
+        if sent:
+            await asyncio.to_thread(self._mark_sent, sent)
         return len(claimed)
 
+    def _mark_sent(self, message_ids: list[int]) -> None:
+        with session_scope(self.engine) as session:
+            queries.mark_sent(session, message_ids=message_ids, worker=self.worker, at=utcnow())
+
     def _claim_due(self, limit: int) -> list[Claimed]:
+        """Claim due messages in one statement: another replica's claims are skipped, not taken."""
         now = utcnow()
         claimed = []
-        with Session(self.engine) as session:
+        with session_scope(self.engine) as session:
             candidates = queries.due_messages(session, now=now, limit=limit, platforms=self.platforms)
-        for message_id in candidates:
-            with session_scope(self.engine) as session:
-                if not queries.claim_message(
-                    session, message_id=message_id, worker=self.worker, now=now, until=now + self.lease
-                ):
-                    continue  # another replica has it
-                row = session.get(OutboxMessage, message_id)
+            taken = queries.claim_messages(
+                session, message_ids=candidates, worker=self.worker, now=now, until=now + self.lease
+            )
+            for row in queries.outbox_rows(session, message_ids=taken):
                 recipient = self.sealer.open_bytes(row.recipient_sealed)
                 body = self.sealer.open_bytes(row.body_sealed)
                 if recipient is None or body is None:
                     queries.settle_message(
                         session,
-                        message_id=message_id,
+                        message_id=row.id,
                         worker=self.worker,
                         state="failed",
                         at=now,
@@ -176,12 +182,13 @@ class Outbox:
                 )
         return claimed
 
-    async def _send(self, message: Claimed) -> None:
-        async with self._limit:
+    async def _send(self, message: Claimed, limiter: asyncio.Semaphore) -> bool:
+        """Send one claimed message; True when it went out (marked sent with the rest of the pass)."""
+        async with limiter:
             platform = self.router.platform(message.platform)
             if platform is None:
                 await self._settle(message, "undeliverable", f"{message.platform} is not configured here")
-                return
+                return False
             try:
                 if message.kind == "reply":
                     await platform.reply(message.recipient, REPLY.validate_json(message.body))
@@ -196,15 +203,15 @@ class Outbox:
                     await platform.post_digest(message.recipient["channel"], digest, message.parts_done, parts_sent)
             except SendFailed as failure:
                 await self._failed(message, failure)
-                return
+                return False
             except (TimeoutError, OSError) as error:  # timeouts and connection errors: transient
                 await self._failed(message, SendFailed(f"{type(error).__name__}: {error}"[:300]))
-                return
+                return False
             except Exception as error:
                 log.exception("sending outbox message %s (%s) failed", message.id, message.label)
                 await self._failed(message, SendFailed(f"{type(error).__name__}: {error}"[:300], permanent=True))
-                return
-            await self._settle(message, "sent")
+                return False
+            return True
 
     async def _failed(self, message: Claimed, failure: SendFailed) -> None:
         if failure.permanent or message.attempts >= self.max_attempts:

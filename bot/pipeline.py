@@ -9,6 +9,7 @@ sends outbox messages that are due (new ones, retries, ones whose sender died mi
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from bot.messages import Inbound
 from bot.outbox import Outbox
@@ -16,6 +17,10 @@ from bot.router import Router
 from bot.service import Accepted, FrictionService
 
 log = logging.getLogger(__name__)
+BATCH = 64  # deliveries run together: their submissions are embedded in one model call
+# The ack has a deadline, running does not: while events are being stored, running waits, at most
+# this long, so a burst is acknowledged first and then embedded as one batch.
+YIELD_TO_ACKS = 0.2
 
 
 class NotStored(Exception):
@@ -34,15 +39,24 @@ class Pipeline:
             platforms=router.names if own_platforms_only else None,
         )
         self.poll = poll
+        # The ack path has threads of its own: storing never waits behind embedding or sending.
+        self._accepting = ThreadPoolExecutor(16, thread_name_prefix="frictionlog-accept")
+        # Deliveries run one batch at a time (the theme lock serialises placement anyway).
+        self._running = ThreadPoolExecutor(1, thread_name_prefix="frictionlog-run")
+        self._ready: list[int] = []
+        self._storing = 0  # events being stored right now
+        self._runner: asyncio.Task | None = None
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task] = set()
         self._loop_task: asyncio.Task | None = None
 
     async def receive(self, event: Inbound) -> Accepted:
         """Store the event (de-duplicated in the database), then run it in the background."""
         timeout = self.service.settings.accept_timeout
+        loop = asyncio.get_running_loop()
         try:
-            accepted = await asyncio.wait_for(asyncio.to_thread(self.service.accept, event), timeout)
+            accepted = await asyncio.wait_for(
+                loop.run_in_executor(self._accepting, self.service.accept, event), timeout
+            )
         except TimeoutError:
             # The store may still finish: the platform's redelivery then meets it as a duplicate,
             # and the loop runs it once its claim runs out. Nothing is acknowledged unstored.
@@ -55,26 +69,39 @@ class Pipeline:
                 "cannot store a %s event (%s); asking %s to redeliver", event.kind, type(error).__name__, event.platform
             )
             raise NotStored(type(error).__name__) from None
+        finally:
+            self._storing -= 1
         if not accepted.duplicate:
-            self._spawn(self._process(accepted.delivery))
+            self._run_later([accepted.delivery])
         return accepted
 
-    def _spawn(self, work) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _run_later(self, delivery_ids: list[int]) -> None:
+        self._ready += delivery_ids
+        if self._runner is None or self._runner.done():
+            self._runner = asyncio.create_task(self._run_ready())
 
-    async def _process(self, delivery_id: int) -> None:
-        await asyncio.to_thread(self.service.process, delivery_id)
-        self._wake.set()
+    async def _run_ready(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._ready:
+            waited = 0.0
+            while self._storing and waited < YIELD_TO_ACKS:
+                await asyncio.sleep(0.005)
+                waited += 0.005
+            batch, self._ready = self._ready[:BATCH], self._ready[BATCH:]
+            try:
+                await loop.run_in_executor(self._running, self.service.process_many, batch)
+            except Exception:
+                log.exception("running %s deliveries failed; their claims run out and they are run again", len(batch))
+            self._wake.set()  # their messages are in the outbox
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run_once(self) -> None:
         """Take up deliveries left by dead processes, and send what is due."""
-        for delivery_id in await asyncio.to_thread(self.service.unclaimed):
-            self._spawn(self._process(delivery_id))
+        taken = await asyncio.to_thread(self.service.unclaimed)
+        if taken:
+            self._run_later(taken)
         while await self.outbox.send_due():
             pass
 
@@ -96,18 +123,20 @@ class Pipeline:
     async def stop(self) -> None:
         if self._loop_task is not None:
             self._loop_task.cancel()
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=10)
+        if self._runner is not None and not self._runner.done():
+            await asyncio.wait([self._runner], timeout=10)
+        self._accepting.shutdown(wait=False)
+        self._running.shutdown(wait=False)
 
     async def drain(self, timeout: float = 30.0) -> None:
-        """Until every task here is done and nothing is due (the console; tests)."""
+        """Until every received delivery has run and nothing is due (the console; tests)."""
 
-        async def settle():
+        async def settle() -> None:
             while True:
-                if self._tasks:
-                    await asyncio.wait(self._tasks)
+                if self._runner is not None and not self._runner.done():
+                    await self._runner
                 await self.run_once()
-                if not self._tasks:
+                if not self._ready and (self._runner is None or self._runner.done()):
                     return
 
         await asyncio.wait_for(settle(), timeout)

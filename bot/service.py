@@ -76,24 +76,22 @@ class FrictionService(Core):
         command = self.command_of(event)
         submission = submissions.new_submission(self, event, command) if isinstance(command, c.Submit) else None
         kept = replace(event, text="") if submission is not None else event  # the row holds the text
+        sealed = self.sealer.seal_bytes(EVENT.dump_json(kept))
         try:
             with session_scope(self.engine) as session:
+                if submission is not None:
+                    session.add(submission)
+                    session.flush()
                 delivery = queries.insert_delivery(
                     session,
                     platform=event.platform,
                     delivery_id=event.delivery_id or f"local-{uuid.uuid4().hex}",
-                    event_sealed=self.sealer.seal_bytes(EVENT.dump_json(kept)),
+                    event_sealed=sealed,
                     claimed_by=self.worker,
                     claimed_until=utcnow() + self.lease,
+                    submission_id=submission.id if submission is not None else None,
                 )
-                if delivery is None:
-                    return Accepted(None)
-                if submission is not None:
-                    session.add(submission)
-                    session.flush()
-                    delivery.submission_id = submission.id
-                    session.add(delivery)
-        except IntegrityError:  # stored under the same platform event id before deliveries existed
+        except IntegrityError:  # delivered before (a retry, a double click, another replica)
             return Accepted(None)
         return Accepted(delivery.id, submission.id if submission is not None else None)
 
@@ -108,20 +106,35 @@ class FrictionService(Core):
 
     def process(self, delivery_id: int) -> Reply | None:
         """Run a stored delivery once; returns its reply, or None when it was run elsewhere."""
+        return self.process_many([delivery_id]).get(delivery_id)
+
+    def process_many(self, delivery_ids: list[int]) -> dict[int, Reply | None]:
+        """Run stored deliveries, each once and in its own transaction; their submissions are
+        embedded together first (one model call for the batch), outside any lock."""
+        pending = []
         with Session(self.engine) as session:
-            delivery = session.get(Delivery, delivery_id)
-            if delivery is None or delivery.state != "received":
-                return None
-            event = EVENT.validate_json(self.sealer.open_bytes(delivery.event_sealed) or b"{}")
-            submission = session.get(Submission, delivery.submission_id) if delivery.submission_id else None
-            text = submission.text if submission is not None and submission.theme_id is None else None
-        vector = self._embed(text) if text else None  # the slow part, outside the lock
+            for delivery_id in delivery_ids:
+                delivery = session.get(Delivery, delivery_id)
+                if delivery is None or delivery.state != "received":
+                    continue
+                event = EVENT.validate_json(self.sealer.open_bytes(delivery.event_sealed) or b"{}")
+                submission = session.get(Submission, delivery.submission_id) if delivery.submission_id else None
+                text = submission.text if submission is not None and submission.theme_id is None else None
+                pending.append((delivery_id, event, delivery.submission_id, text))
+        vectors = self._embed([text for *_, text in pending if text])
+        replies: dict[int, Reply | None] = {}
+        for delivery_id, event, submission_id, text in pending:
+            vector = vectors.pop(0) if text and vectors else None
+            replies[delivery_id] = self._run_once(delivery_id, event, submission_id, vector)
+        return replies
+
+    def _run_once(self, delivery_id: int, event: Inbound, submission_id: int | None, vector) -> Reply | None:
         try:
             with self.theming.lock, session_scope(self.engine) as session:
                 if not queries.finish_delivery(session, delivery_id=delivery_id, at=utcnow()):
-                    return None  # another process ran it while this one embedded
-                reply = self._run_guarded(session, event, delivery.submission_id, vector)
-                self._enqueue(session, event, reply, delivery.submission_id)
+                    return None  # another process ran it meanwhile
+                reply = self._run_guarded(session, event, submission_id, vector)
+                self._enqueue(session, event, reply, submission_id)
                 wants_scrub = session.info.pop("scrub", False)
         except Exception:
             log.exception("running delivery %s (%s) failed", delivery_id, event.kind)
@@ -154,12 +167,14 @@ class FrictionService(Core):
         reply = self.process(accepted.delivery)
         return reply if reply is not None else Reply(SORRY, ok=False)
 
-    def _embed(self, text: str) -> np.ndarray | None:
+    def _embed(self, texts: list[str]) -> list[np.ndarray]:
+        if not texts:
+            return []
         try:
-            return self.theming.embedder.embed([text])[0]
+            return list(self.theming.embedder.embed(texts))
         except Exception:
-            log.exception("embedding failed; the submission waits for the next re-clustering")
-            return None
+            log.exception("embedding failed; %s submissions wait for the next re-clustering", len(texts))
+            return []
 
     def _run_guarded(self, session: Session, event: Inbound, submission_id: int | None, vector) -> Reply:
         try:

@@ -4,8 +4,10 @@ Schema changes run under a database-wide lock (see `_migration_lock`), so any nu
 may start at once on an empty database: one creates the schema, the others wait and find it there.
 """
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -30,8 +32,17 @@ def normalise_url(url: str) -> str:
 
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
-    if make_url(url).get_backend_name() == "sqlite":
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    parsed = make_url(url)
+    # Parameters stay out of error messages: they may be a submission's text or a person's id.
+    # Pools big enough for the ack path's threads, the run thread and the delivery worker at once.
+    options = {"hide_parameters": True, "pool_size": 20, "max_overflow": 20}
+    if parsed.get_backend_name() == "sqlite":
+        in_memory = parsed.database in (None, "", ":memory:") or "mode=memory" in url
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            **({"hide_parameters": True} if in_memory else options),
+        )
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
@@ -45,13 +56,26 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, **options)
+
+
+_SQLITE_WRITERS: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()
+
+
+def _writer_lock(engine: Engine):
+    """SQLite takes one writer at a time, and a writer that finds the file locked sleeps in
+    growing steps (up to 100 ms) before it looks again: under load that puts whole sleeps on the
+    ack path. Writers of one process queue on a lock instead and start the moment it is free.
+    PostgreSQL locks rows, not the database: nothing to queue on."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    return _SQLITE_WRITERS.setdefault(engine, threading.RLock())
 
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
     """One unit of work: committed on success, rolled back on error."""
-    with Session(engine, expire_on_commit=False) as session:
+    with _writer_lock(engine), Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, insert, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -192,19 +192,21 @@ def follow_merges(session: Session, *, theme_id: int) -> Theme | None:
 
 
 def reporter_count(session: Session, *, theme_id: int) -> int:
-    """Distinct people behind a theme: reporters (by hash, so anonymous ones count) and me-toos."""
-    reporters = set(
-        session.exec(
-            select(Submission.author_hash).where(
-                Submission.theme_id == theme_id, col(Submission.author_hash).is_not(None)
-            )
-        )
+    """Distinct people behind a theme: reporters (by hash, so anonymous ones count) and me-toos,
+    plus every unattributed report; counted in the database, in one statement."""
+    people = union(
+        select(Submission.author_hash.label("person")).where(
+            Submission.theme_id == theme_id, col(Submission.author_hash).is_not(None)
+        ),
+        select(Vote.voter_hash.label("person")).where(Vote.theme_id == theme_id),
+    ).subquery()
+    named = select(func.count()).select_from(people).scalar_subquery()
+    unattributed = (
+        select(func.count())
+        .where(Submission.theme_id == theme_id, col(Submission.author_hash).is_(None))
+        .scalar_subquery()
     )
-    voters = set(session.exec(select(Vote.voter_hash).where(Vote.theme_id == theme_id)))
-    unattributed = session.exec(
-        select(func.count()).where(Submission.theme_id == theme_id, col(Submission.author_hash).is_(None))
-    ).one()
-    return len(reporters | voters) + unattributed
+    return int(session.exec(select(named + unattributed)).one())
 
 
 def add_vote(
@@ -377,25 +379,31 @@ def theme_titles(session: Session) -> dict[int, str]:
 
 
 def insert_delivery(
-    session: Session, *, platform: str, delivery_id: str, event_sealed: str, claimed_by: str, claimed_until: datetime
-) -> Delivery | None:
-    """Record a delivery, claimed by the process that received it; None when it was recorded
-    before. The insert is the de-duplication: the unique (platform, delivery_id) pair lets one
-    of two racing replicas (or a retry meeting its first delivery) in, and the other gets None."""
+    session: Session,
+    *,
+    platform: str,
+    delivery_id: str,
+    event_sealed: str,
+    claimed_by: str,
+    claimed_until: datetime,
+    submission_id: int | None = None,
+) -> Delivery:
+    """Record a delivery, claimed by the process that received it. The insert is the
+    de-duplication: the unique (platform, delivery_id) pair lets one of two racing replicas (or a
+    retry meeting its first delivery) in; the other's transaction fails with IntegrityError and
+    stores nothing, its submission included."""
     delivery = Delivery(
         platform=platform,
         delivery_id=delivery_id,
         event_sealed=event_sealed,
+        submission_id=submission_id,
         claimed_by=claimed_by,
         claimed_until=claimed_until,
         received_at=utcnow(),
     )
-    try:
-        with session.begin_nested():
-            session.add(delivery)
-        return delivery
-    except IntegrityError:
-        return None
+    session.add(delivery)
+    session.flush()
+    return delivery
 
 
 def forget_delivery_submission(session: Session, *, submission_id: int) -> None:
@@ -484,6 +492,43 @@ def claim_message(session: Session, *, message_id: int, worker: str, now: dateti
         .values(claimed_by=worker, claimed_until=until, attempts=OutboxMessage.attempts + 1)
     )
     return (result.rowcount or 0) == 1
+
+
+def claim_messages(
+    session: Session, *, message_ids: Sequence[int], worker: str, now: datetime, until: datetime
+) -> list[int]:
+    """Claim due messages in one statement; returns those this worker got. The same conditions as
+    claim_message, so a message another worker claimed first (PostgreSQL re-checks a row another
+    transaction changed) is left out."""
+    if not message_ids:
+        return []
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id).in_(list(message_ids)),
+            OutboxMessage.state == "pending",
+            OutboxMessage.next_attempt_at <= now,
+            col(OutboxMessage.claimed_until).is_(None) | (col(OutboxMessage.claimed_until) < now),
+        )
+        .values(claimed_by=worker, claimed_until=until, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage.id)
+    )
+    return sorted(row[0] for row in result)
+
+
+def outbox_rows(session: Session, *, message_ids: Sequence[int]) -> list[OutboxMessage]:
+    if not message_ids:
+        return []
+    query = select(OutboxMessage).where(col(OutboxMessage.id).in_(list(message_ids))).order_by(col(OutboxMessage.id))
+    return list(session.exec(query))
+
+
+def mark_sent(session: Session, *, message_ids: Sequence[int], worker: str, at: datetime) -> None:
+    session.exec(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(list(message_ids)), OutboxMessage.claimed_by == worker)
+        .values(state="sent", sent_at=at, claimed_by=None, claimed_until=None, last_error="")
+    )
 
 
 def settle_message(
