@@ -70,6 +70,18 @@ class Core:
         if not self.is_lead(session, event):
             raise UserError(f"Only team leads can {action}. Ask your team lead, or see /friction help.")
 
+    def audit(self, session: Session, event: Inbound, action: str, theme_id: int | None, detail: str) -> None:
+        """Who did what to which theme, now: every curation and status change leaves one."""
+        queries.audit(
+            session,
+            actor=event.user,
+            actor_platform=event.platform,
+            action=action,
+            theme_id=theme_id,
+            at=self.clock(),
+            detail=detail,
+        )
+
     # Themes ----------------------------------------------------------------------------------
 
     def theme(self, session: Session, theme_id: int) -> Theme:

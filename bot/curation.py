@@ -15,14 +15,8 @@ def merge(core: Core, session: Session, event: Inbound, source_id: int, target_i
         raise UserError(f"{source.key} and {target.key} are already the same theme.")
     now = core.clock()
     moved = core.theming.merge(session, source, target, now)
-    queries.audit(
-        session,
-        actor=event.user,
-        actor_platform=event.platform,
-        action="merge",
-        theme_id=target.id,
-        at=now,
-        detail=f"{source.key} “{source.title}” ({moved} submissions) -> {target.key}",
+    core.audit(
+        session, event, "merge", target.id, f"{source.key} “{source.title}” ({moved} submissions) -> {target.key}"
     )
     return Reply(
         f"Merged {source.key} into {target.key} “{target.title}”: {moved} submissions moved. "
@@ -38,15 +32,7 @@ def rename(core: Core, session: Session, event: Inbound, theme_id: int, title: s
     theme = core.theme(session, theme_id)
     before = theme.title
     core.theming.rename(session, theme, title, core.clock())
-    queries.audit(
-        session,
-        actor=event.user,
-        actor_platform=event.platform,
-        action="rename",
-        theme_id=theme.id,
-        at=core.clock(),
-        detail=f"{before} -> {title}",
-    )
+    core.audit(session, event, "rename", theme.id, f"{before} -> {title}")
     return Reply(f"{theme.key} is now “{title}”. Re-clustering will keep this title.")
 
 
@@ -59,13 +45,11 @@ def split(core: Core, session: Session, event: Inbound, theme_id: int, submissio
     if len(chosen) == theme.size:
         raise UserError(f"That would move all of {theme.key}; rename it instead.")
     new_theme = core.theming.split_off(session, chosen, theme.id, core.clock())
-    queries.audit(
+    core.audit(
         session,
-        actor=event.user,
-        actor_platform=event.platform,
-        action="split",
-        theme_id=new_theme.id,
-        at=core.clock(),
-        detail=f"{', '.join(submission_key(s.id) for s in chosen)} from {theme_key(theme.id)} -> {new_theme.key}",
+        event,
+        "split",
+        new_theme.id,
+        f"{', '.join(submission_key(s.id) for s in chosen)} from {theme_key(theme.id)} -> {new_theme.key}",
     )
     return Reply(f"Split {len(chosen)} submissions off {theme_key(theme_id)} into {new_theme.key} “{new_theme.title}”.")

@@ -23,15 +23,7 @@ def assign(core: Core, session: Session, event: Inbound, theme_id: int, owner: P
     theme.owner, theme.owner_platform = owner.id, owner.platform
     theme.owner_assigned_at, theme.acknowledged_at, theme.updated_at = now, None, now
     session.add(theme)
-    queries.audit(
-        session,
-        actor=event.user,
-        actor_platform=event.platform,
-        action="assign",
-        theme_id=theme.id,
-        at=now,
-        detail=f"owner {previous or 'none'} -> {owner}",
-    )
+    core.audit(session, event, "assign", theme.id, f"owner {previous or 'none'} -> {owner}")
     hours = core.settings.ack_hours
     elsewhere = f" on {owner.platform.title()}" if owner.platform != event.platform else ""
     return Reply(
@@ -107,15 +99,7 @@ def set_status(core: Core, session: Session, event: Inbound, theme_id: int, stat
     if status != "new" and theme.acknowledged_at is None:
         theme.acknowledged_at = now
     session.add(theme)
-    queries.audit(
-        session,
-        actor=event.user,
-        actor_platform=event.platform,
-        action="status",
-        theme_id=theme.id,
-        at=now,
-        detail=f"{before} -> {status}" + (f": {note}" if note else ""),
-    )
+    core.audit(session, event, "status", theme.id, f"{before} -> {status}" + (f": {note}" if note else ""))
     notifications = resolution_notifications(core, session, theme) if status in CLOSED_STATUSES else ()
     told = len(notifications)
     return Reply(

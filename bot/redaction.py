@@ -6,6 +6,7 @@ import re
 
 # C0 and C1 control characters and DEL (Unicode category Cc), but for tab and newline.
 # PostgreSQL refuses NUL in text; the others are invisible, confuse terminals and exports.
+SEPARATORS = re.compile("[\x0b\x0c\x1c-\x1f\x85]")  # control characters that separate words
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 SURROGATE = re.compile(r"[\ud800-\udfff]")
 
@@ -57,10 +58,12 @@ def _account(match: re.Match) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Text any database stores: \\r\\n and \\r become \\n, other control characters but tab are
-    removed, and surrogates (not encodable as UTF-8) are joined when they form a pair and
-    replaced by U+FFFD when they do not. Idempotent."""
-    text = CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    """Text any database stores: \\r\\n and \\r become \\n, vertical tab, form feed and the like
+    become a space (they separate words), other control characters but tab are removed, and
+    surrogates (not encodable as UTF-8) are joined when they form a pair and replaced by U+FFFD
+    when they do not. Idempotent."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = CONTROL.sub("", SEPARATORS.sub(" ", text))
     if SURROGATE.search(text):
         text = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     return text

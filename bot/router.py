@@ -33,8 +33,9 @@ class ChatPlatform(Protocol):
     name: str  # as in Inbound.platform: "slack", "teams", "console"
 
     async def reply(self, to: dict, reply: Reply) -> None:
-        """Answer a sender where they asked; `to` is what the adapter put in Inbound.reply_to,
-        plus "user"."""
+        """Answer a sender where they asked. `to` is what the adapter put in Inbound.reply_to, plus
+        the core's keys: "user" (the sender's id), "home" (draw their home page with this),
+        "direct" and "plain" (the last resort: text alone, in a direct message)."""
 
     async def notify(self, user_id: str, message: Reply) -> None:
         """Message one person directly (a new owner, a reporter hearing about a resolution)."""

@@ -79,21 +79,18 @@ class FrictionService(Core):
         sealed = self.sealer.seal_bytes(EVENT.dump_json(kept))
         try:
             with session_scope(self.engine) as session:
-                if submission is not None:
-                    session.add(submission)
-                    session.flush()
-                delivery = queries.insert_delivery(
+                delivery_id, submission_id = queries.insert_delivery(
                     session,
                     platform=event.platform,
                     delivery_id=event.delivery_id or f"local-{uuid.uuid4().hex}",
                     event_sealed=sealed,
                     claimed_by=self.worker,
                     claimed_until=utcnow() + self.lease,
-                    submission_id=submission.id if submission is not None else None,
+                    submission=submission,
                 )
         except IntegrityError:  # delivered before (a retry, a double click, another replica)
             return Accepted(None)
-        return Accepted(delivery.id, submission.id if submission is not None else None)
+        return Accepted(delivery_id, submission_id)
 
     def command_of(self, event: Inbound) -> c.Command | None:
         if event.kind == "message":

@@ -123,14 +123,12 @@ def different_issue(core: Core, session: Session, event: Inbound, submission_id:
         core.require_lead(session, event, "move someone else's submission")
     from_theme = submission.theme_id
     new_theme = core.theming.split_off(session, [submission], from_theme, core.clock())
-    queries.audit(
+    core.audit(
         session,
-        actor=event.user,
-        actor_platform=event.platform,
-        action="split",
-        theme_id=new_theme.id,
-        at=core.clock(),
-        detail=f"{submission_key(submission.id)} from {theme_key(from_theme)} -> {new_theme.key} (different issue)",
+        event,
+        "split",
+        new_theme.id,
+        f"{submission_key(submission.id)} from {theme_key(from_theme)} -> {new_theme.key} (different issue)",
     )
     return Reply(f"Moved {submission_key(submission_id)} to a new theme, {theme_key(new_theme.id)}.")
 

@@ -386,24 +386,36 @@ def insert_delivery(
     event_sealed: str,
     claimed_by: str,
     claimed_until: datetime,
-    submission_id: int | None = None,
-) -> Delivery:
-    """Record a delivery, claimed by the process that received it. The insert is the
-    de-duplication: the unique (platform, delivery_id) pair lets one of two racing replicas (or a
-    retry meeting its first delivery) in; the other's transaction fails with IntegrityError and
-    stores nothing, its submission included."""
-    delivery = Delivery(
-        platform=platform,
-        delivery_id=delivery_id,
-        event_sealed=event_sealed,
-        submission_id=submission_id,
-        claimed_by=claimed_by,
-        claimed_until=claimed_until,
-        received_at=utcnow(),
-    )
-    session.add(delivery)
-    session.flush()
-    return delivery
+    submission: Submission | None = None,
+) -> tuple[int, int | None]:
+    """Record a delivery, claimed by the process that received it, with the submission it brings;
+    returns (delivery row id, submission id). The insert is the de-duplication: the unique
+    (platform, delivery_id) pair lets one of two racing replicas (or a retry meeting its first
+    delivery) in; the other's transaction fails with IntegrityError and stores nothing, its
+    submission included. Plain INSERT … RETURNING: this is the ack path."""
+    connection = session.connection()
+    submission_id = None
+    if submission is not None:
+        values = submission.model_dump(exclude={"id"})
+        submission_id = connection.execute(_INSERT_SUBMISSION, values).scalar_one()
+        submission.id = submission_id
+    delivery = {
+        "platform": platform,
+        "delivery_id": delivery_id,
+        "state": "received",
+        "event_sealed": event_sealed,
+        "submission_id": submission_id,
+        "attempts": 0,
+        "claimed_by": claimed_by,
+        "claimed_until": claimed_until,
+        "received_at": utcnow(),
+    }
+    return connection.execute(_INSERT_DELIVERY, delivery).scalar_one(), submission_id
+
+
+# Compiled once and cached: the same statement with new parameters each time.
+_INSERT_SUBMISSION = insert(Submission.__table__).returning(Submission.__table__.c.id)
+_INSERT_DELIVERY = insert(Delivery.__table__).returning(Delivery.__table__.c.id)
 
 
 def forget_delivery_submission(session: Session, *, submission_id: int) -> None:

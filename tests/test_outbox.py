@@ -142,3 +142,25 @@ def test_recipients_and_bodies_are_sealed_in_the_outbox(service):
     [row] = rows(service)
     assert "U-SECRET-7" not in (row.recipient_sealed or "") and "refunds" not in (row.body_sealed or "")
     assert row.label == "confirmation of S-1"
+
+
+def test_a_delivery_that_keeps_failing_is_tried_three_times_then_the_sender_is_told(service, monkeypatch):
+    from bot.messages import Inbound
+    from storage.models import Delivery
+
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the theme engine is broken")
+
+    monkeypatch.setattr(service, "run", broken)
+    accepted = service.accept(Inbound(user="U1", text="themes", platform="test", delivery_id="d1"))
+    for attempt in (1, 2, 3):
+        assert service.process(accepted.delivery) is None
+        with Session(service.engine) as session:
+            delivery = session.get(Delivery, accepted.delivery)
+            assert delivery.attempts == attempt
+    assert delivery.state == "failed" and delivery.event_sealed is None
+    [told] = rows(service)
+    assert told.label == "failure" and told.state == "pending"
+    platform = Recorder()
+    asyncio.run(Outbox(service.engine, Router([platform]), service.sealer).send_due())
+    assert platform.sent == [("U1", "Sorry, something went wrong on our side. Please try again in a minute.")]
