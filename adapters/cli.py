@@ -423,6 +423,12 @@ def serve(
         errors.print(f"Slack: {mode}")
     else:
         errors.print("Slack: not configured (set SLACK_BOT_TOKEN)")
+    if settings.microsoft_app_id:
+        errors.print(f"Teams: HTTP at http://{host}:{port}/api/messages (app {escape(settings.microsoft_app_id)})")
+    elif settings.teams_without_app_id:
+        errors.print("Teams: without an app id (authentication off; loopback and FRICTIONLOG_TEAMS_SERVICE_URLS only)")
+    else:
+        errors.print("Teams: not configured (set MICROSOFT_APP_ID)")
     errors.print(f"Loading the embedding model ({escape(service.theming.embedder.name)}) …")
     web.run_app(make_web_app(service, schedule=True), host=host, port=port, print=errors.print)
 

@@ -25,6 +25,7 @@ def make_web_app(
     schedule: bool = False,
     now: Callable[[], float] = time.time,
     warm: bool = True,
+    teams_credentials=None,
 ) -> web.Application:
     """Health check, Slack (when SLACK_BOT_TOKEN is set), the Teams route, the pipeline's
     background work, and with `schedule` the weekly digest and re-clustering jobs."""
@@ -40,11 +41,7 @@ def make_web_app(
         body = {"ok": healthy, "database": "up" if healthy else "down", "platforms": router.names}
         return web.json_response(body, status=200 if healthy else 503)
 
-    async def teams(_request: web.Request) -> web.Response:
-        return web.json_response({"error": "Teams is not configured"}, status=501)
-
     app.router.add_get("/healthz", healthz)
-    app.router.add_post("/api/messages", teams)
 
     targets: list[Target] = []
     if settings.slack_enabled:
@@ -62,6 +59,22 @@ def make_web_app(
         else:
             add_slack_routes(app, slack, now)
         targets += [Target("slack", channel) for channel in settings.digest_slack_channel_list]
+
+    if settings.teams_enabled:
+        from adapters.teams.bot import TeamsBot
+        from adapters.teams.http import add_teams_routes
+        from adapters.teams.platform import TeamsPlatform
+        from adapters.teams.setup import make_adapter
+
+        adapter = make_adapter(settings, teams_credentials)
+        router.add(TeamsPlatform(adapter, settings.microsoft_app_id, service.engine, service.codec))
+        add_teams_routes(app, adapter, TeamsBot(pipeline))
+    else:
+
+        async def teams(_request: web.Request) -> web.Response:
+            return web.json_response({"error": "Teams is not configured (set MICROSOFT_APP_ID)"}, status=501)
+
+        app.router.add_post("/api/messages", teams)
 
     async def start(_app: web.Application) -> None:
         if warm:  # the model loads now, not on the first message after a start

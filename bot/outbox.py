@@ -220,7 +220,7 @@ class Outbox:
             )
             log.warning("outbox message %s (%s) failed: %s", message.id, message.label, reason)
             await self._settle(message, "failed", reason)
-            if message.kind == "reply" and not message.recipient.get("direct"):
+            if message.kind == "reply" and failure.try_direct and not message.recipient.get("direct"):
                 await asyncio.to_thread(self._plain_fallback, message)
             return
         if failure.retry_after is not None:

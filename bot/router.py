@@ -20,13 +20,19 @@ PartsSent = Callable[[int], Awaitable[None]]
 class SendFailed(Exception):
     """A send the platform refused or could not take. `permanent`: trying again cannot help
     (a 4xx other than 429, a channel that does not exist); otherwise it is retried, after
-    `retry_after` seconds when the platform said so (429)."""
+    `retry_after` seconds when the platform said so (429). `try_direct`: for a reply, a plain
+    direct message to the sender may still work."""
 
-    def __init__(self, reason: str, *, permanent: bool = False, retry_after: float | None = None):
+    def __init__(
+        self, reason: str, *, permanent: bool = False, retry_after: float | None = None, try_direct: bool = False
+    ):
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
         self.retry_after = retry_after
+        # A reply that failed where it was asked (an expired response_url) may still reach its
+        # sender as plain text in a direct message; a person who blocked the bot may not.
+        self.try_direct = try_direct
 
 
 class ChatPlatform(Protocol):

@@ -51,6 +51,20 @@ class Settings(BaseSettings):
     slack_app_token: str = Field("", alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
     digest_slack_channels: str = Field("", alias="FRICTIONLOG_DIGEST_SLACK_CHANNELS")
+    # Microsoft Teams: with an app id, `frictionlog serve` serves Teams at /api/messages.
+    microsoft_app_id: str = Field("", alias="MICROSOFT_APP_ID")
+    microsoft_app_password: str = Field("", alias="MICROSOFT_APP_PASSWORD")
+    microsoft_app_tenant_id: str = Field("", alias="MICROSOFT_APP_TENANT_ID")
+    microsoft_app_type: Literal["MultiTenant", "SingleTenant", "UserAssignedMSI"] = Field(
+        "MultiTenant", alias="MICROSOFT_APP_TYPE"
+    )
+    # Teams without an app id (local Bot Framework tools): authentication is off, so only these
+    # serviceUrls (and loopback) are answered. Development only.
+    teams_without_app_id: bool = Field(False, alias="FRICTIONLOG_TEAMS_WITHOUT_APP_ID")
+    teams_service_urls: str = Field("", alias="FRICTIONLOG_TEAMS_SERVICE_URLS")
+    # Where Bot Framework tokens come from; empty: the public cloud's (sovereign clouds differ).
+    teams_openid_metadata_url: str = Field("", alias="MICROSOFT_OPENID_METADATA_URL")
+    teams_token_issuer: str = Field("", alias="MICROSOFT_TOKEN_ISSUER")
     # Scheduled work inside `frictionlog serve`: crontab fields in FRICTIONLOG_TIMEZONE.
     digest_cron: str = Field("0 9 * * mon", alias="FRICTIONLOG_DIGEST_CRON")
     recluster_hours: float = Field(6.0, alias="FRICTIONLOG_RECLUSTER_HOURS")
@@ -96,6 +110,10 @@ class Settings(BaseSettings):
             problems.append("FRICTIONLOG_EMBEDDINGS=openai needs OPENAI_API_KEY or OPENAI_BASE_URL")
         if self.slack_bot_token and not self.slack_signing_secret:
             problems.append("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not")
+        if self.teams_without_app_id:
+            problems.append(
+                "FRICTIONLOG_TEAMS_WITHOUT_APP_ID turns Teams authentication off: set MICROSOFT_APP_ID instead"
+            )
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self
@@ -131,6 +149,10 @@ class Settings(BaseSettings):
     @property
     def slack_enabled(self) -> bool:
         return bool(self.slack_bot_token)
+
+    @property
+    def teams_enabled(self) -> bool:
+        return bool(self.microsoft_app_id) or self.teams_without_app_id
 
     @property
     def slack_socket_mode(self) -> bool:

@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from storage.models import (
     AuditEvent,
+    ConversationRef,
     Delivery,
     DigestRun,
     OutboxMessage,
@@ -351,6 +352,30 @@ def claim_digest(session: Session, *, target: str, period: str, at: datetime) ->
 
 def digest_run(session: Session, *, target: str, period: str) -> DigestRun | None:
     return session.exec(select(DigestRun).where(DigestRun.target == target, DigestRun.period == period)).first()
+
+
+# Conversation references: where a platform lets the bot write first (Teams) -----------------------
+
+
+def save_reference(session: Session, *, platform: str, key: str, reference: str, at: datetime) -> None:
+    """Keep (or refresh) how to reach a person or a conversation later; `key` is "user:<id>" or
+    "conversation:<id>"."""
+    row = session.exec(
+        select(ConversationRef).where(ConversationRef.platform == platform, ConversationRef.user_id == key)
+    ).first()
+    if row is None:
+        row = ConversationRef(platform=platform, user_id=key, reference=reference, updated_at=at)
+    elif row.reference == reference:
+        return
+    row.reference, row.updated_at = reference, at
+    session.add(row)
+
+
+def reference(session: Session, *, platform: str, key: str) -> str | None:
+    query = select(ConversationRef.reference).where(
+        ConversationRef.platform == platform, ConversationRef.user_id == key
+    )
+    return session.exec(query).first()
 
 
 # Roles -------------------------------------------------------------------------------------

@@ -280,7 +280,7 @@ def test_teams_route_says_not_configured_and_health_is_up(sqlite_url):
     async def scenario(slack: Slack):
         async with slack.http.post(f"{slack.url}/api/messages", json={}) as response:
             assert response.status == 501
-            assert await response.json() == {"error": "Teams is not configured"}
+            assert await response.json() == {"error": "Teams is not configured (set MICROSOFT_APP_ID)"}
         async with slack.http.get(f"{slack.url}/healthz") as response:
             assert response.status == 200
 

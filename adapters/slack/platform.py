@@ -62,7 +62,9 @@ class SlackPlatform:
             else:
                 await self._post(to.get("channel") or user, reply)
         except SlackApiError as error:
-            raise _failure(error) from None
+            failure = _failure(error)
+            failure.try_direct = failure.permanent  # the rich reply or its channel was refused
+            raise failure from None
 
     async def _respond(self, url: str, reply: Reply) -> None:
         payload = bk.message(self.codec, reply)
@@ -77,7 +79,7 @@ class SlackPlatform:
         if response.status_code >= 500:
             raise SendFailed(f"response_url answered {response.status_code}")
         if response.status_code >= 300:  # expired (30 minutes, 5 uses) or refused
-            raise SendFailed(f"response_url answered {response.status_code}", permanent=True)
+            raise SendFailed(f"response_url answered {response.status_code}", permanent=True, try_direct=True)
 
     async def _post(self, channel: str, reply: Reply) -> None:
         await self.client.chat_postMessage(channel=channel, **bk.message(self.codec, reply))

@@ -1,0 +1,161 @@
+"""Teams activities in, core events out: botbuilder's TeamsActivityHandler, translation only.
+
+Every activity's conversation reference is kept (per person for personal chats, per
+conversation always), so the outbox can write first later: an owner on assignment, reporters on
+a resolution, a channel with its digest. A message or a card button is handed to the core and
+stored before the turn ends, so the Bot Connector hears 2xx only for what is stored; when it
+cannot be stored the turn raises and the connector gets a 5xx and redelivers.
+"""
+
+import asyncio
+import contextvars
+import json
+import logging
+import re
+
+from botbuilder.core import CardFactory, InvokeResponse, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.schema import Activity
+from botbuilder.schema.teams import (
+    MessagingExtensionAction,
+    MessagingExtensionActionResponse,
+    TaskModuleContinueResponse,
+    TaskModuleTaskInfo,
+)
+from msrest.serialization import Model
+
+from adapters.teams import cards
+from bot.actions import ForgedAction, asks_for_note, with_note
+from bot.messages import Inbound
+from bot.pipeline import Pipeline
+from storage import queries
+from storage.db import session_scope
+from storage.models import utcnow
+
+log = logging.getLogger(__name__)
+TAG = re.compile(r"<[^>]+>")  # Teams sends message text as HTML
+# Set once a turn runs, i.e. once the request's token was accepted (adapters/teams/http.py).
+TURN_STARTED: contextvars.ContextVar[bool] = contextvars.ContextVar("teams_turn_started", default=False)
+
+
+def person_key(user_id: str) -> str:
+    return f"user:{user_id}"
+
+
+def conversation_key(conversation_id: str) -> str:
+    return f"conversation:{conversation_id}"
+
+
+def plain_text(activity: Activity) -> str:
+    """The words typed: the bot's @mention removed, HTML tags and entities undone."""
+    text = TurnContext.remove_recipient_mention(activity) or activity.text or ""
+    text = TAG.sub("", text)
+    for entity, char in (("&nbsp;", " "), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&amp;", "&")):
+        text = text.replace(entity, char)
+    return text.strip()
+
+
+class _AlreadySerialized(Model):
+    """An invoke response body botbuilder already turned into a dict. Its aiohttp CloudAdapter
+    (4.17) serialises the body again and fails on a dict; this passes the dict through as is."""
+
+    def __init__(self, data: dict):
+        super().__init__()
+        self._attribute_map = {key: {"key": key, "type": "object"} for key in data}
+        for key, value in data.items():
+            setattr(self, key, value)
+
+
+class TeamsBot(TeamsActivityHandler):
+    def __init__(self, pipeline: Pipeline):
+        self.pipeline = pipeline
+        self.service = pipeline.service
+        self.codec = pipeline.service.codec
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        TURN_STARTED.set(True)  # past authentication: a failure from here on is ours, not the caller's
+        await asyncio.to_thread(self._remember, turn_context.activity)
+        await super().on_turn(turn_context)
+
+    def _remember(self, activity: Activity) -> None:
+        """Where this person and this conversation can be written to later."""
+        if not activity.conversation or not activity.service_url:
+            return
+        reference = json.dumps(TurnContext.get_conversation_reference(activity).serialize())
+        keys = [conversation_key(activity.conversation.id)]
+        personal = (activity.conversation.conversation_type or "personal") == "personal"
+        user = activity.from_property
+        if personal and user is not None and (user.aad_object_id or user.id):
+            keys.append(person_key(user.aad_object_id or user.id))
+        with session_scope(self.service.engine) as session:
+            for key in keys:
+                queries.save_reference(session, platform="teams", key=key, reference=reference, at=utcnow())
+
+    async def _receive(self, activity: Activity, **fields) -> None:
+        user = activity.from_property
+        event = Inbound(
+            user=user.aad_object_id or user.id,
+            user_name=user.name,
+            platform="teams",
+            delivery_id=activity.id,
+            channel=activity.conversation.id,
+            reply_to={"conversation": activity.conversation.id},
+            **fields,
+        )
+        await self.pipeline.receive(event)  # raises when it cannot be stored: the turn fails, 5xx
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        response = await super().on_invoke_activity(turn_context)
+        if response is not None and isinstance(response.body, dict):
+            response.body = _AlreadySerialized(response.body)
+        return response
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        if isinstance(activity.value, dict) and cards.ACTION_KEY in activity.value:
+            await self._button(activity)
+            return
+        text = plain_text(activity)
+        if text:
+            await self._receive(activity, text=text)
+
+    async def _button(self, activity: Activity) -> None:
+        """An Action.Submit from one of our cards: the signed action, with the card's note."""
+        try:
+            action = self.codec.decode(str(activity.value.get(cards.ACTION_KEY)))
+            if asks_for_note(action):
+                action = with_note(action, str(activity.value.get(cards.NOTE_KEY) or ""))
+        except ForgedAction:
+            log.warning("a Teams card action frictionlog did not sign was refused")
+            action = None  # the core answers that the button is no longer valid
+        await self._receive(activity, kind="action", action=action)
+
+    async def on_teams_messaging_extension_fetch_task(
+        self, turn_context: TurnContext, action: MessagingExtensionAction
+    ) -> MessagingExtensionActionResponse:
+        """ "Log as friction" on a message: a form prefilled with it."""
+        message = action.message_payload
+        text = TAG.sub("", (message.body.content if message and message.body else "") or "").strip()
+        link = message.link_to_message if message else None
+        form = CardFactory.adaptive_card(cards.submit_form(text, link))
+        info = TaskModuleTaskInfo(card=form, title="Log as friction", height="medium", width="medium")
+        return MessagingExtensionActionResponse(task=TaskModuleContinueResponse(value=info))
+
+    async def on_teams_messaging_extension_submit_action(
+        self, turn_context: TurnContext, action: MessagingExtensionAction
+    ) -> MessagingExtensionActionResponse:
+        data = action.data or {}
+        text = str(data.get("text") or "")
+        anonymous = str(data.get("anonymous", "false")).lower() == "true"
+        link = str(data.get("link") or "") or None
+        activity = turn_context.activity
+        private = activity.conversation.conversation_type in (None, "personal", "groupChat")
+        await self._receive(
+            activity,
+            kind="submission",
+            text=text,
+            anonymous=anonymous,
+            # An anonymous report keeps no link to a chat: it would name the people in it.
+            source_url=None if anonymous and private else link,
+        )
+        return MessagingExtensionActionResponse()

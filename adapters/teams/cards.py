@@ -1,0 +1,164 @@
+"""Core replies, forms and the digest as Adaptive Cards (schema 1.4, which Teams renders).
+
+Adaptive Cards show text as given (no markup is interpreted in a TextBlock but a small Markdown
+subset), so staff text is escaped for that subset. Buttons are Action.Submit carrying the core's
+signed action string under "fl"; a button that needs a note shows the note field on the card.
+"""
+
+import json
+import re
+
+from bot.actions import ActionCodec, asks_for_note, asks_for_person
+from bot.messages import Button, Reply, Section
+from bot.people import Person
+from digests.digest import Digest
+from digests.render import STATUS, growth_label
+
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+VERSION = "1.4"
+MAX_CARD_BYTES = 25_000  # Teams takes about 28 KB a card: stay under it
+ACTION_KEY = "fl"
+NOTE_KEY = "note"
+MARKDOWN = str.maketrans({c: "\\" + c for c in "\\*_~`[]"})
+LINE_START = re.compile(r"^(\s*)([-+#>]|\d+\.)(?=\s)", re.M)
+
+
+def plain(text: str) -> str:
+    """Staff text shown as written: Teams' Markdown subset neither bolds, links nor lists it."""
+    return LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text.translate(MARKDOWN))
+
+
+def card(body: list[dict], actions: list[dict] | None = None) -> dict:
+    content = {"type": "AdaptiveCard", "$schema": SCHEMA, "version": VERSION, "body": body}
+    if actions:
+        content["actions"] = actions
+    return content
+
+
+def attachment(content: dict) -> dict:
+    return {"contentType": "application/vnd.microsoft.card.adaptive", "content": content}
+
+
+def text_block(text: str, **style) -> dict:
+    return {"type": "TextBlock", "text": text, "wrap": True, **style}
+
+
+def _value(value: str | Person) -> str:
+    return plain(value.id if isinstance(value, Person) else value)
+
+
+def _section(section: Section) -> list[dict]:
+    blocks = []
+    if section.title:
+        blocks.append(text_block(plain(section.title), weight="Bolder", spacing="Medium"))
+    if section.text:
+        blocks.append(text_block(plain(section.text)))
+    if section.fields:
+        blocks.append(
+            {"type": "FactSet", "facts": [{"title": plain(k), "value": _value(v)} for k, v in section.fields]}
+        )
+    return blocks
+
+
+def _action(codec: ActionCodec, button: Button, index: int) -> dict | None:
+    if asks_for_person(button.action):
+        return None  # Teams has no person picker on a card: leads type `assign T-12 @name`
+    data = {ACTION_KEY: codec.encode(button.action)}
+    action = {"type": "Action.Submit", "title": button.label[:40], "data": data}
+    if button.style == "primary":
+        action["style"] = "positive"
+    elif button.style == "danger":
+        action["style"] = "destructive"
+    if asks_for_note(button.action):  # the note travels in the same submit, from the card's input
+        action["associatedInputs"] = "auto"
+        action["id"] = f"with-note-{index}"
+    return action
+
+
+def reply_card(codec: ActionCodec, reply: Reply) -> dict:
+    body = [text_block(plain(reply.text))]
+    buttons = list(reply.buttons)
+    for section in reply.sections:
+        body += _section(section)
+        buttons += list(section.buttons)
+    actions = [a for i, b in enumerate(buttons) if (a := _action(codec, b, i))]
+    if any(asks_for_note(b.action) for b in buttons):
+        body.append(
+            {
+                "type": "Input.Text",
+                "id": NOTE_KEY,
+                "isMultiline": True,
+                "maxLength": 1900,
+                "label": "Note for Resolved or Won't fix: every reporter of this theme reads it",
+            }
+        )
+    return card(body, actions)
+
+
+def submit_form(text: str, link: str | None) -> dict:
+    """The "Log as friction" task module, prefilled with the message it was opened on."""
+    return card(
+        [
+            {
+                "type": "Input.Text",
+                "id": "text",
+                "label": "What got in the way",
+                "isMultiline": True,
+                "value": text[:3000],
+                "isRequired": True,
+                "errorMessage": "Please write what got in the way.",
+            },
+            {"type": "Input.Toggle", "id": "anonymous", "title": "Log it anonymously", "value": "false"},
+        ],
+        [{"type": "Action.Submit", "title": "Log it", "data": {"link": link or ""}}],
+    )
+
+
+def digest_cards(digest: Digest) -> list[dict]:
+    """The weekly digest as cards, split so that none passes MAX_CARD_BYTES."""
+    head = [
+        text_block(plain(digest.title), weight="Bolder", size="Large"),
+        text_block(
+            f"{digest.start:%a %d %b} – {digest.end:%a %d %b %Y} ({plain(digest.timezone)}) · "
+            f"{digest.submissions} submissions ({digest.previous_submissions} the week before) · "
+            f"{digest.active_themes} active themes"
+        ),
+    ]
+    blocks = [*head, text_block("Top themes", weight="Bolder", spacing="Medium")]
+    if not digest.top:
+        blocks.append(text_block("Nothing was logged this week."))
+    for rank, line in enumerate(digest.top, 1):
+        owner = plain(str(line.owner)) if line.owner else "unowned"
+        blocks.append(text_block(f"**{rank}. {line.key} · {plain(line.title)}**", spacing="Medium"))
+        blocks.append(
+            text_block(
+                f"{line.this_week} this week · {line.total} in all · {line.reporters} people · "
+                f"{plain(growth_label(line))} · owner {owner} · {STATUS.get(line.status, line.status)}"
+                + (" · **overdue**" if line.overdue else "")
+            )
+        )
+        blocks += [text_block(f"“{plain(quote)}”", isSubtle=True) for quote in line.quotes]
+    for title, lines in (
+        ("Growing", [f"{t.key} {plain(t.title)}: {plain(growth_label(t))}" for t in digest.growing]),
+        ("Needs an owner", [f"{t.key} {plain(t.title)}: {t.this_week} this week" for t in digest.unowned]),
+        (
+            "Overdue",
+            [f"{t.key} {plain(t.title)}: {plain(str(t.owner))} has not acknowledged it" for t in digest.overdue],
+        ),
+        ("Resolved this week", [f"{r.key} {plain(r.title)}: {plain(r.note)}" for r in digest.resolved]),
+    ):
+        blocks.append(text_block(title, weight="Bolder", spacing="Medium"))
+        blocks += [text_block(f"• {line}") for line in lines] or [text_block("• None.")]
+    return _split(blocks)
+
+
+def _split(blocks: list[dict]) -> list[dict]:
+    cards, current = [], []
+    for block in blocks:
+        if current and len(json.dumps(card([*current, block]))) > MAX_CARD_BYTES:
+            cards.append(card(current))
+            current = []
+        current.append(block)
+    if current:
+        cards.append(card(current))
+    return cards

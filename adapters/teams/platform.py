@@ -1,0 +1,96 @@
+"""Sending to Teams for the outbox (bot.router.ChatPlatform): every message is proactive, through
+a conversation reference the bot stored when the person or channel last wrote to it or installed
+it. Nobody can be written to cold: a person without a reference is undeliverable, with the reason.
+
+Retries are the outbox's: 429 comes back with its Retry-After, 412, 502, 504 and other 5xx as
+transient, any other refusal (403: the bot was removed) as permanent.
+"""
+
+import json
+import logging
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import ConversationReference
+from msrest.exceptions import ClientRequestError, HttpOperationError
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from adapters.teams import cards
+from adapters.teams.bot import conversation_key, person_key
+from bot.actions import ActionCodec
+from bot.messages import Reply
+from bot.router import PartsSent, SendFailed
+from digests.digest import Digest
+from storage import queries
+
+log = logging.getLogger(__name__)
+
+
+def _failure(error: HttpOperationError) -> SendFailed:
+    response = error.response
+    status = getattr(response, "status_code", 0) or 0
+    reason = f"Teams answered {status}"
+    if status == 429:
+        retry_after = (response.headers or {}).get("Retry-After")
+        return SendFailed(reason, retry_after=float(retry_after) if retry_after else None)
+    if status in (412, 502, 504) or status >= 500:
+        return SendFailed(reason)
+    return SendFailed(reason, permanent=True)
+
+
+class TeamsPlatform:
+    name = "teams"
+
+    def __init__(self, adapter: CloudAdapter, app_id: str, engine: Engine, codec: ActionCodec):
+        self.adapter = adapter
+        self.app_id = app_id
+        self.engine = engine
+        self.codec = codec
+
+    def _reference(self, key: str) -> ConversationReference | None:
+        with Session(self.engine) as session:
+            stored = queries.reference(session, platform="teams", key=key)
+        return ConversationReference().deserialize(json.loads(stored)) if stored else None
+
+    async def _send(self, key: str, activities: list, unreachable: str) -> None:
+        reference = self._reference(key)
+        if reference is None:
+            raise SendFailed(unreachable, permanent=True)
+
+        async def write(turn_context: TurnContext) -> None:
+            for activity in activities:
+                await turn_context.send_activity(activity)
+
+        try:
+            await self.adapter.continue_conversation(reference, write, self.app_id)
+        except HttpOperationError as error:
+            raise _failure(error) from None
+        except ClientRequestError as error:  # the connection itself failed
+            raise SendFailed(f"Teams could not be reached ({type(error).__name__})") from None
+
+    def _card(self, reply: Reply):
+        return MessageFactory.attachment(CardFactory.adaptive_card(cards.reply_card(self.codec, reply)))
+
+    async def reply(self, to: dict, reply: Reply) -> None:
+        if to.get("plain") or not to.get("conversation"):
+            await self.notify(to["user"], Reply(reply.text) if to.get("plain") else reply)
+            return
+        unreachable = "unreachable: the conversation is unknown here (the bot was removed, or the data was reset)"
+        await self._send(conversation_key(to["conversation"]), [self._card(reply)], unreachable)
+
+    async def notify(self, user_id: str, message: Reply) -> None:
+        unreachable = "unreachable: this person has not installed or messaged the frictionlog app in Teams"
+        await self._send(person_key(user_id), [self._card(message)], unreachable)
+
+    async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent: PartsSent) -> None:
+        unreachable = "unreachable: the channel is unknown here; add the app to it first"
+        for number, content in enumerate(cards.digest_cards(digest)[parts_done:], parts_done + 1):
+            activity = MessageFactory.attachment(CardFactory.adaptive_card(content))
+            await self._send(conversation_key(channel), [activity], unreachable)
+            await parts_sent(number)
+
+    async def display_name(self, user_id: str) -> str | None:
+        """The name Teams sent with the person's last activity (kept with their reference)."""
+        reference = self._reference(person_key(user_id))
+        return reference.user.name if reference is not None and reference.user is not None else None

@@ -1,0 +1,292 @@
+"""Teams end to end: activities POSTed exactly as the Bot Connector sends them, with tokens its
+authority signs, to `frictionlog serve`'s real CloudAdapter on loopback; replies and proactive
+messages land on a loopback serviceUrl that records them and fails on demand."""
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import ClientSession, web
+from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlmodel import Session, select
+
+from adapters.web import PIPELINE, make_web_app
+from bot.clock import FrozenClock
+from bot.service import FrictionService
+from bot.settings import Settings
+from digests.embeddings import HashingEmbedder
+from storage.db import make_engine, upgrade
+from storage.models import OutboxMessage, Submission
+from tests.conftest import START
+from tests.fake_teams import (
+    APP_ID,
+    APP_PASSWORD,
+    ISSUER,
+    Authority,
+    Connector,
+    LoopbackCredentialsFactory,
+    card_text,
+    submit_data,
+)
+from tests.test_slack import nothing_in_flight
+
+REFUND = "refunds over $50 need supervisor approval and it takes three days"
+LEAD_AAD = "aad-lead"
+
+
+@dataclass
+class Teams:
+    authority: Authority
+    connector: Connector
+    service: FrictionService
+    app: web.Application
+    url: str
+    http: ClientSession
+
+    def activity(self, user: str, *, conversation: str | None = None, kind: str = "message", **fields) -> dict:
+        """An activity as the Bot Connector sends it, from a person in their personal chat."""
+        return {
+            "type": kind,
+            "id": fields.pop("id", f"act-{uuid.uuid4().hex[:10]}"),
+            "timestamp": "2026-11-18T10:00:00.000Z",
+            "serviceUrl": self.connector.url,
+            "channelId": "msteams",
+            "from": {"id": f"29:{user}", "name": user.replace("aad-", "").title(), "aadObjectId": user},
+            "conversation": {"conversationType": "personal", "tenantId": "tenant-1", "id": conversation or f"a:{user}"},
+            "recipient": {"id": f"28:{APP_ID}", "name": "frictionlog"},
+            "channelData": {"tenant": {"id": "tenant-1"}},
+            "locale": "en-US",
+            **fields,
+        }
+
+    async def post(self, activity: dict, token: str | None = "valid", headers: dict | None = None):
+        sent = {"Content-Type": "application/json"}
+        if token == "valid":
+            sent["Authorization"] = f"Bearer {self.authority.token(activity['serviceUrl'])}"
+        elif token is not None:
+            sent["Authorization"] = token
+        sent.update(headers or {})
+        sent = {k: v for k, v in sent.items() if v is not None}
+        data = json.dumps(activity).encode()
+        async with self.http.post(f"{self.url}/api/messages", data=data, headers=sent) as response:
+            body = await response.read()
+            return response.status, body
+
+    async def say(self, user: str, text: str, **fields):
+        return await self.post(self.activity(user, text=text, textFormat="plain", **fields))
+
+    async def settled(self, timeout: float = 15.0) -> None:
+        self.app[PIPELINE].wake()
+        deadline = time.monotonic() + timeout
+        while not await asyncio.to_thread(nothing_in_flight, self.service.engine):
+            assert time.monotonic() < deadline, "deliveries or outbox messages still in flight"
+            await asyncio.sleep(0.02)
+
+    def submissions(self) -> list[Submission]:
+        with Session(self.service.engine) as session:
+            return list(session.exec(select(Submission).order_by(Submission.id)))
+
+    def outbox(self) -> list[OutboxMessage]:
+        with Session(self.service.engine) as session:
+            return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def run_teams(url: str, scenario: Callable[[Teams], Awaitable[None]], **settings) -> None:
+    with Authority() as authority, Connector(authority) as connector:
+
+        async def main():
+            config = Settings(
+                database_url=url,
+                embeddings="hashing",
+                team_leads_teams=settings.pop("team_leads_teams", LEAD_AAD),
+                microsoft_app_id=APP_ID,
+                microsoft_app_password=APP_PASSWORD,
+                teams_openid_metadata_url=authority.metadata_url,
+                teams_token_issuer=ISSUER,
+                _env_file=None,
+                **settings,
+            )
+            engine = make_engine(url)
+            upgrade(engine)
+            service = FrictionService(engine, config, HashingEmbedder(), clock=FrozenClock(START))
+            app = make_web_app(service, teams_credentials=LoopbackCredentialsFactory(authority))
+            runner = web.AppRunner(app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            try:
+                async with ClientSession() as http:
+                    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+                    await scenario(Teams(authority, connector, service, app, base, http))
+            finally:
+                await runner.cleanup()
+                engine.dispose()
+
+        asyncio.run(main())
+
+
+def test_every_bad_token_is_a_401_and_nothing_is_stored_or_sent(sqlite_url):
+    async def scenario(teams: Teams):
+        activity = teams.activity("aad-ann", text=REFUND)
+        service_url = activity["serviceUrl"]
+        stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        refused = {
+            "missing": None,
+            "not a JWT": "Bearer abc.def.ghi",
+            "no scheme": teams.authority.token(service_url),
+            "expired": "Bearer " + teams.authority.token(service_url, expires_in=-3600),
+            "wrong audience": "Bearer " + teams.authority.token(service_url, audience="someone-else"),
+            "unknown key": "Bearer " + teams.authority.token(service_url, key=stranger),
+            "other serviceUrl": "Bearer " + teams.authority.token("https://smba.example.net/amer/"),
+        }
+        for case, token in refused.items():
+            status, _ = await teams.post(activity, token=token)
+            assert status == 401, case
+        status, _ = await teams.post(activity, headers={"Content-Type": None})
+        assert status == 415  # no Content-Type (botbuilder alone raises): refused, never a 500
+        assert teams.submissions() == [] and teams.connector.activities == []
+        status, _ = await teams.post(activity)
+        assert 200 <= status < 300
+        [confirmation] = await teams.connector.wait_for("a:aad-ann")
+        assert "Logged as S-1" in card_text(confirmation) and confirmation["_authorized"]
+
+    run_teams(sqlite_url, scenario)
+
+
+def test_a_chat_message_is_stored_confirmed_with_a_card_and_a_redelivery_adds_nothing(sqlite_url):
+    async def scenario(teams: Teams):
+        activity = teams.activity("aad-ann", text=REFUND, id="act-1")
+        for _ in range(2):  # the connector redelivers the same activity
+            status, _ = await teams.post(activity)
+            assert 200 <= status < 300
+        await teams.settled()
+        [stored] = teams.submissions()
+        assert stored.platform == "teams" and stored.platform_event_id == "teams:act-1"
+        [confirmation] = teams.connector.to("a:aad-ann")
+        text = card_text(confirmation)
+        assert "Logged as S-1" in text and "T-1" in text
+        assert [a["title"] for a in confirmation["attachments"][0]["content"]["actions"]] == [
+            "Undo",
+            "Make anonymous",
+            "Different issue",
+            "Me too",
+        ]
+        # Me too from a colleague's card, then Make anonymous from Ann's: typed actions through the core.
+        await teams.say("aad-ben", REFUND + " again")
+        await teams.settled()
+        status, _ = await teams.post(teams.activity("aad-ann", value=submit_data(confirmation, "Make anonymous")))
+        assert 200 <= status < 300
+        await teams.settled()
+        assert teams.submissions()[0].anonymous and teams.submissions()[0].author is None
+        assert "now anonymous" in card_text(teams.connector.to("a:aad-ann")[-1])
+        forged = {"fl": "fl1.eyJ0aGVtZV9pZCI6MX0.AAAAAAAAAAAAAAAA"}
+        await teams.post(teams.activity("aad-ann", value=forged))
+        await teams.settled()
+        assert "no longer valid" in card_text(teams.connector.to("a:aad-ann")[-1])
+
+    run_teams(sqlite_url, scenario)
+
+
+def test_a_channel_mention_is_a_submission_with_the_mention_stripped(sqlite_url):
+    async def scenario(teams: Teams):
+        activity = teams.activity(
+            "aad-ann",
+            conversation="19:floor@thread.tacv2",
+            text=f"<at>frictionlog</at> {REFUND}",
+            entities=[
+                {
+                    "type": "mention",
+                    "text": "<at>frictionlog</at>",
+                    "mentioned": {"id": f"28:{APP_ID}", "name": "frictionlog"},
+                }
+            ],
+        )
+        activity["conversation"]["conversationType"] = "channel"
+        status, _ = await teams.post(activity)
+        assert 200 <= status < 300
+        await teams.settled()
+        [stored] = teams.submissions()
+        assert stored.text == REFUND
+
+    run_teams(sqlite_url, scenario)
+
+
+def test_log_as_friction_opens_a_prefilled_form_and_submits_it_anonymously(sqlite_url):
+    async def scenario(teams: Teams):
+        payload = {
+            "body": {"content": "<p>customers wait 3 days &amp; more</p>"},
+            "linkToMessage": "https://teams.microsoft.com/l/message/19:chat/1",
+        }
+        fetch = teams.activity(
+            "aad-ann",
+            kind="invoke",
+            name="composeExtension/fetchTask",
+            value={"commandId": "logAsFriction", "commandContext": "message", "messagePayload": payload},
+        )
+        status, body = await teams.post(fetch)
+        assert status == 200
+        assert "customers wait 3 days" in body.decode() and "Log it anonymously" in body.decode()
+        submit = teams.activity(
+            "aad-ann",
+            kind="invoke",
+            name="composeExtension/submitAction",
+            value={
+                "commandId": "logAsFriction",
+                "commandContext": "message",
+                "messagePayload": payload,
+                "data": {"text": "customers wait 3 days & more", "anonymous": "true", "link": payload["linkToMessage"]},
+            },
+        )
+        status, _ = await teams.post(submit)
+        assert status == 200
+        await teams.settled()
+        [stored] = teams.submissions()
+        assert stored.text == "customers wait 3 days & more" and stored.anonymous and stored.author is None
+        assert stored.source_url is None  # from a personal chat: a link would name it
+        assert "(anonymously)" in card_text(teams.connector.to("a:aad-ann")[-1])
+
+    run_teams(sqlite_url, scenario)
+
+
+def test_owners_hear_proactively_and_a_person_without_a_reference_is_unreachable(sqlite_url):
+    async def scenario(teams: Teams):
+        await teams.post(teams.activity("aad-dana", kind="installationUpdate", action="add"))
+        await teams.say("aad-ann", REFUND)
+        await teams.say(LEAD_AAD, "assign T-1 @aad-dana")
+        await teams.settled()
+        [owner_dm] = teams.connector.to("a:aad-dana")
+        text = card_text(owner_dm)
+        assert "You now own T-1" in text and owner_dm["_authorized"]
+        # The owner acknowledges from the card, then resolves with the note typed on it.
+        await teams.post(teams.activity("aad-dana", value=submit_data(owner_dm, "Acknowledge")))
+        resolved = {**submit_data(owner_dm, "Resolved"), "note": "Self-approval up to $150 from Monday"}
+        await teams.post(teams.activity("aad-dana", value=resolved))
+        await teams.settled()
+        update = card_text(teams.connector.to("a:aad-ann")[-1])
+        assert "is resolved" in update and "Self-approval up to $150 from Monday" in update
+        # Nobody can be written to cold: an owner who never installed the app is unreachable.
+        await teams.say(LEAD_AAD, "assign T-1 @aad-nobody")
+        await teams.settled()
+        [lost] = [m for m in teams.outbox() if m.label == "T-1 to its new owner" and m.state == "failed"]
+        assert lost.last_error.startswith("unreachable: this person has not installed")
+
+    run_teams(sqlite_url, scenario)
+
+
+def test_429_is_retried_after_retry_after_and_403_is_recorded_not_retried(sqlite_url):
+    async def scenario(teams: Teams):
+        teams.connector.fail("a:aad-ann", 429)
+        teams.connector.fail("a:aad-ben", 403)
+        await teams.say("aad-ann", REFUND)
+        await teams.say("aad-ben", "hold times on the phone line are over forty minutes every evening")
+        [confirmation] = await teams.connector.wait_for("a:aad-ann", timeout=15)
+        assert "Logged as" in card_text(confirmation)
+        await teams.settled()
+        states = {m.label: (m.state, m.attempts, m.last_error) for m in teams.outbox()}
+        assert states["confirmation of S-1"][:2] == ("sent", 2)
+        assert states["confirmation of S-2"] == ("failed", 1, "Teams answered 403")
+        assert teams.connector.to("a:aad-ben") == []
+
+    run_teams(sqlite_url, scenario)
