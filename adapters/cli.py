@@ -433,6 +433,37 @@ def serve(
     web.run_app(make_web_app(service, schedule=True), host=host, port=port, print=errors.print)
 
 
+@app.command("teams-package")
+def teams_package(
+    endpoint: Annotated[
+        str, typer.Option(help="The bot's public messaging endpoint, e.g. https://bot.example.com/api/messages.")
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The zip to write.")] = Path("frictionlog-teams.zip"),
+    app_id: Annotated[str | None, typer.Option(help="The bot's app id; MICROSOFT_APP_ID by default.")] = None,
+    website: Annotated[str | None, typer.Option(help="Your organisation's site, for the app's About page.")] = None,
+    source: Annotated[Path | None, typer.Option(help="A folder with manifest.json and the icons.")] = None,
+) -> None:
+    """Write the Teams app package (manifest and icons) to upload in Teams."""
+    from adapters.teams.package import SOURCE, PackageError, write_package
+
+    settings = load_settings()
+    try:
+        manifest = write_package(
+            output,
+            app_id=app_id or settings.microsoft_app_id,
+            endpoint=endpoint,
+            website=website,
+            source=source or SOURCE,
+        )
+    except PackageError as error:
+        errors.print(f"[red]Cannot write the package:[/red] {escape(str(error))}")
+        raise typer.Exit(2) from None
+    console.print(
+        f"Wrote {escape(str(output))} (manifest {manifest['manifestVersion']}, app {escape(manifest['id'])}). "
+        "Upload it in Teams: Apps → Manage your apps → Upload an app."
+    )
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the schema to the newest version."""

@@ -290,3 +290,43 @@ def test_429_is_retried_after_retry_after_and_403_is_recorded_not_retried(sqlite
         assert teams.connector.to("a:aad-ben") == []
 
     run_teams(sqlite_url, scenario)
+
+
+def test_teams_package_writes_a_zip_whose_manifest_validates_against_its_schema(tmp_path, monkeypatch):
+    import zipfile
+    from pathlib import Path
+
+    import jsonschema
+    from typer.testing import CliRunner
+
+    from adapters.cli import app
+
+    monkeypatch.setenv("MICROSOFT_APP_ID", APP_ID)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.db'}")
+    output = tmp_path / "frictionlog-teams.zip"
+    result = CliRunner().invoke(
+        app, ["teams-package", "--endpoint", "https://bot.example.com/api/messages", "--output", str(output)]
+    )
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(output) as package:
+        assert sorted(package.namelist()) == ["color.png", "manifest.json", "outline.png"]
+        manifest = json.loads(package.read("manifest.json"))
+        sizes = {name: struct_size(package.read(name)) for name in ("color.png", "outline.png")}
+    schema = json.loads((Path(__file__).parent / "fixtures" / "teams" / "MicrosoftTeams.schema.json").read_text())
+    assert manifest["manifestVersion"] == schema["properties"]["manifestVersion"]["const"]  # the version it declares
+    jsonschema.Draft7Validator(schema).validate(manifest)
+    assert manifest["id"] == APP_ID and manifest["bots"][0]["botId"] == APP_ID
+    assert {"personal", "team"} <= set(manifest["bots"][0]["scopes"])
+    [command] = manifest["composeExtensions"][0]["commands"]
+    assert (command["type"], command["context"], command["title"]) == ("action", ["message"], "Log as friction")
+    assert manifest["validDomains"] == ["bot.example.com"]
+    assert sizes == {"color.png": (192, 192), "outline.png": (32, 32)}
+    refused = CliRunner().invoke(app, ["teams-package", "--endpoint", "http://bot.example.com/api/messages"])
+    assert refused.exit_code == 2 and "must be an https URL" in refused.output
+
+
+def struct_size(png: bytes) -> tuple[int, int]:
+    import struct
+
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", png[16:24])
