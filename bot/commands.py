@@ -42,7 +42,8 @@ HELP = """How to use frictionlog:
 • /friction themes: the themes, biggest first · /friction theme T-12: one theme
 • /friction metoo T-12: add your voice to a theme · /friction undo S-41: take back your submission (24 h)
 • /friction digest preview: this week's digest, as leadership will read it
-Team leads: assign T-12 @user · status T-12 <new|acknowledged|in-progress|resolved|wont-fix> [note] · \
+Team leads: digest here [off] (the weekly digest in this channel) · \
+assign T-12 @user · status T-12 <new|acknowledged|in-progress|resolved|wont-fix> [note] · \
 merge T-3 into T-12 · rename T-12 <title> · split T-12 S-4 S-9"""
 
 
@@ -75,6 +76,13 @@ class Mine:
 @dataclass(frozen=True)
 class DigestPreview:
     pass
+
+
+@dataclass(frozen=True)
+class DigestHere:
+    """A lead asks for (or stops) the weekly digest in the channel they typed it in."""
+
+    on: bool = True
 
 
 @dataclass(frozen=True)
@@ -125,6 +133,7 @@ Command = (
     | ShowTheme
     | Mine
     | DigestPreview
+    | DigestHere
     | Assign
     | SetStatus
     | Merge
@@ -141,6 +150,7 @@ PATTERNS: list[tuple[re.Pattern, type]] = [
     (re.compile(r"themes|list", re.I), Themes),
     (re.compile(rf"theme\s+{THEME}", re.I), ShowTheme),
     (re.compile(r"mine|my submissions", re.I), Mine),
+    (re.compile(r"digest\s+here(?:\s+(on|off))?", re.I), DigestHere),
     (re.compile(r"digest(?:\s+preview)?", re.I), DigestPreview),
     (re.compile(rf"assign\s+{THEME}\s+(?:to\s+)?(@?\S+)", re.I), Assign),
     (re.compile(rf"status\s+{THEME}\s+(\S+)(?:\s+(.*))?", re.I | re.S), SetStatus),
@@ -184,6 +194,8 @@ def _build(kind: type, match: re.Match) -> Command:
         return Rename(int(groups[0]), groups[1].strip())
     if kind is Split:
         return Split(int(groups[0]), tuple(int(n) for n in re.findall(r"\d+", groups[1])))
+    if kind is DigestHere:
+        return DigestHere((groups[0] or "on").lower() != "off")
     if kind in (ShowTheme, MeToo):
         return kind(int(groups[0]))
     if kind is Undo:

@@ -78,6 +78,8 @@ class Notification:
     sections: tuple[Section, ...] = ()
     buttons: tuple[Button, ...] = ()
     label: str = ""  # what it is, for `frictionlog outbox` (never names the person)
+    # Sent instead, with the reason added, when this one cannot be delivered for good.
+    if_undeliverable: "Notification | None" = None
 
     def __repr__(self) -> str:
         return f"Notification({self.to!r}, text={self.text[:40]!r}…)"

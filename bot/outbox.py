@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 REPLY = TypeAdapter(Reply)
 DIGEST = TypeAdapter(Digest)
 RECIPIENT = TypeAdapter(dict)
+NOTIFICATION = TypeAdapter(Notification)
 
 
 # Writing: always inside the caller's transaction --------------------------------------------
@@ -61,16 +62,17 @@ def enqueue_reply(session: Session, sealer: Sealer, *, platform: str, to: dict, 
 
 def enqueue_notification(session: Session, sealer: Sealer, notification: Notification) -> None:
     message = Reply(notification.text, notification.sections, notification.buttons)
-    session.add(
-        _row(
-            sealer,
-            platform=notification.to.platform,
-            kind="notify",
-            recipient={"user": notification.to.id},
-            body=REPLY.dump_json(message),
-            label=notification.label or "a direct message",
-        )
+    row = _row(
+        sealer,
+        platform=notification.to.platform,
+        kind="notify",
+        recipient={"user": notification.to.id},
+        body=REPLY.dump_json(message),
+        label=notification.label or "a direct message",
     )
+    if notification.if_undeliverable is not None:
+        row.if_undeliverable_sealed = sealer.seal_bytes(NOTIFICATION.dump_json(notification.if_undeliverable))
+    session.add(row)
 
 
 def enqueue_digest(session: Session, sealer: Sealer, *, platform: str, channel: str, digest: Digest) -> int:
@@ -101,6 +103,7 @@ class Claimed:
     body: bytes
     attempts: int
     parts_done: int
+    if_undeliverable: bytes | None = None
 
 
 class Outbox:
@@ -178,6 +181,7 @@ class Outbox:
                         body,
                         row.attempts,
                         row.parts_done,
+                        self.sealer.open_bytes(row.if_undeliverable_sealed),
                     )
                 )
         return claimed
@@ -187,7 +191,9 @@ class Outbox:
         async with limiter:
             platform = self.router.platform(message.platform)
             if platform is None:
-                await self._settle(message, "undeliverable", f"{message.platform} is not configured here")
+                reason = f"{message.platform} is not configured here"
+                await self._settle(message, "undeliverable", reason)
+                await asyncio.to_thread(self._tell_instead, message, reason)
                 return False
             try:
                 if message.kind == "reply":
@@ -222,6 +228,8 @@ class Outbox:
             await self._settle(message, "failed", reason)
             if message.kind == "reply" and failure.try_direct and not message.recipient.get("direct"):
                 await asyncio.to_thread(self._plain_fallback, message)
+            if failure.permanent:
+                await asyncio.to_thread(self._tell_instead, message, reason)
             return
         if failure.retry_after is not None:
             delay = failure.retry_after
@@ -249,6 +257,15 @@ class Outbox:
     def _record_parts(self, message_id: int, done: int) -> None:
         with session_scope(self.engine) as session:
             queries.record_parts_sent(session, message_id=message_id, worker=self.worker, parts_done=done)
+
+    def _tell_instead(self, message: Claimed, reason: str) -> None:
+        """The message cannot reach its person: whoever it names (a lead) hears why."""
+        if message.if_undeliverable is None:
+            return
+        notice = NOTIFICATION.validate_json(message.if_undeliverable)
+        notice = replace(notice, text=f"{notice.text} Reason: {reason}.")
+        with session_scope(self.engine) as session:
+            enqueue_notification(session, self.sealer, notice)
 
     def _plain_fallback(self, message: Claimed) -> None:
         """The reply could not go where it was asked: tell the sender directly, in plain text."""

@@ -1,6 +1,8 @@
 """Owners' use cases: a lead assigns an owner, who hears at once on their own platform; the
 owner moves the status; a resolution goes back to every reporter, anonymous ones included."""
 
+from dataclasses import replace
+
 from sqlmodel import Session
 
 from bot.actions import SetStatus
@@ -29,7 +31,17 @@ def assign(core: Core, session: Session, event: Inbound, theme_id: int, owner: P
     return Reply(
         f"{theme.key} “{theme.title}” has a new owner{elsewhere}, who has {hours} h to acknowledge it.",
         sections=(Section(title=f"{theme.key} · {theme.title}", fields=(("Owner", owner),)),),
-        notifications=(owner_notification(core, session, theme, owner),),
+        notifications=(
+            replace(
+                owner_notification(core, session, theme, owner),
+                if_undeliverable=Notification(
+                    to=event.person,
+                    text=f"{theme.key}'s new owner could not be told on {owner.platform.title()}; "
+                    "reach them another way, or assign someone else.",
+                    label=f"{theme.key}: the owner could not be reached",
+                ),
+            ),
+        ),
     )
 
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from bot.core import Core
+from bot.core import Core, UserError
+from bot.messages import Inbound, Reply
 from bot.outbox import enqueue_digest
 from bot.people import Person
 from bot.router import Router
@@ -52,6 +53,34 @@ async def owner_names(core: Core, router: Router) -> Names:
         owners = queries.theme_owners(session)
     resolved = await router.display_names(Person(platform, user) for platform, user in owners)
     return {(person.platform, person.id): name for person, name in resolved.items()}
+
+
+def digest_here(core: Core, session: Session, event: Inbound, on: bool) -> Reply:
+    """A lead makes the channel they are in a digest target, or stops it."""
+    core.require_lead(session, event, "choose where the weekly digest goes")
+    if not event.channel:
+        raise UserError("Type this in the channel that should get the weekly digest.")
+    if on:
+        added = queries.add_digest_target(
+            session, platform=event.platform, channel=event.channel, added_by=str(event.person), at=core.clock()
+        )
+        core.audit(session, event, "digest target", None, f"{event.platform}:{event.channel} added")
+        when = core.settings.digest_cron
+        return Reply(
+            ("This channel will get" if added else "This channel already gets")
+            + f" the weekly digest (schedule `{when}`, {core.settings.timezone})."
+        )
+    removed = queries.remove_digest_target(session, platform=event.platform, channel=event.channel)
+    if removed:
+        core.audit(session, event, "digest target", None, f"{event.platform}:{event.channel} removed")
+    return Reply("This channel will no longer get the weekly digest." if removed else "This channel gets no digest.")
+
+
+def targets_now(core: Core, configured: list[Target]) -> list[Target]:
+    """The configured targets and those leads added in chat, each once."""
+    with Session(core.engine) as session:
+        added = [Target(platform, channel) for platform, channel in queries.digest_targets(session)]
+    return list(dict.fromkeys([*configured, *added]))
 
 
 def queue_weekly_digest(

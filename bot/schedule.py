@@ -13,7 +13,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.pipeline import Pipeline
-from bot.publish import Target, owner_names, queue_weekly_digest
+from bot.publish import Target, owner_names, queue_weekly_digest, targets_now
 from bot.service import FrictionService
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,9 @@ def digest_trigger(cron: str, timezone) -> CronTrigger:
     return CronTrigger.from_crontab(cron, timezone=timezone)
 
 
-async def digest_job(service: FrictionService, pipeline: Pipeline, targets: list[Target]) -> None:
+async def digest_job(service: FrictionService, pipeline: Pipeline, configured: list[Target]) -> None:
+    """The configured targets and those leads added in chat (`digest here`), each once a week."""
+    targets = await asyncio.to_thread(targets_now, service, configured)
     names = await owner_names(service, pipeline.router)
     for queued in await asyncio.to_thread(queue_weekly_digest, service, targets, None, names):
         log.info("digest to %s: %s", queued.target, queued.result)
@@ -39,16 +41,16 @@ def make_scheduler(service: FrictionService, pipeline: Pipeline, targets: list[T
     """A scheduler with the digest (a cron in FRICTIONLOG_TIMEZONE) and re-clustering (an interval)."""
     settings = service.settings
     scheduler = AsyncIOScheduler(timezone=settings.zone)
-    if targets:
-        scheduler.add_job(
-            digest_job,
-            digest_trigger(settings.digest_cron, settings.zone),
-            args=(service, pipeline, targets),
-            id="weekly-digest",
-            coalesce=True,
-            misfire_grace_time=3600,
-            max_instances=1,
-        )
+    # Always scheduled: leads may add targets in chat at any time; the job reads them when it fires.
+    scheduler.add_job(
+        digest_job,
+        digest_trigger(settings.digest_cron, settings.zone),
+        args=(service, pipeline, targets),
+        id="weekly-digest",
+        coalesce=True,
+        misfire_grace_time=3600,
+        max_instances=1,
+    )
     if settings.recluster_hours > 0:
         scheduler.add_job(
             recluster_job,

@@ -110,6 +110,10 @@ class Settings(BaseSettings):
             problems.append("FRICTIONLOG_EMBEDDINGS=openai needs OPENAI_API_KEY or OPENAI_BASE_URL")
         if self.slack_bot_token and not self.slack_signing_secret:
             problems.append("SLACK_BOT_TOKEN is set but SLACK_SIGNING_SECRET is not")
+        if self.microsoft_app_id and self.microsoft_app_type != "UserAssignedMSI" and not self.microsoft_app_password:
+            problems.append(
+                "MICROSOFT_APP_ID is set but MICROSOFT_APP_PASSWORD is not (or use MICROSOFT_APP_TYPE=UserAssignedMSI)"
+            )
         if self.teams_without_app_id:
             problems.append(
                 "FRICTIONLOG_TEAMS_WITHOUT_APP_ID turns Teams authentication off: set MICROSOFT_APP_ID instead"

@@ -147,6 +147,17 @@ class DigestRun(SQLModel, table=True):
     message_id: int | None = Field(default=None)  # the outbox message carrying it
 
 
+class DigestTarget(SQLModel, table=True):
+    """A channel a lead asked for the weekly digest in (`digest here`), besides the configured ones."""
+
+    __table_args__ = (UniqueConstraint("platform", "channel"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=20)
+    channel: str = Field(max_length=200)
+    added_by: str = Field(max_length=200)
+    created_at: datetime = _timestamp()
+
+
 class ConversationRef(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("platform", "user_id"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -207,6 +218,9 @@ class OutboxMessage(SQLModel, table=True):
     label: str = Field(default="", max_length=200)  # what it is, never who it is for
     recipient_sealed: str | None = _sealed_text()
     body_sealed: str | None = _sealed_text()
+    # A notice to send instead when this message cannot be delivered for good (the lead who
+    # assigned an owner the platform cannot reach), sealed.
+    if_undeliverable_sealed: str | None = _sealed_text()
     state: str = Field(default="pending", max_length=20)
     attempts: int = Field(default=0)
     parts_done: int = Field(default=0)  # a digest sent in several messages: how many went out

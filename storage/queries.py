@@ -13,6 +13,7 @@ from storage.models import (
     ConversationRef,
     Delivery,
     DigestRun,
+    DigestTarget,
     OutboxMessage,
     Role,
     Submission,
@@ -354,6 +355,34 @@ def digest_run(session: Session, *, target: str, period: str) -> DigestRun | Non
     return session.exec(select(DigestRun).where(DigestRun.target == target, DigestRun.period == period)).first()
 
 
+# Digest targets a lead added in chat -------------------------------------------------------------
+
+
+def add_digest_target(session: Session, *, platform: str, channel: str, added_by: str, at: datetime) -> bool:
+    """True when the channel was not a target yet."""
+    try:
+        with session.begin_nested():
+            session.add(DigestTarget(platform=platform, channel=channel, added_by=added_by, created_at=at))
+        return True
+    except IntegrityError:
+        return False
+
+
+def remove_digest_target(session: Session, *, platform: str, channel: str) -> bool:
+    target = session.exec(
+        select(DigestTarget).where(DigestTarget.platform == platform, DigestTarget.channel == channel)
+    ).first()
+    if target is None:
+        return False
+    session.delete(target)
+    return True
+
+
+def digest_targets(session: Session) -> list[tuple[str, str]]:
+    rows = session.exec(select(DigestTarget.platform, DigestTarget.channel).order_by(col(DigestTarget.id)))
+    return [(platform, channel) for platform, channel in rows]
+
+
 # Conversation references: where a platform lets the bot write first (Teams) -----------------------
 
 
@@ -364,11 +393,17 @@ def save_reference(session: Session, *, platform: str, key: str, reference: str,
         select(ConversationRef).where(ConversationRef.platform == platform, ConversationRef.user_id == key)
     ).first()
     if row is None:
-        row = ConversationRef(platform=platform, user_id=key, reference=reference, updated_at=at)
-    elif row.reference == reference:
-        return
-    row.reference, row.updated_at = reference, at
-    session.add(row)
+        try:
+            with session.begin_nested():  # another replica may store the same key at the same time
+                session.add(ConversationRef(platform=platform, user_id=key, reference=reference, updated_at=at))
+            return
+        except IntegrityError:
+            row = session.exec(
+                select(ConversationRef).where(ConversationRef.platform == platform, ConversationRef.user_id == key)
+            ).one()
+    if row.reference != reference:
+        row.reference, row.updated_at = reference, at
+        session.add(row)
 
 
 def reference(session: Session, *, platform: str, key: str) -> str | None:

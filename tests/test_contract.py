@@ -30,6 +30,7 @@ from storage.db import make_engine, upgrade
 from storage.models import Submission
 from tests.conftest import START
 from tests.fake_slack import FakeSlack
+from tests.fake_teams import card_text, submit_data
 from tests.test_slack import SECRET, Slack, all_text, button, nothing_in_flight
 
 REFUND = "refunds over $50 need supervisor approval and it takes three days"
@@ -48,6 +49,7 @@ class Seen:
 
 class ConsoleHarness:
     name = "console"
+    exec_channel = "exec"
     lead, owner = "lead", "owner"
     people = ("ann", "ben", "cat")
 
@@ -88,6 +90,7 @@ class ConsoleHarness:
 
 class SlackHarness:
     name = "slack"
+    exec_channel = "C-EXEC"
     lead, owner = "ULEAD", "UOWNER"
     people = ("UANN", "UBEN", "UCAT")
 
@@ -141,6 +144,55 @@ class SlackHarness:
         return [all_text(b) for m, b in self.slack.fake.calls if m == "chat.postMessage" and b["channel"] == channel]
 
 
+class TeamsHarness:
+    name = "teams"
+    exec_channel = "19:exec@thread.tacv2"
+    lead, owner = "aad-lead", "aad-owner"
+    people = ("aad-ann", "aad-ben", "aad-cat")
+
+    def __init__(self, teams):
+        self.teams = teams
+
+    async def install(self) -> None:
+        """Everyone has the app (personal scope), and it is in the exec channel."""
+        for user in (*self.people, self.lead, self.owner):
+            await self.teams.post(self.teams.activity(user, kind="installationUpdate", action="add"))
+        channel = self.teams.activity(self.lead, conversation="19:exec@thread.tacv2", kind="conversationUpdate")
+        channel["conversation"]["conversationType"] = "channel"
+        await self.teams.post(channel)
+
+    async def say(self, user: str, text: str, delivery_id: str) -> None:
+        status, _ = await self.teams.post(self.teams.activity(user, text=text, id=delivery_id))
+        assert 200 <= status < 300
+        await self.settle()
+
+    async def press(self, user: str, message: Seen, label: str, note: str = "") -> None:
+        value = submit_data(message.raw, label)
+        if note:
+            value["note"] = note
+        status, _ = await self.teams.post(self.teams.activity(user, value=value))
+        assert 200 <= status < 300
+        await self.settle()
+
+    async def settle(self) -> None:
+        await self.teams.settled()
+
+    def received(self, user: str) -> list[Seen]:
+        seen = []
+        for activity in self.teams.connector.to(f"a:{user}"):
+            actions = activity["attachments"][0]["content"].get("actions", [])
+            seen.append(Seen(card_text(activity), [a["title"] for a in actions], activity))
+        return seen
+
+    async def post_digest(self, channel: str) -> None:
+        for _ in range(2):
+            await asyncio.to_thread(queue_weekly_digest, self.teams.service, [Target("teams", channel)])
+        await self.settle()
+
+    def digests(self, channel: str) -> list[str]:
+        return [card_text(a) for a in self.teams.connector.to(channel)]
+
+
 async def scenario(harness, clock: FrozenClock) -> None:
     ann, ben, cat = harness.people
     lead, owner = harness.lead, harness.owner
@@ -178,8 +230,8 @@ async def scenario(harness, clock: FrozenClock) -> None:
 
     # The weekly digest is posted once, however often it is queued.
     clock.advance(days=7)
-    await harness.post_digest("exec")
-    [digest] = harness.digests("exec")
+    await harness.post_digest(harness.exec_channel)
+    [digest] = harness.digests(harness.exec_channel)
     assert "2026-W47" in digest and "T-1" in digest
 
 
@@ -187,7 +239,7 @@ def _settings(url: str, **extra) -> Settings:
     return Settings(database_url=url, embeddings="hashing", _env_file=None, **extra)
 
 
-@pytest.mark.parametrize("platform", ["console", "slack"])
+@pytest.mark.parametrize("platform", ["console", "slack", "teams"])
 def test_every_platform_passes_the_contract(platform, sqlite_url):
     clock = FrozenClock(START)
     engine = make_engine(sqlite_url)
@@ -221,7 +273,22 @@ def test_every_platform_passes_the_contract(platform, sqlite_url):
             await runner.cleanup()
             await fake.stop()
 
-    asyncio.run(run_console() if platform == "console" else run_slack())
+    if platform == "teams":
+        run_teams_contract(sqlite_url, clock)
+    else:
+        asyncio.run(run_console() if platform == "console" else run_slack())
     with Session(engine) as session:
         assert len(session.exec(select(Submission)).all()) == 2  # the retried delivery added nothing
     engine.dispose()
+
+
+def run_teams_contract(url: str, clock: FrozenClock) -> None:
+    from tests.test_teams import run_teams
+
+    async def contract(teams) -> None:
+        teams.service.clock = clock
+        harness = TeamsHarness(teams)
+        await harness.install()
+        await scenario(harness, clock)
+
+    run_teams(url, contract, team_leads_teams=TeamsHarness.lead)

@@ -23,6 +23,7 @@ from storage.db import make_engine, upgrade
 from storage.models import Delivery, OutboxMessage, Submission, Theme
 from tests.conftest import LEAD, START
 from tests.fake_slack import FakeSlack, mrkdwn_objects
+from tests.payloads import payload
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 REFUND = "refunds over $50 need supervisor approval and it takes three days"
@@ -65,21 +66,15 @@ class Slack:
 
     async def command(self, text: str, user: str = "U1", trigger: str = "trig-1"):
         """A slash command; its response_url is named after the trigger id."""
-        form = {
-            "token": "legacy-token",
-            "team_id": "T1",
-            "team_domain": "acme",
-            "channel_id": "C-GENERAL",
-            "channel_name": "general",
-            "user_id": user,
-            "user_name": user.lower(),
-            "command": "/friction",
-            "text": text,
-            "api_app_id": "A1",
-            "is_enterprise_install": "false",
-            "response_url": self.fake.response_url(trigger),
-            "trigger_id": trigger,
-        }
+        form = payload(
+            "slack",
+            "slash_command",
+            user_id=user,
+            user_name=user.lower(),
+            text=text,
+            response_url=self.fake.response_url(trigger),
+            trigger_id=trigger,
+        )
         return await self.post(urlencode(form).encode(), "application/x-www-form-urlencoded")
 
     async def interact(self, payload: dict):
@@ -87,56 +82,25 @@ class Slack:
         return await self.post(body, "application/x-www-form-urlencoded")
 
     async def click(self, button: dict, user: str = "U1", container: str = "message", hook: str = "click"):
-        action = {
-            "action_id": button["action_id"],
-            "block_id": "b1",
-            "type": button["type"],
-            "action_ts": "1700000001.000200",
-        }
+        name = "block_actions_home" if container == "home" else "block_actions"
+        pressed = payload("slack", name, trigger_id=f"trig-{time.monotonic_ns()}")
+        pressed["user"] = {"id": user, "username": user.lower(), "team_id": "T1"}
+        [action] = pressed["actions"]
+        action.update(action_id=button["action_id"], type=button["type"])
         if button["type"] == "button":
             action.update(value=button["value"], text=button["text"])
         else:
             action.update(selected_user=button["selected_user"])
-        payload = {
-            "type": "block_actions",
-            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-            "api_app_id": "A1",
-            "token": "legacy-token",
-            "trigger_id": f"trig-{time.monotonic_ns()}",
-            "team": {"id": "T1", "domain": "acme"},
-            "actions": [action],
-        }
-        if container == "home":
-            payload.update(container={"type": "view", "view_id": "VHOME"}, view={"id": "VHOME", "type": "home"})
-        else:
-            payload.update(
-                container={"type": "message", "message_ts": "1.1", "channel_id": "D1", "is_ephemeral": False},
-                channel={"id": "D1", "name": "directmessage"},
-                message={"type": "message", "ts": "1.1", "text": "…"},
-                response_url=self.fake.response_url(hook),
-            )
-        return await self.interact(payload)
+        if container != "home":
+            pressed["response_url"] = self.fake.response_url(hook)
+        return await self.interact(pressed)
 
     async def submit_view(self, callback_id: str, values: dict, metadata: dict, user: str = "U1", view_id="V1"):
-        view = {
-            "id": view_id,
-            "team_id": "T1",
-            "type": "modal",
-            "callback_id": callback_id,
-            "private_metadata": json.dumps(metadata),
-            "hash": "1700000002.abcdef",
-            "state": {"values": values},
-        }
-        payload = {
-            "type": "view_submission",
-            "team": {"id": "T1", "domain": "acme"},
-            "user": {"id": user, "username": user.lower(), "team_id": "T1"},
-            "api_app_id": "A1",
-            "token": "legacy-token",
-            "trigger_id": "trig-view",
-            "view": view,
-        }
-        return await self.interact(payload)
+        submitted = payload("slack", "view_submission", user={"id": user, "username": user.lower(), "team_id": "T1"})
+        submitted["view"].update(
+            id=view_id, callback_id=callback_id, private_metadata=json.dumps(metadata), state={"values": values}
+        )
+        return await self.interact(submitted)
 
     async def settled(self, timeout: float = 15.0) -> None:
         """Until every stored delivery has run and nothing waits in the outbox: then what was
@@ -178,28 +142,13 @@ def nothing_in_flight(engine) -> bool:
 
 def event_callback(event: dict, event_id: str) -> dict:
     """An Events API envelope as Slack sends it, over HTTP or inside a Socket Mode envelope."""
-    return {
-        "token": "legacy-token",
-        "team_id": "T1",
-        "api_app_id": "A1",
-        "event": {"event_ts": "1700000000.000100", **event},
-        "type": "event_callback",
-        "event_id": event_id,
-        "event_time": 1700000000,
-        "authorizations": [{"team_id": "T1", "user_id": "UBOT", "is_bot": True, "is_enterprise_install": False}],
-        "is_ext_shared_channel": False,
-    }
+    envelope = payload("slack", "event_callback", event_id=event_id)
+    envelope["event"].update(event)
+    return envelope
 
 
 def dm_event(text: str, user: str = "U1") -> dict:
-    return {
-        "type": "message",
-        "channel": f"D-{user}",
-        "channel_type": "im",
-        "user": user,
-        "text": text,
-        "ts": "1700000000.000100",
-    }
+    return payload("slack", "message_im", channel=f"D-{user}", user=user, text=text)
 
 
 def run_slack(url: str, scenario: Callable[[Slack], Awaitable[None]], **settings) -> None:

@@ -31,6 +31,7 @@ from tests.fake_teams import (
     card_text,
     submit_data,
 )
+from tests.payloads import payload
 from tests.test_slack import nothing_in_flight
 
 REFUND = "refunds over $50 need supervisor approval and it takes three days"
@@ -48,19 +49,16 @@ class Teams:
 
     def activity(self, user: str, *, conversation: str | None = None, kind: str = "message", **fields) -> dict:
         """An activity as the Bot Connector sends it, from a person in their personal chat."""
-        return {
+        defaults = {
             "type": kind,
-            "id": fields.pop("id", f"act-{uuid.uuid4().hex[:10]}"),
-            "timestamp": "2026-11-18T10:00:00.000Z",
+            "id": f"act-{uuid.uuid4().hex[:10]}",
             "serviceUrl": self.connector.url,
-            "channelId": "msteams",
-            "from": {"id": f"29:{user}", "name": user.replace("aad-", "").title(), "aadObjectId": user},
-            "conversation": {"conversationType": "personal", "tenantId": "tenant-1", "id": conversation or f"a:{user}"},
             "recipient": {"id": f"28:{APP_ID}", "name": "frictionlog"},
-            "channelData": {"tenant": {"id": "tenant-1"}},
-            "locale": "en-US",
-            **fields,
         }
+        activity = payload("teams", "message_personal", **{**defaults, **fields})
+        activity["from"] = {"id": f"29:{user}", "name": user.replace("aad-", "").title(), "aadObjectId": user}
+        activity["conversation"]["id"] = conversation or f"a:{user}"
+        return activity
 
     async def post(self, activity: dict, token: str | None = "valid", headers: dict | None = None):
         sent = {"Content-Type": "application/json"}
@@ -271,6 +269,8 @@ def test_owners_hear_proactively_and_a_person_without_a_reference_is_unreachable
         await teams.settled()
         [lost] = [m for m in teams.outbox() if m.label == "T-1 to its new owner" and m.state == "failed"]
         assert lost.last_error.startswith("unreachable: this person has not installed")
+        told = card_text(teams.connector.to(f"a:{LEAD_AAD}")[-1])  # the lead who assigned hears why
+        assert "T-1's new owner could not be told on Teams" in told and "has not installed" in told
 
     run_teams(sqlite_url, scenario)
 
@@ -330,3 +330,126 @@ def struct_size(png: bytes) -> tuple[int, int]:
 
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     return struct.unpack(">II", png[16:24])
+
+
+def test_a_lead_makes_a_channel_a_digest_target_and_it_gets_the_digest_once_a_week(sqlite_url):
+    from bot.schedule import digest_job
+
+    async def scenario(teams: Teams):
+        channel = "19:exec@thread.tacv2"
+        typed = teams.activity(
+            LEAD_AAD,
+            conversation=f"{channel};messageid=1700000000000",
+            text="<at>frictionlog</at> digest here",
+            entities=[{"type": "mention", "text": "<at>frictionlog</at>", "mentioned": {"id": f"28:{APP_ID}"}}],
+        )
+        typed["conversation"]["conversationType"] = "channel"
+        not_a_lead = {**typed, "id": "act-x", "from": {"id": "29:ann", "name": "Ann", "aadObjectId": "aad-ann"}}
+        await teams.post(not_a_lead)
+        await teams.post(typed)
+        await teams.settled()
+        replies = [card_text(a) for a in teams.connector.to(f"{channel};messageid=1700000000000")]
+        assert "Only team leads" in replies[0] and "This channel will get the weekly digest" in replies[1]
+        await teams.say("aad-ann", REFUND)
+        teams.service.clock.advance(days=7)
+        for _ in range(2):  # the schedule firing twice, or two replicas
+            await digest_job(teams.service, teams.app[PIPELINE], [])
+        await teams.settled()
+        [digest] = teams.connector.to(channel)
+        assert "frictionlog weekly digest" in card_text(digest) and len(json.dumps(digest)) < 28_000
+        off = {**typed, "id": "act-off", "text": "<at>frictionlog</at> digest here off"}
+        await teams.post(off)
+        await teams.settled()
+        assert "will no longer get the weekly digest" in card_text(teams.connector.to(off["conversation"]["id"])[-1])
+
+    run_teams(sqlite_url, scenario)
+
+
+def test_slack_and_teams_share_one_theme_and_each_reporter_hears_on_their_own_platform(sqlite_url):
+    from tests.fake_slack import FakeSlackThread
+    from tests.test_slack import SECRET, Slack
+
+    with FakeSlackThread() as fake:
+
+        async def scenario(teams: Teams):
+            slack = Slack(fake, teams.service, teams.url, teams.http)
+            await teams.post(teams.activity("aad-dana", kind="installationUpdate", action="add"))
+            await teams.say("aad-ann", REFUND)
+            status, _, _ = await slack.dm("supervisor approval for refunds over $50 takes days", user="U1")
+            assert status == 200
+            await teams.settled()
+            themes = {(s.platform, s.theme_id) for s in teams.submissions()}
+            assert themes == {("teams", 1), ("slack", 1)}  # one problem, one theme, whichever the platform
+            # A Slack lead gives the theme to a Teams user, who hears on Teams.
+            await slack.command("assign T-1 teams:aad-dana", user="U-SLACKLEAD", trigger="t-assign")
+            await teams.settled()
+            [owner_dm] = teams.connector.to("a:aad-dana")
+            assert "You now own T-1" in card_text(owner_dm)
+            note = "Self-approval up to $150 from Monday"
+            await teams.post(teams.activity("aad-dana", value={**submit_data(owner_dm, "Resolved"), "note": note}))
+            await teams.settled()
+            assert note in card_text(teams.connector.to("a:aad-ann")[-1])  # the Teams reporter, on Teams
+            [told] = [m for m in fake.of("chat.postMessage") if m["channel"] == "U1" and "resolved" in m["text"]]
+            assert note in json.dumps(told)  # the Slack reporter, on Slack
+
+        run_teams(
+            sqlite_url,
+            scenario,
+            team_leads="U-SLACKLEAD",
+            slack_bot_token="xoxb-test-token",
+            slack_signing_secret=SECRET,
+            slack_api_url=fake.api_url,
+        )
+
+
+def test_without_an_app_id_production_refuses_and_development_answers_only_loopback(sqlite_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from adapters.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in {
+        "FRICTIONLOG_ENV": "production",
+        "FRICTIONLOG_TEAMS_WITHOUT_APP_ID": "true",
+        "FRICTIONLOG_SECRET_KEY": "s" * 32,
+        "DATABASE_URL": "postgresql://x@db/frictionlog",
+    }.items():
+        monkeypatch.setenv(name, value)
+    refused = CliRunner().invoke(app, ["serve"])
+    assert refused.exit_code == 2
+    assert "turns Teams authentication off: set MICROSOFT_APP_ID" in " ".join(refused.output.split())
+    monkeypatch.delenv("FRICTIONLOG_TEAMS_WITHOUT_APP_ID")
+    monkeypatch.setenv("MICROSOFT_APP_ID", APP_ID)
+    no_password = CliRunner().invoke(app, ["serve"])
+    assert no_password.exit_code == 2 and "MICROSOFT_APP_PASSWORD is not" in " ".join(no_password.output.split())
+    for name in ("FRICTIONLOG_ENV", "MICROSOFT_APP_ID", "FRICTIONLOG_SECRET_KEY", "DATABASE_URL"):
+        monkeypatch.delenv(name)
+
+    with Authority() as authority, Connector(authority) as connector:
+
+        async def main():
+            config = Settings(database_url=sqlite_url, embeddings="hashing", teams_without_app_id=True, _env_file=None)
+            engine = make_engine(sqlite_url)
+            upgrade(engine)
+            service = FrictionService(engine, config, HashingEmbedder(), clock=FrozenClock(START))
+            web_app = make_web_app(service)
+            runner = web.AppRunner(web_app)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            try:
+                async with ClientSession() as http:
+                    teams = Teams(
+                        authority, connector, service, web_app, f"http://127.0.0.1:{runner.addresses[0][1]}", http
+                    )
+                    forged = teams.activity("aad-ann", text=REFUND, serviceUrl="https://attacker.example.net/")
+                    assert (await teams.post(forged, token=None))[0] == 403
+                    assert teams.submissions() == []
+                    status, _ = await teams.post(teams.activity("aad-ann", text=REFUND), token=None)
+                    assert 200 <= status < 300
+                    [confirmation] = await connector.wait_for("a:aad-ann")
+                    assert "Logged as S-1" in card_text(confirmation)
+            finally:
+                await runner.cleanup()
+                engine.dispose()
+
+        asyncio.run(main())

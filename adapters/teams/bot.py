@@ -46,6 +46,12 @@ def conversation_key(conversation_id: str) -> str:
     return f"conversation:{conversation_id}"
 
 
+def channel_of(conversation_id: str) -> str:
+    """A channel conversation without the thread it was typed in (`19:…@thread.tacv2;messageid=…`):
+    a digest posted there starts a post of its own."""
+    return conversation_id.split(";", 1)[0]
+
+
 def plain_text(activity: Activity) -> str:
     """The words typed: the bot's @mention removed, HTML tags and entities undone."""
     text = TurnContext.remove_recipient_mention(activity) or activity.text or ""
@@ -81,15 +87,19 @@ class TeamsBot(TeamsActivityHandler):
         """Where this person and this conversation can be written to later."""
         if not activity.conversation or not activity.service_url:
             return
-        reference = json.dumps(TurnContext.get_conversation_reference(activity).serialize())
-        keys = [conversation_key(activity.conversation.id)]
+        reference = TurnContext.get_conversation_reference(activity)
+        stored = {conversation_key(activity.conversation.id): json.dumps(reference.serialize())}
+        channel = channel_of(activity.conversation.id)
+        if channel != activity.conversation.id:  # the channel itself, for its digest
+            reference.conversation.id = channel
+            stored[conversation_key(channel)] = json.dumps(reference.serialize())
         personal = (activity.conversation.conversation_type or "personal") == "personal"
         user = activity.from_property
         if personal and user is not None and (user.aad_object_id or user.id):
-            keys.append(person_key(user.aad_object_id or user.id))
+            stored[person_key(user.aad_object_id or user.id)] = stored[conversation_key(activity.conversation.id)]
         with session_scope(self.service.engine) as session:
-            for key in keys:
-                queries.save_reference(session, platform="teams", key=key, reference=reference, at=utcnow())
+            for key, value in stored.items():
+                queries.save_reference(session, platform="teams", key=key, reference=value, at=utcnow())
 
     async def _receive(self, activity: Activity, **fields) -> None:
         user = activity.from_property
@@ -98,7 +108,7 @@ class TeamsBot(TeamsActivityHandler):
             user_name=user.name,
             platform="teams",
             delivery_id=activity.id,
-            channel=activity.conversation.id,
+            channel=channel_of(activity.conversation.id),
             reply_to={"conversation": activity.conversation.id},
             **fields,
         )

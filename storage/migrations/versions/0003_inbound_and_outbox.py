@@ -46,6 +46,7 @@ def upgrade() -> None:
         sa.Column("label", _string(200), nullable=False),
         sa.Column("recipient_sealed", sa.Text(), nullable=True),
         sa.Column("body_sealed", sa.Text(), nullable=True),
+        sa.Column("if_undeliverable_sealed", sa.Text(), nullable=True),
         sa.Column("state", _string(20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
         sa.Column("parts_done", sa.Integer(), nullable=False),
@@ -59,6 +60,16 @@ def upgrade() -> None:
     )
     op.create_index("ix_outbox_due", "outboxmessage", ["state", "next_attempt_at"], unique=False)
     op.create_index(op.f("ix_outboxmessage_created_at"), "outboxmessage", ["created_at"], unique=False)
+    op.create_table(
+        "digesttarget",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("platform", _string(20), nullable=False),
+        sa.Column("channel", _string(200), nullable=False),
+        sa.Column("added_by", _string(200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("platform", "channel"),
+    )
     with op.batch_alter_table("theme", schema=None) as batch_op:
         batch_op.add_column(sa.Column("owner_platform", _string(20), nullable=True))
     with op.batch_alter_table("auditevent", schema=None) as batch_op:
@@ -74,6 +85,7 @@ def downgrade() -> None:
         batch_op.drop_column("actor_platform")
     with op.batch_alter_table("theme", schema=None) as batch_op:
         batch_op.drop_column("owner_platform")
+    op.drop_table("digesttarget")
     op.drop_index(op.f("ix_outboxmessage_created_at"), table_name="outboxmessage")
     op.drop_index("ix_outbox_due", table_name="outboxmessage")
     op.drop_table("outboxmessage")
