@@ -31,6 +31,7 @@ from storage.models import Submission
 from tests.conftest import START
 from tests.fake_slack import FakeSlack
 from tests.fake_teams import card_text, submit_data
+from tests.loopback import served
 from tests.test_slack import SECRET, Slack, all_text, button, nothing_in_flight
 
 REFUND = "refunds over $50 need supervisor approval and it takes three days"
@@ -261,16 +262,11 @@ def test_every_platform_passes_the_contract(platform, sqlite_url):
         )
         service = FrictionService(engine, settings, HashingEmbedder(), clock=clock)
         app = make_web_app(service)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
         try:
-            async with ClientSession() as http:
-                slack = Slack(fake, service, f"http://127.0.0.1:{runner.addresses[0][1]}", http)
-                await scenario(SlackHarness(slack, app), clock)
+            async with served(app) as url, ClientSession() as http:
+                await scenario(SlackHarness(Slack(fake, service, url, http), app), clock)
                 assert nothing_in_flight(engine)
         finally:
-            await runner.cleanup()
             await fake.stop()
 
     if platform == "teams":

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 from sqlmodel import Session, select
 
 from adapters.web import make_web_app
@@ -23,6 +23,7 @@ from storage.db import make_engine, upgrade
 from storage.models import Delivery, OutboxMessage, Submission, Theme
 from tests.conftest import LEAD, START
 from tests.fake_slack import FakeSlack, mrkdwn_objects
+from tests.loopback import served
 from tests.payloads import payload
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -168,14 +169,10 @@ def run_slack(url: str, scenario: Callable[[Slack], Awaitable[None]], **settings
         engine = make_engine(url)
         upgrade(engine)
         service = FrictionService(engine, config, HashingEmbedder(), clock=FrozenClock(START))
-        runner = web.AppRunner(make_web_app(service))
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", 0).start()
         try:
-            async with ClientSession() as http:
-                await scenario(Slack(fake, service, f"http://127.0.0.1:{runner.addresses[0][1]}", http))
+            async with served(make_web_app(service)) as base, ClientSession() as http:
+                await scenario(Slack(fake, service, base, http))
         finally:
-            await runner.cleanup()
             await fake.stop()
             engine.dispose()
 

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
@@ -13,6 +13,7 @@ from adapters.web import make_web_app
 from bot.service import FrictionService
 from digests.embeddings import HashingEmbedder
 from storage.db import make_engine, schema_is_current, upgrade
+from tests.loopback import served
 
 
 def test_migrations_build_the_schema_the_models_describe(database_url):
@@ -37,16 +38,8 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url):
 
 
 async def _get_healthz(service) -> tuple[int, dict]:
-    runner = web.AppRunner(make_web_app(service))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        async with ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as response:
-            return response.status, await response.json()
-    finally:
-        await runner.cleanup()
+    async with served(make_web_app(service)) as base, ClientSession() as http, http.get(f"{base}/healthz") as answer:
+        return answer.status, await answer.json()
 
 
 def test_healthz_reports_the_database(service, settings):

@@ -31,6 +31,7 @@ from tests.fake_teams import (
     card_text,
     submit_data,
 )
+from tests.loopback import served
 from tests.payloads import payload
 from tests.test_slack import nothing_in_flight
 
@@ -111,15 +112,10 @@ def run_teams(url: str, scenario: Callable[[Teams], Awaitable[None]], **settings
             upgrade(engine)
             service = FrictionService(engine, config, HashingEmbedder(), clock=FrozenClock(START))
             app = make_web_app(service, teams_credentials=LoopbackCredentialsFactory(authority))
-            runner = web.AppRunner(app)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
             try:
-                async with ClientSession() as http:
-                    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+                async with served(app) as base, ClientSession() as http:
                     await scenario(Teams(authority, connector, service, app, base, http))
             finally:
-                await runner.cleanup()
                 engine.dispose()
 
         asyncio.run(main())
@@ -433,14 +429,9 @@ def test_without_an_app_id_production_refuses_and_development_answers_only_loopb
             upgrade(engine)
             service = FrictionService(engine, config, HashingEmbedder(), clock=FrozenClock(START))
             web_app = make_web_app(service)
-            runner = web.AppRunner(web_app)
-            await runner.setup()
-            await web.TCPSite(runner, "127.0.0.1", 0).start()
             try:
-                async with ClientSession() as http:
-                    teams = Teams(
-                        authority, connector, service, web_app, f"http://127.0.0.1:{runner.addresses[0][1]}", http
-                    )
+                async with served(web_app) as base, ClientSession() as http:
+                    teams = Teams(authority, connector, service, web_app, base, http)
                     forged = teams.activity("aad-ann", text=REFUND, serviceUrl="https://attacker.example.net/")
                     assert (await teams.post(forged, token=None))[0] == 403
                     assert teams.submissions() == []
@@ -449,7 +440,6 @@ def test_without_an_app_id_production_refuses_and_development_answers_only_loopb
                     [confirmation] = await connector.wait_for("a:aad-ann")
                     assert "Logged as S-1" in card_text(confirmation)
             finally:
-                await runner.cleanup()
                 engine.dispose()
 
         asyncio.run(main())
