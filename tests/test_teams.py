@@ -203,6 +203,13 @@ def test_a_channel_mention_is_a_submission_with_the_mention_stripped(sqlite_url)
         await teams.settled()
         [stored] = teams.submissions()
         assert stored.text == REFUND
+        # Without a personal chat the answer stays in the thread; with one, it goes there instead.
+        assert "Logged as S-1" in card_text(teams.connector.to("19:floor@thread.tacv2")[-1])
+        await teams.post(teams.activity("aad-ann", kind="installationUpdate", action="add"))
+        await teams.post({**activity, "id": "act-2", "text": "<at>frictionlog</at> hold times are too long"})
+        await teams.settled()
+        assert len(teams.connector.to("19:floor@thread.tacv2")) == 1
+        assert "Logged as S-2" in card_text(teams.connector.to("a:aad-ann")[-1])
 
     run_teams(sqlite_url, scenario)
 

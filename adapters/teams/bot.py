@@ -101,6 +101,10 @@ class TeamsBot(TeamsActivityHandler):
             for key, value in stored.items():
                 queries.save_reference(session, platform="teams", key=key, reference=value, at=utcnow())
 
+    @staticmethod
+    def _personal(activity: Activity) -> bool:
+        return (activity.conversation.conversation_type or "personal") == "personal"
+
     async def _receive(self, activity: Activity, **fields) -> None:
         user = activity.from_property
         event = Inbound(
@@ -109,7 +113,9 @@ class TeamsBot(TeamsActivityHandler):
             platform="teams",
             delivery_id=activity.id,
             channel=channel_of(activity.conversation.id),
-            reply_to={"conversation": activity.conversation.id},
+            # In a channel the answer goes to the person's own chat when the bot has one: a
+            # confirmation is theirs, not the channel's (Teams has no ephemeral messages).
+            reply_to={"conversation": activity.conversation.id, "privately": not self._personal(activity)},
             **fields,
         )
         await self.pipeline.receive(event)  # raises when it cannot be stored: the turn fails, 5xx

@@ -73,7 +73,8 @@ class TeamsPlatform:
         return MessageFactory.attachment(CardFactory.adaptive_card(cards.reply_card(self.codec, reply)))
 
     async def reply(self, to: dict, reply: Reply) -> None:
-        if to.get("plain") or not to.get("conversation"):
+        privately = to.get("privately") and self._reference(person_key(to["user"])) is not None
+        if to.get("plain") or not to.get("conversation") or privately:
             await self.notify(to["user"], Reply(reply.text) if to.get("plain") else reply)
             return
         unreachable = "unreachable: the conversation is unknown here (the bot was removed, or the data was reset)"
