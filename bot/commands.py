@@ -7,6 +7,7 @@
 /friction split T-12 S-4 S-9         /friction undo S-41 | metoo T-12
 """
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -56,6 +57,14 @@ class Submit:
 @dataclass(frozen=True)
 class Help:
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What looks like a command but is not one in full (`undo`, `assign T-6`, a lone `T-12`):
+    the sender gets that command's usage and an example, and nothing is logged."""
+
+    text: str
 
 
 @dataclass(frozen=True)
@@ -129,6 +138,7 @@ class MeToo:
 Command = (
     Submit
     | Help
+    | Usage
     | Themes
     | ShowTheme
     | Mine
@@ -152,7 +162,7 @@ PATTERNS: list[tuple[re.Pattern, type]] = [
     (re.compile(r"mine|my submissions", re.I), Mine),
     (re.compile(r"digest\s+here(?:\s+(on|off))?", re.I), DigestHere),
     (re.compile(r"digest(?:\s+preview)?", re.I), DigestPreview),
-    (re.compile(rf"assign\s+{THEME}\s+(?:to\s+)?(@?\S+)", re.I), Assign),
+    (re.compile(rf"assign\s+{THEME}\s+(?:to\s+)?(?!to$)(@?\S+)", re.I), Assign),
     (re.compile(rf"status\s+{THEME}\s+(\S+)(?:\s+(.*))?", re.I | re.S), SetStatus),
     (re.compile(rf"merge\s+{THEME}\s+(?:into|to|->)\s+{THEME}", re.I), Merge),
     (re.compile(rf"rename\s+{THEME}\s+(.+)", re.I | re.S), Rename),
@@ -160,23 +170,106 @@ PATTERNS: list[tuple[re.Pattern, type]] = [
     (re.compile(rf"undo\s+{SUBMISSION}", re.I), Undo),
     (re.compile(rf"(?:me\s*too|metoo|\+1)\s+{THEME}", re.I), MeToo),
 ]
-ANONYMOUS = re.compile(r"(?:anon|anonymous|anonymously)\s*[:\-]?\s+(.*)", re.I | re.S)
+# `anon <text>`, or `anonymous: <text>`: "anonymous callers cannot…" is prose about callers.
+ANONYMOUS = re.compile(r"(?:anon\b\s*[:\-]?|anonymous(?:ly)?\s*[:\-])\s*(\S.*)", re.I | re.S)
+LOG = re.compile(r"log\s*[:\-]?\s+(.*)", re.I | re.S)  # `log undo`: log it, whatever it starts with
+HELP_TOPIC = re.compile(r"help\s+(\S+)", re.I)
+LEADING_MENTION = re.compile(r"^(?:<@[UW][A-Z0-9]+(?:\|[^>]*)?>|@frictionlog)[\s:,]*", re.I)
+TRAILING = re.compile(r"[\s.!?,;:]+$")
+KEY = re.compile(r"^[TS]-?\d+$", re.I)
+
+# Each command word: its usage, an example, and whether it takes a theme or submission key.
+USAGES: dict[str, tuple[str, bool]] = {
+    "undo": ("undo S-41: take back your own submission within 24 hours", True),
+    "metoo": ("metoo T-12: add your voice to a theme", True),
+    "theme": ("theme T-12: one theme, its owner, status and recent reports", True),
+    "assign": ("assign T-12 @dana: give a theme an owner (team leads)", True),
+    "status": (
+        "status T-12 in-progress [note]: move a theme (its owner or a lead); resolved and wont-fix need a note",
+        True,
+    ),
+    "merge": ("merge T-3 into T-12: put two themes together (team leads)", True),
+    "rename": ("rename T-12 Refund approvals take days: a title for a theme (team leads)", True),
+    "split": ("split T-12 S-4 S-9: move submissions into a theme of their own (team leads)", True),
+    "themes": ("themes: the themes, biggest first", False),
+    "mine": ("mine: what you logged and where it stands", False),
+    "digest": ("digest preview: this week's digest · digest here [off]: the digest in this channel (leads)", False),
+    "anon": ("anon <what got in your way>: log it anonymously", False),
+    "help": ("help [command]: how to use frictionlog", False),
+}
+ALIASES = {"me": "metoo", "+1": "metoo", "anonymous": "anon", "anonymously": "anon", "list": "themes"}
+
+
+def command_word(word: str) -> str | None:
+    """The command a first word names: exactly, or mistyped by a letter or two (`asign`, `stauts`)."""
+    word = word.lower()
+    if word in USAGES or word in ALIASES:
+        return ALIASES.get(word, word)
+    if len(word) >= 5:
+        close = difflib.get_close_matches(word, [w for w in USAGES if len(w) >= 5], n=1, cutoff=0.8)
+        return close[0] if close else None
+    return None
+
+
+def usage(word: str, lead: str = "") -> Usage:
+    line, _takes_key = USAGES[word]
+    return Usage(
+        f"{lead}Usage: {line}.\nNothing was logged. To log a message that starts like a command, "
+        "begin it with `log`, e.g. log undo button in the app is broken"
+    )
 
 
 def parse(text: str) -> Command:
-    text = text.strip()
+    text = LEADING_MENTION.sub("", text.strip(), count=1).strip()
     if text.lower().startswith("/friction"):
         text = text[len("/friction") :].strip()
     if not text:
         return Help()
-    for pattern, kind in PATTERNS:
-        match = pattern.fullmatch(text)
-        if match:
-            return _build(kind, match)
+    bare = TRAILING.sub("", text) or text  # "undo S-41." and "themes?" are commands too
+    for candidate in dict.fromkeys((text, bare)):
+        for pattern, kind in PATTERNS:
+            match = pattern.fullmatch(candidate)
+            if match:
+                return _build(kind, match)
+    logged = LOG.fullmatch(text)
+    if logged and logged.group(1).strip():
+        return Submit(logged.group(1).strip())
     anonymous = ANONYMOUS.fullmatch(text)
-    if anonymous:
-        return Submit(anonymous.group(1).strip(), anonymous=True) if anonymous.group(1).strip() else Help()
-    return Submit(text)
+    if anonymous and TRAILING.sub("", anonymous.group(1)).strip():
+        return Submit(anonymous.group(1).strip(), anonymous=True)
+    topic = HELP_TOPIC.fullmatch(bare)
+    if topic and command_word(topic.group(1)):
+        return usage(command_word(topic.group(1)))
+    return malformed(bare) or Submit(text)
+
+
+def malformed(text: str) -> Usage | None:
+    """A command in all but its arguments: a command word with nothing after it, with a theme
+    or submission key but not in the command's shape, or (for commands without arguments) a
+    word or two after it; or a key on its own. Longer prose that merely starts with a command
+    word ("status of my refund is unclear") is friction, and is logged."""
+    words = text.split()
+    if len(words) == 1 and KEY.match(words[0]):
+        key = words[0].upper()
+        return Usage(
+            f"“{words[0]}” on its own is not a command. Try: theme {key} (see it) or metoo {key} (add your "
+            "voice); undo S-41 takes back your own submission. Nothing was logged."
+        )
+    word = command_word(words[0])
+    if word is None:
+        return None
+    rest = words[1:]
+    if words[0].lower() == "me" and rest and rest[0].lower() == "too":
+        rest = rest[1:]
+    _line, takes_key = USAGES[word]
+    lead = "" if words[0].lower() in USAGES or words[0].lower() in ALIASES else f"Did you mean {word}? "
+    if not rest:
+        return usage(word, lead)
+    if takes_key and any(KEY.match(token.strip(".,;:!?")) for token in rest):
+        return usage(word, lead)
+    if not takes_key and word != "anon" and len(rest) <= 2:
+        return usage(word, lead)
+    return None
 
 
 def _build(kind: type, match: re.Match) -> Command:

@@ -238,6 +238,8 @@ class FrictionService(Core):
                 return submissions.refusal(self, command)  # a stored one never gets here
             case c.Help(reason):
                 return Reply(f"{reason}\n\n{c.HELP}".strip())
+            case c.Usage(text):
+                return Reply(text, ok=False)
             case c.Themes():
                 return views.themes_overview(self, session)
             case c.ShowTheme(theme_id):

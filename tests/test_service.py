@@ -196,3 +196,11 @@ def test_different_issue_moves_it_to_its_own_theme(service):
     assert moved.theme_id == 2 and moved.pinned
     # The new theme has a centre at once: the same problem reported again joins it.
     assert "joined T-2" in ask(service, "U3", REFUND_2).text
+
+
+def test_mistyped_commands_get_their_usage_and_store_nothing(service):
+    for text in ("undo", "metoo", "anon", "assign T-6", "merge T-62 T-57", "rename T-57", "themes refund", "T-11"):
+        reply = ask(service, "U1", text)
+        assert not reply.ok and "Nothing was logged" in reply.text, text
+    assert stored(service) == []
+    assert ask(service, "U1", "undo button in the app is broken").text.startswith("Logged as S-1")
