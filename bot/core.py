@@ -70,12 +70,15 @@ class Core:
         if not self.is_lead(session, event):
             raise UserError(f"Only team leads can {action}. Ask your team lead, or see /friction help.")
 
-    def audit(self, session: Session, event: Inbound, action: str, theme_id: int | None, detail: str) -> None:
-        """Who did what to which theme, now: every curation and status change leaves one."""
+    def audit(
+        self, session: Session, event: Inbound, action: str, theme_id: int | None, detail: str, anonymous=False
+    ) -> None:
+        """Who did what to which theme, now: every curation and status change leaves one. An
+        anonymous sender's own act (withdrawing their report) is recorded without their id."""
         queries.audit(
             session,
-            actor=event.user,
-            actor_platform=event.platform,
+            actor="an anonymous sender" if anonymous else event.user,
+            actor_platform=None if anonymous else event.platform,
             action=action,
             theme_id=theme_id,
             at=self.clock(),

@@ -101,8 +101,11 @@ def undo(core: Core, session: Session, event: Inbound, submission_id: int) -> Re
             f"{submission_key(submission_id)} is older than 24 hours and counts in the themes now; "
             "ask a team lead if it must go."
         )
-    queries.forget_delivery_submission(session, submission_id=submission.id)
-    core.theming.withdraw(session, submission)
+    from_theme, anonymous = submission.theme_id, submission.anonymous
+    core.theming.withdraw(session, submission, core.clock())
+    detail = f"{submission_key(submission_id)} withdrawn by its sender (text removed)"
+    core.audit(session, event, "withdraw", from_theme, detail, anonymous=anonymous)
+    session.info["scrub"] = True  # its words leave the database file too
     return Reply(f"Done: {submission_key(submission_id)} is withdrawn.")
 
 

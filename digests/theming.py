@@ -259,16 +259,21 @@ class Theming:
         theme.title, theme.title_locked, theme.updated_at = title, True, now
         session.add(theme)
 
-    def withdraw(self, session: Session, submission: Submission) -> None:
-        """Delete a submission, and take its words out of its theme's title and example."""
+    def withdraw(self, session: Session, submission: Submission, now: datetime) -> None:
+        """Withdraw a submission: its id stays, its words, sender and theme go, and its words
+        leave its theme's title and example."""
         theme = session.get(Theme, submission.theme_id) if submission.theme_id else None
-        session.delete(submission)
+        words = submission.text
+        submission.text, submission.tags, submission.embedding, submission.theme_id = "", "", None, None
+        submission.author = submission.author_hash = submission.reporter_sealed = None
+        submission.channel, submission.source_url, submission.withdrawn_at = None, None, now
+        session.add(submission)
         session.flush()
         if theme is None:
             return
         theme.size = max(0, theme.size - 1)
         rest = queries.submissions_of_theme(session, theme_id=theme.id, limit=REPRESENTATIVES)
-        if theme.example_submission_id == submission.id or theme.summary == submission.text[:500]:
+        if theme.example_submission_id == submission.id or theme.summary == words[:500]:
             name = self.offline_namer.name([[s.text for s in rest]])[0] if rest else ThemeName("Withdrawn", "")
             theme.summary, theme.example_submission_id = name.summary, rest[0].id if rest else None
             if not theme.title_locked:

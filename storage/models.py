@@ -113,6 +113,9 @@ class Submission(SQLModel, table=True):
     # Placed by a team lead (split or "different issue"): re-clustering leaves it where it is.
     pinned: bool = Field(default=False)
     hidden: bool = Field(default=False)
+    # Withdrawn by its sender: the row and its id stay (an id is never handed out again), its
+    # words, sender and theme go; an audit event says who withdrew it and when.
+    withdrawn_at: datetime | None = _timestamp(nullable=True)
     embedding: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 

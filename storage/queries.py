@@ -77,7 +77,9 @@ def submissions_by_author(session: Session, *, author_hash: str, limit: int = 20
 
 
 def all_submissions(session: Session) -> list[Submission]:
-    return list(session.exec(select(Submission).order_by(col(Submission.id))))
+    """Every submission but the withdrawn ones."""
+    query = select(Submission).where(col(Submission.withdrawn_at).is_(None)).order_by(col(Submission.id))
+    return list(session.exec(query))
 
 
 def embedding_matrix(session: Session, *, held_before: datetime | None = None):
@@ -113,7 +115,11 @@ def submissions_embedded_otherwise(session: Session, *, size: int | None) -> lis
 
 
 def unthemed_submissions(session: Session) -> list[Submission]:
-    query = select(Submission).where(col(Submission.theme_id).is_(None)).order_by(col(Submission.id))
+    query = (
+        select(Submission)
+        .where(col(Submission.theme_id).is_(None), col(Submission.withdrawn_at).is_(None))
+        .order_by(col(Submission.id))
+    )
     return list(session.exec(query))
 
 
@@ -308,7 +314,7 @@ def submission_facts(session: Session, *, since: datetime, until: datetime):
     hidden ones included: the digest counts everything."""
     query = select(
         Submission.theme_id, Submission.created_at, Submission.kind, Submission.tags, Submission.author_hash
-    ).where(Submission.created_at >= since, Submission.created_at < until)
+    ).where(Submission.created_at >= since, Submission.created_at < until, col(Submission.withdrawn_at).is_(None))
     return session.exec(query).all()
 
 
@@ -476,11 +482,6 @@ def insert_delivery(
 # Compiled once and cached: the same statement with new parameters each time.
 _INSERT_SUBMISSION = insert(Submission.__table__).returning(Submission.__table__.c.id)
 _INSERT_DELIVERY = insert(Delivery.__table__).returning(Delivery.__table__.c.id)
-
-
-def forget_delivery_submission(session: Session, *, submission_id: int) -> None:
-    """Before a submission is withdrawn: its delivery stays (a retry still meets it), unlinked."""
-    session.exec(update(Delivery).where(Delivery.submission_id == submission_id).values(submission_id=None))
 
 
 def unclaimed_deliveries(session: Session, *, now: datetime, limit: int = 50) -> list[int]:

@@ -81,7 +81,23 @@ def test_undo_own_submission_within_24_hours(service, clock):
     assert not ask(service, "U2", "undo S-1").ok  # not theirs
     clock.advance(hours=23)
     assert ask(service, "U1", "undo S-1").text == "Done: S-1 is withdrawn."
-    assert stored(service) == []
+    [withdrawn] = stored(service)
+    assert withdrawn.withdrawn_at == clock() and withdrawn.text == "" and withdrawn.theme_id is None
+    assert withdrawn.author is None and withdrawn.author_hash is None and withdrawn.reporter_sealed is None
+    # Its id is never handed out again, and who withdrew it and when is on record.
+    assert ask(service, "U2", REFUND_2).text.startswith("Logged as S-2")
+    with Session(service.engine) as session:
+        [event] = session.exec(select(AuditEvent).where(AuditEvent.action == "withdraw")).all()
+    assert (event.actor, event.actor_platform, event.created_at) == ("U1", "test", clock())
+    assert event.detail == "S-1 withdrawn by its sender (text removed)"
+
+
+def test_an_anonymous_withdrawal_is_recorded_without_the_id(service):
+    ask(service, "U-SECRET", "anon " + REFUND)
+    assert ask(service, "U-SECRET", "undo S-1").ok
+    with Session(service.engine) as session:
+        [event] = session.exec(select(AuditEvent).where(AuditEvent.action == "withdraw")).all()
+    assert event.actor == "an anonymous sender" and event.actor_platform is None
 
 
 def test_the_board_asks_leads_about_themes_that_look_like_one_problem(service):

@@ -408,7 +408,10 @@ def test_buttons_undo_anonymous_different_issue_and_me_too(sqlite_url):
         replies = ["", *replies, (await slack.fake.reply_to("c5"))["text"]]
         assert "now anonymous" in replies[1] and "now has 2 people" in replies[2]
         assert "not one of your submissions" in replies[3] and replies[4] == "Done: S-1 is withdrawn."
-        assert [s.id for s in slack.submissions()] == [2]
+        assert [(s.id, s.withdrawn_at is not None, s.text) for s in slack.submissions()] == [
+            (1, True, ""),
+            (2, False, REFUND_2),
+        ]
 
     run_slack(sqlite_url, scenario)
 

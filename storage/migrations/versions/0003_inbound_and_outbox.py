@@ -76,9 +76,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("actor_platform", _string(20), nullable=True))
     with op.batch_alter_table("digestrun", schema=None) as batch_op:
         batch_op.add_column(sa.Column("message_id", sa.Integer(), nullable=True))
+    with op.batch_alter_table("submission", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("withdrawn_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("submission", schema=None) as batch_op:
+        batch_op.drop_column("withdrawn_at")
     with op.batch_alter_table("digestrun", schema=None) as batch_op:
         batch_op.drop_column("message_id")
     with op.batch_alter_table("auditevent", schema=None) as batch_op:
