@@ -36,4 +36,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) frictionlog.db* digest.md digest.html
+	rm -rf $(VENV) frictionlog.db* frictionlog-demo.db* digest.md digest.html .pytest_cache .ruff_cache

@@ -67,15 +67,38 @@ def display_names(settings: Settings, service) -> dict[tuple[str, str], str]:
     return asyncio.run(owner_names(service, make_router(settings, service)))
 
 
-def service_from(settings: Settings, **kwargs):
-    from adapters.wiring import build_service
+QUIET = {"on": False}  # --quiet, before the command
 
+
+@app.callback()
+def options(
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Do not say which database is used.")] = False,
+) -> None:
+    QUIET["on"] = quiet
+
+
+def service_from(settings: Settings, *, must_exist: bool = False, **kwargs):
+    """The service on the configured database, saying which (password masked). `must_exist`: a
+    command that only reads refuses a database that is not there rather than creating it."""
+    from adapters.wiring import build_service
+    from storage.db import database_exists
+
+    shown = escape(shown_url(settings.database_url))
+    if not QUIET["on"]:
+        errors.print(f"Database: {shown}", soft_wrap=True)  # a path or URL is never broken
     try:
+        if must_exist and not database_exists(settings.database_url):
+            errors.print(
+                f"[red]There is no frictionlog database at[/red] {shown}. Set DATABASE_URL to yours, or "
+                "start one with `frictionlog import FILE` or `frictionlog serve`.",
+                soft_wrap=True,
+            )
+            raise typer.Exit(1)
         return build_service(settings, **kwargs)
+    except typer.Exit:
+        raise
     except Exception as error:  # an unreachable database, a bad URL: one sentence, not a trace
-        errors.print(
-            f"[red]Cannot open the database[/red] {escape(shown_url(settings.database_url))}: {escape(str(error))}"
-        )
+        errors.print(f"[red]Cannot open the database[/red] {shown}: {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(1) from None
 
 
@@ -179,7 +202,7 @@ def export(
     """Export every submission with its theme (never an author for anonymous ones)."""
     from bot.transfer import write_export
 
-    service = service_from(load_settings())
+    service = service_from(load_settings(), must_exist=True)
     if output is None:
         write_export(service, sys.stdout, format.value)
         return
@@ -203,7 +226,7 @@ def cluster(
 ) -> None:
     """Re-theme recent submissions now, keeping theme keys, owners and a lead's decisions."""
     settings = load_settings()
-    service = service_from(settings)
+    service = service_from(settings, must_exist=True)
     with progress_bar() as report:
         if embed_again:
             service.theming.embed_again(report, every=True)
@@ -225,7 +248,7 @@ def themes(limit: Annotated[int, typer.Option(help="How many themes to show.")] 
     from storage import queries
 
     settings = load_settings()
-    service = service_from(settings)
+    service = service_from(settings, must_exist=True)
     names = display_names(settings, service)
     with Session(service.engine) as session:
         rows = queries.live_themes(session)
@@ -277,7 +300,7 @@ def digest(
     if post:
         _post_digest(settings, chosen)
         return
-    service = service_from(settings)
+    service = service_from(settings, must_exist=True)
     value = compose_digest(
         service.engine,
         zone=settings.zone,
@@ -374,7 +397,7 @@ def outbox(
     from storage import queries
     from storage.models import OUTBOX_STATES
 
-    service = service_from(load_settings())
+    service = service_from(load_settings(), must_exist=True)
     chosen = list(retry or [])
     if retry_failed:
         chosen += [m.id for m in outbox_messages(service, ("failed", "undeliverable"), limit=10_000)]

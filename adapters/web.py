@@ -35,10 +35,22 @@ def make_web_app(
     pipeline = Pipeline(service, router)
     app[PIPELINE] = pipeline
 
+    platforms = {
+        "slack": ("socket mode" if settings.slack_socket_mode else "http")
+        if settings.slack_enabled
+        else "not configured",
+        "teams": ("http" if settings.microsoft_app_id else "without an app id (development)")
+        if settings.teams_enabled
+        else "not configured",
+    }
+    # With no platform a server answers nobody: healthy only while developing.
+    serving = any(state != "not configured" for state in platforms.values()) or settings.environment == "development"
+
     async def healthz(_request: web.Request) -> web.Response:
         # The database call runs in a thread: the event loop never blocks on it.
-        healthy = await asyncio.to_thread(ping, service.engine)
-        body = {"ok": healthy, "database": "up" if healthy else "down", "platforms": router.names}
+        database = await asyncio.to_thread(ping, service.engine)
+        healthy = database and serving
+        body = {"ok": healthy, "database": "up" if database else "down", "platforms": platforms}
         return web.json_response(body, status=200 if healthy else 503)
 
     app.router.add_get("/healthz", healthz)

@@ -202,6 +202,20 @@ def schema_is_current(engine: Engine) -> bool:
         return _current_revision(connection) == head
 
 
+def database_exists(url: str) -> bool:
+    """Whether a frictionlog schema is there: an SQLite file that exists, a PostgreSQL database
+    with frictionlog's tables. Never creates anything."""
+    parsed = make_url(normalise_url(url))
+    if parsed.get_backend_name() == "sqlite":
+        return bool(parsed.database) and (parsed.database == ":memory:" or Path(parsed.database).is_file())
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision() is not None
+    finally:
+        engine.dispose()
+
+
 def ping(engine: Engine) -> bool:
     try:
         with engine.connect() as connection:

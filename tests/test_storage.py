@@ -42,10 +42,13 @@ async def _get_healthz(service) -> tuple[int, dict]:
         return answer.status, await answer.json()
 
 
+NONE = {"slack": "not configured", "teams": "not configured"}
+
+
 def test_healthz_reports_the_database(service, settings):
-    assert asyncio.run(_get_healthz(service)) == (200, {"ok": True, "database": "up", "platforms": []})
+    assert asyncio.run(_get_healthz(service)) == (200, {"ok": True, "database": "up", "platforms": NONE})
     unreachable = FrictionService(make_engine("postgresql://postgres@127.0.0.1:1/none"), settings, HashingEmbedder())
-    assert asyncio.run(_get_healthz(unreachable)) == (503, {"ok": False, "database": "down", "platforms": []})
+    assert asyncio.run(_get_healthz(unreachable)) == (503, {"ok": False, "database": "down", "platforms": NONE})
 
 
 def test_console_chat_buttons(service):
@@ -72,3 +75,31 @@ def test_an_older_schema_is_refused_not_migrated_behind_the_admins_back(database
     upgrade(engine)
     assert build_service(settings).engine is not None
     engine.dispose()
+
+
+def test_healthz_in_production_without_any_platform_is_not_healthy(service, settings):
+    production = settings.model_copy(update={"environment": "production"})
+    service.settings = production
+    status, body = asyncio.run(_get_healthz(service))
+    assert status == 503 and body == {"ok": False, "database": "up", "platforms": NONE}
+
+
+def test_commands_that_read_say_which_database_and_refuse_one_that_is_not_there(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from adapters.cli import app
+
+    missing = tmp_path / "nowhere.db"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{missing}")
+    monkeypatch.setenv("FRICTIONLOG_EMBEDDINGS", "hashing")
+    for command in (["digest"], ["themes"], ["export"], ["outbox"]):
+        result = CliRunner().invoke(app, command)
+        assert result.exit_code == 1, command
+        shown = " ".join(result.output.split())
+        assert f"Database: sqlite:///{missing}" in shown and "There is no frictionlog database" in shown
+    assert not missing.exists()  # nothing was created
+    quiet = CliRunner().invoke(app, ["--quiet", "themes"])
+    assert "Database:" not in quiet.output and "There is no frictionlog database" in quiet.output
+    monkeypatch.setenv("DATABASE_URL", "postgresql://frictionlog:s3cret@127.0.0.1:1/none")
+    masked = CliRunner().invoke(app, ["themes"])
+    assert "s3cret" not in masked.output and "***" in masked.output
