@@ -30,6 +30,7 @@ errors = Console(stderr=True)
 class ExportFormat(StrEnum):
     csv = "csv"
     json = "json"
+    xlsx = "xlsx"
 
 
 class DigestFormat(StrEnum):
@@ -158,56 +159,134 @@ def demo(
 
 @app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with a `text` column.")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(exists=True, dir_okay=False, help="CSV (any common encoding and delimiter) or .xlsx files."),
+    ],
+    sheet: Annotated[str | None, typer.Option(help="Only this sheet of each workbook (default: every sheet).")] = None,
+    text_column: Annotated[str | None, typer.Option(help="The column with the complaint's text.")] = None,
+    date_column: Annotated[str | None, typer.Option(help="The column with its date.")] = None,
+    author_column: Annotated[str | None, typer.Option(help="The column with who reported it.")] = None,
+    id_column: Annotated[str | None, typer.Option(help="The column with its ticket or reference id.")] = None,
+    kind_column: Annotated[str | None, typer.Option(help="The column with policy / customer / other.")] = None,
+    tags_column: Annotated[str | None, typer.Option(help="The column with areas or tags.")] = None,
+    day_first: Annotated[
+        bool, typer.Option("--day-first", help="03/11/2026 is 3 November (default: 11 March).")
+    ] = False,
+    date: Annotated[
+        str | None, typer.Option(help="The date of rows without one (YYYY-MM-DD); default: the file's own date.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be imported; store nothing.")] = False,
     no_cluster: Annotated[
         bool, typer.Option("--no-cluster", help="Place rows in themes but skip the re-clustering.")
     ] = False,
 ) -> None:
-    """Bulk-import past complaints from a CSV (text; optional external_id, created_at, author, kind, tags)."""
-    from bot.transfer import UnreadableFile, import_csv
+    """Bulk-import past complaints from spreadsheets: the text column is required; a date, author,
+    id, kind and tags are used when there (headers such as Complaint, Comment, Feedback,
+    Description or Date are recognised; map others with --text-column and friends)."""
+    from adapters.spreadsheets import read_tables
+    from bot.transfer import (
+        ImportOptions,
+        ImportSummary,
+        UnreadableFile,
+        import_rows,
+        map_columns,
+        parse_time,
+        theme_imported,
+    )
 
-    service = service_from(load_settings())
     try:
-        with progress_bar() as report:
-            summary = import_csv(service, file, progress=report, recluster=not no_cluster)
-    except UnreadableFile as error:
-        errors.print(f"[red]Cannot import {escape(str(file))}:[/red] {escape(str(error))}")
-        raise typer.Exit(1) from None
-    for line, reason in summary.bad_rows[:50]:
-        errors.print(f"[yellow]line {line}:[/yellow] {escape(reason)}")
+        given_date = parse_time(date, day_first=day_first) if date else None
+    except ValueError:
+        errors.print(f"[red]--date {escape(date or '')} is not a date[/red]; write it like 2026-11-03")
+        raise typer.Exit(2) from None
+    columns = {
+        "text": text_column,
+        "created_at": date_column,
+        "author": author_column,
+        "external_id": id_column,
+        "kind": kind_column,
+        "tags": tags_column,
+    }
+    options = ImportOptions(columns=columns, day_first=day_first, date=given_date, dry_run=dry_run)
+    service = service_from(load_settings())
+    summary = ImportSummary()
+    failed = []
+    with progress_bar() as report:
+        for file in files:
+            try:
+                for table in read_tables(file, sheet):
+                    note = f" ({table.encoding})" if table.encoding and table.encoding != "UTF-8" else ""
+                    errors.print(f"{'Checking' if dry_run else 'Reading'} {escape(table.name)}{note} …")
+                    mapping = map_columns(table.columns, options.columns)
+                    errors.print("  columns: " + escape(", ".join(f"{f} ← {c}" for f, c in mapping.items())))
+                    import_rows(
+                        service,
+                        table.columns,
+                        table.rows,
+                        progress=report,
+                        options=options,
+                        file_date=table.modified,
+                        summary=summary,
+                        theme=False,
+                    )
+            except UnreadableFile as error:
+                failed.append(file)
+                errors.print(f"[red]Cannot import {escape(str(file))}:[/red] {escape(str(error))}")
+        if not dry_run:
+            theme_imported(service, summary, progress=report, recluster=not no_cluster)
+    for where, reason in summary.bad_rows[:50]:
+        errors.print(f"[yellow]{escape(str(where))}:[/yellow] {escape(reason)}")
     if len(summary.bad_rows) > 50:
         errors.print(f"… and {len(summary.bad_rows) - 50} more bad rows")
+    for where, note in summary.warnings[:20]:
+        errors.print(f"[yellow]{escape(str(where))}:[/yellow] {escape(note)}")
+    verb = "would import" if dry_run else "imported"
     console.print(
-        f"Read {summary.read} rows: imported {summary.imported}, already there {summary.already_there}, "
+        f"Read {summary.read} rows: {verb} {summary.imported}, already there {summary.already_there}, "
         f"bad {len(summary.bad_rows)}."
     )
+    if summary.undated:
+        dated_by = f"--date {date}" if date else "the date of their file"
+        console.print(f"{summary.undated} rows had no date: dated by {dated_by}.")
     if summary.unknown_columns:
         console.print("Ignored columns: " + escape(", ".join(summary.unknown_columns)))
     if summary.imported and not summary.had_external_ids:
-        console.print("No external_id column: importing this file again would add its rows again.")
+        console.print("No id column: importing these files again would add their rows again.")
+    if dry_run:
+        console.print("Dry run: nothing was stored.")
     if summary.recluster:
         r = summary.recluster
         console.print(f"Themes: {r.themes} ({r.new_themes} new, {r.kept_themes} kept).")
-    if summary.bad_rows and not summary.imported and not summary.already_there:
+    if failed or (summary.bad_rows and not summary.imported and not summary.already_there):
         raise typer.Exit(1)
 
 
 @app.command()
 def export(
-    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv or json.")] = ExportFormat.csv,
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv, json or xlsx.")] = ExportFormat.csv,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="File to write; standard output if absent.")
     ] = None,
+    bom: Annotated[bool, typer.Option("--bom", help="CSV with a byte-order mark, so Excel reads it as UTF-8.")] = False,
 ) -> None:
-    """Export every submission with its theme (never an author for anonymous ones)."""
-    from bot.transfer import write_export
+    """Export every submission with its theme, owner, status and resolution note (never an author
+    for anonymous ones). Importing the export back adds nothing."""
+    from adapters.spreadsheets import write_xlsx
+    from bot.transfer import EXPORT_COLUMNS, export_records, write_export
 
     service = service_from(load_settings(), must_exist=True)
-    if output is None:
+    if format is ExportFormat.xlsx:
+        if output is None:
+            errors.print("[red]An .xlsx export needs --output FILE.xlsx[/red]")
+            raise typer.Exit(2)
+        count = write_xlsx(output, list(EXPORT_COLUMNS), export_records(service))
+    elif output is None:
         write_export(service, sys.stdout, format.value)
         return
-    with open(output, "w", newline="", encoding="utf-8") as handle:
-        count = write_export(service, handle, format.value)
+    else:
+        with open(output, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as handle:
+            count = write_export(service, handle, format.value)
     errors.print(f"Wrote {count} submissions to {output}.")
 
 

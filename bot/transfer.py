@@ -1,12 +1,12 @@
-"""Bulk import of past complaints and export of everything, as CSV or JSON."""
+"""Bulk import of past complaints (rows from any table: adapters/spreadsheets.py reads the
+files) and export of everything, with owner, status and resolution, that imports back as is."""
 
 import csv
-import io
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import IO
 
 from sqlmodel import Session
@@ -21,7 +21,58 @@ from storage import queries
 from storage.db import session_scope
 from storage.models import KINDS, Submission, theme_key
 
-KNOWN_COLUMNS = ("text", "external_id", "created_at", "author", "kind", "tags")
+FIELDS = ("text", "external_id", "created_at", "author", "kind", "tags", "submission_id")
+# Headers people use for each field, recognised without being told (lower case, spaces folded).
+SYNONYMS = {
+    "text": (
+        "text",
+        "complaint",
+        "comment",
+        "comments",
+        "feedback",
+        "description",
+        "message",
+        "issue",
+        "details",
+        "problem",
+        "what happened",
+        "verbatim",
+        "note",
+        "notes",
+    ),
+    "external_id": (
+        "external_id",
+        "external id",
+        "id",
+        "ticket",
+        "ticket id",
+        "ticket number",
+        "case",
+        "case id",
+        "case number",
+        "reference",
+        "ref",
+    ),
+    "created_at": (
+        "created_at",
+        "created at",
+        "date",
+        "created",
+        "timestamp",
+        "submitted",
+        "submitted at",
+        "reported",
+        "reported at",
+        "date reported",
+        "time",
+        "when",
+        "day",
+    ),
+    "author": ("author", "agent", "reported by", "submitted by", "name", "employee", "staff"),
+    "kind": ("kind", "type"),
+    "tags": ("tags", "tag", "area", "areas", "category", "categories", "topic"),
+    "submission_id": ("submission_id",),
+}
 EXPORT_COLUMNS = (
     "submission_id",
     "external_id",
@@ -30,9 +81,24 @@ EXPORT_COLUMNS = (
     "tags",
     "theme_key",
     "theme_title",
+    "owner",
+    "status",
+    "resolution_note",
     "text",
     "author",
 )
+DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y/%m/%d",
+    "%d %b %Y",
+    "%d %B %Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%d %b %Y %H:%M",
+    "%b %d %Y",
+)
+SLASHED = re.compile(r"(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?")
 
 
 @dataclass
@@ -40,134 +106,190 @@ class ImportSummary:
     read: int = 0
     imported: int = 0
     already_there: int = 0
-    bad_rows: list[tuple[int, str]] = field(default_factory=list)
+    undated: int = 0  # dated by the file (or --date) instead
+    bad_rows: list[tuple[str, str]] = field(default_factory=list)  # (where, why)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     unknown_columns: list[str] = field(default_factory=list)
-    had_external_ids: bool = True  # without them, a second import of the same file adds it again
+    had_external_ids: bool = True  # without them (or submission ids), a second import adds rows again
+    imported_ids: list[int] = field(default_factory=list)
     recluster: ReclusterResult | None = None
 
 
 class UnreadableFile(ValueError):
-    """The file as a whole cannot be imported (no `text` column, not a CSV)."""
+    """A file or sheet that cannot be imported as a whole (not CSV or Excel, no text column)."""
 
 
-def read_csv(path: Path) -> tuple[list[str], Iterator[tuple[int, dict | ValueError]]]:
-    """The columns and (line number, row) pairs; a line the CSV reader cannot parse comes as the
-    error instead of a row, so it is reported and the rest still imports."""
-    raw = path.read_bytes()
-    try:  # decoded whole first: an encoding problem stops the import before anything is stored
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
+def map_columns(columns: list[str], chosen: dict[str, str] | None = None) -> dict[str, str]:
+    """Which column holds each field: the ones named with --text-column and friends, else a
+    column whose header is a usual name for it (Complaint, Comment, Date, …)."""
+    chosen = {k: v for k, v in (chosen or {}).items() if v}
+    missing = [v for v in chosen.values() if v not in columns]
+    if missing:
+        raise UnreadableFile(f"no column {missing[0]!r}; the columns are: {', '.join(columns)}")
+    mapping = dict(chosen)
+    folded = {" ".join(c.lower().replace("_", " ").split()): c for c in columns}
+    for name, usual in SYNONYMS.items():
+        if name in mapping:
+            continue
+        for candidate in usual:
+            column = folded.get(" ".join(candidate.replace("_", " ").split()))
+            if column is not None and column not in mapping.values():
+                mapping[name] = column
+                break
+    if "text" not in mapping:
         raise UnreadableFile(
-            f'line {line} is not UTF-8 text; save the file as "CSV UTF-8" and import it again'
-        ) from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+            f"no column holds the text (looked for {', '.join(SYNONYMS['text'][:6])}, …); name it with "
+            f"--text-column, one of: {', '.join(columns)}"
+        )
+    return mapping
+
+
+def parse_time(value: str, *, day_first: bool = False) -> datetime:
+    """ISO 8601, or the usual spreadsheet forms: 03/11/2026 14:05 (month first unless
+    `day_first`; a first number over 12 settles it), 3 Nov 2026, Nov 3, 2026."""
+    value = value.strip()
     try:
-        fieldnames = reader.fieldnames
-    except csv.Error as error:
-        raise UnreadableFile(f"the header line is not CSV: {error}") from None
-    if not fieldnames:
-        raise UnreadableFile(f"{path} is empty or not a CSV file")
-    columns = [name.strip() for name in fieldnames]
-    reader.fieldnames = columns
-
-    def rows():
-        while True:
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                yield reader.line_num + 1, ValueError(f"not a readable CSV line ({error})")
-                continue
-            yield reader.line_num, row
-
-    return columns, rows()
-
-
-def parse_time(value: str) -> datetime:
-    moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        moment = _spreadsheet_time(value, day_first)
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _row_to_submission(service: FrictionService, row: dict | ValueError, now: datetime) -> Submission:
+def _spreadsheet_time(value: str, day_first: bool) -> datetime:
+    slashed = SLASHED.fullmatch(value)
+    if slashed:
+        first, second, year, hour, minute, secs = slashed.groups()
+        day, month = (int(first), int(second)) if day_first else (int(second), int(first))
+        if month > 12 and day <= 12:  # 25/11/2026 is the 25th whatever the order
+            day, month = month, day
+        year = int(year) + (2000 if len(year) == 2 else 0)
+        return datetime(year, month, day, int(hour or 0), int(minute or 0), int(secs or 0))
+    for form in DATE_FORMATS:
+        try:
+            return datetime.strptime(value, form)
+        except ValueError:
+            continue
+    raise ValueError(value)
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    columns: dict[str, str] | None = None  # field -> column, from --text-column and friends
+    day_first: bool = False
+    date: datetime | None = None  # for rows without one; else the file's own date
+    dry_run: bool = False
+
+
+def _row_to_submission(
+    service: FrictionService,
+    row: dict | ValueError,
+    mapping: dict[str, str],
+    options: ImportOptions,
+    file_date: datetime,
+    warn,
+) -> tuple[Submission, bool]:
+    """The submission a row makes, and whether it had a date of its own."""
     if isinstance(row, ValueError):
         raise row
-    text = (row.get("text") or "").strip()
+
+    def get(name: str) -> str:
+        return (row.get(mapping[name]) or "").strip() if name in mapping else ""
+
+    text = get("text")
     if not text:
         raise ValueError("the text is empty")
     clean = redact(text)
     limit = service.settings.max_message_chars
     if len(clean) > limit:  # counted as stored, redacted
         raise ValueError(f"the text is {len(clean):,} characters; the limit is {limit:,}")
-    author = (row.get("author") or "").strip() or None
-    external_id = (row.get("external_id") or "").strip() or None
+    author, external_id = get("author") or None, get("external_id") or None
     for name, value, most in (("author", author, 120), ("external_id", external_id, 200)):
         if value and len(value) > most:
             raise ValueError(f"{name} is {len(value)} characters; the limit is {most}")
-    created = (row.get("created_at") or "").strip()
+    created = get("created_at")
     try:
-        created_at = parse_time(created) if created else now
+        created_at = parse_time(created, day_first=options.day_first) if created else (options.date or file_date)
     except ValueError:
-        raise ValueError(f"created_at {created!r} is not an ISO 8601 date or time") from None
-    kind = (row.get("kind") or "").strip().lower()
+        raise ValueError(f"{mapping['created_at']} {created!r} is not a date (try --day-first for 03/11)") from None
+    kind = get("kind").lower()
     if kind and kind not in KINDS:
-        raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    tags = [t.strip().lstrip("#").lower() for t in (row.get("tags") or "").replace(";", ",").split(",")]
+        warn(f"kind {kind!r} is not one of {', '.join(KINDS)}: logged as other")
+        kind = "other"
+    tags = [t.strip().lstrip("#").lower() for t in get("tags").replace(";", ",").split(",")]
     tags = list(dict.fromkeys([t for t in tags if t] + tags_of(clean)))
-    return Submission(
+    submission = Submission(
         text=clean,
         kind=kind or infer_kind(clean),
         tags=",".join(tags)[:500],
         platform="import",
         author=author,
         author_hash=service.person_hash(Person("import", author)) if author else None,
-        external_id=external_id,
+        external_id=external_id or _exported_key(get("submission_id")),
         created_at=created_at,
     )
+    return submission, bool(created)
+
+
+def _exported_key(submission_key_text: str) -> str | None:
+    """A row frictionlog exported carries its submission id; imported back it is recognised."""
+    number = re.fullmatch(r"S-?(\d+)", submission_key_text.strip(), re.I)
+    return f"frictionlog:S-{number.group(1)}" if number else None
 
 
 def import_rows(
     service: FrictionService,
     columns: list[str],
-    rows: Iterable[tuple[int, dict | ValueError]],
+    rows: Iterable[tuple[str, dict | ValueError]],
     *,
     progress: Progress = no_progress,
     recluster: bool = True,
     batch: int = 500,
+    options: ImportOptions = ImportOptions(),
+    file_date: datetime | None = None,
+    summary: ImportSummary | None = None,
+    theme: bool = True,
 ) -> ImportSummary:
-    if "text" not in columns:
-        raise UnreadableFile("the file has no `text` column; it is the one column frictionlog needs")
-    summary = ImportSummary(
-        unknown_columns=[c for c in columns if c not in KNOWN_COLUMNS], had_external_ids="external_id" in columns
-    )
-    now = service.clock()
+    """Import one table's rows (a CSV file, a sheet). With several tables, pass one summary along
+    and `theme=False`, then `theme_imported` once at the end."""
+    mapping = map_columns(columns, options.columns)
+    summary = summary or ImportSummary()
+    summary.unknown_columns += [c for c in columns if c not in mapping.values() and c not in summary.unknown_columns]
+    summary.had_external_ids &= "external_id" in mapping or "submission_id" in mapping
+    now = file_date or service.clock()
     pending: list[Submission] = []
     seen_ids: set[str] = set()
-    imported_ids: list[int] = []
+    imported_ids = summary.imported_ids
 
     def flush() -> None:
         if not pending:
             return
         with session_scope(service.engine) as session:
-            existing = queries.existing_external_ids(
-                session, external_ids=[s.external_id for s in pending if s.external_id]
-            )
+            keys = [s.external_id for s in pending if s.external_id]
+            existing = queries.existing_external_ids(session, external_ids=keys)
+            texts = {s.external_id: s.text for s in pending if s.external_id}
+            existing |= queries.exported_submissions_present(session, keys=keys, texts=texts)
             fresh = [s for s in pending if s.external_id not in existing or s.external_id is None]
             summary.already_there += len(pending) - len(fresh)
-            session.add_all(fresh)
-            session.flush()
-            imported_ids.extend(s.id for s in fresh)
-            summary.imported += len(fresh)
+            if options.dry_run:
+                summary.imported += len(fresh)
+                session.rollback()
+            else:
+                session.add_all(fresh)
+                session.flush()
+                imported_ids.extend(s.id for s in fresh)
+                summary.imported += len(fresh)
         pending.clear()
 
-    for line, row in rows:
+    for where, row in rows:
         summary.read += 1
         try:
-            submission = _row_to_submission(service, row, now)
+            submission, dated = _row_to_submission(
+                service, row, mapping, options, now, lambda note, at=where: summary.warnings.append((at, note))
+            )
         except ValueError as error:
-            summary.bad_rows.append((line, str(error)))
+            summary.bad_rows.append((where, str(error)))
             continue
+        summary.undated += not dated
         if submission.external_id:
             if submission.external_id in seen_ids:
                 summary.already_there += 1
@@ -177,26 +299,27 @@ def import_rows(
         if len(pending) >= batch:
             flush()
     flush()
-    # Embeddings in batches, then one re-clustering of the window and of everything imported:
-    # an import often brings history older than the window, and it deserves real themes too.
-    if recluster and summary.imported:
-        summary.recluster = service.theming.recluster(service.clock(), progress, include=imported_ids)
-    elif summary.imported:
-        service.theming.embed_missing(progress)
+    if theme and not options.dry_run:
+        theme_imported(service, summary, progress=progress, recluster=recluster)
     return summary
 
 
-def import_csv(
-    service: FrictionService, path: Path, *, progress: Progress = no_progress, recluster: bool = True
-) -> ImportSummary:
-    columns, rows = read_csv(path)
-    return import_rows(service, columns, rows, progress=progress, recluster=recluster)
+def theme_imported(
+    service: FrictionService, summary: ImportSummary, *, progress: Progress = no_progress, recluster: bool = True
+) -> None:
+    """Embeddings in batches, then one re-clustering of the window and of everything imported:
+    an import often brings history older than the window, and it deserves real themes too."""
+    if recluster and summary.imported_ids:
+        summary.recluster = service.theming.recluster(service.clock(), progress, include=summary.imported_ids)
+    elif summary.imported_ids:
+        service.theming.embed_missing(progress)
 
 
 def export_records(service: FrictionService) -> Iterator[dict]:
     with Session(service.engine) as session:
-        titles = queries.theme_titles(session)
+        themes = {t.id: t for t in queries.themes_by_ids(session, theme_ids=list(queries.theme_titles(session)))}
         for submission in queries.all_submissions(session):
+            theme = themes.get(submission.theme_id)
             yield {
                 "submission_id": submission_key(submission.id),
                 "external_id": submission.external_id or "",
@@ -204,7 +327,10 @@ def export_records(service: FrictionService) -> Iterator[dict]:
                 "kind": submission.kind,
                 "tags": submission.tags.replace(",", ";"),
                 "theme_key": theme_key(submission.theme_id),
-                "theme_title": titles.get(submission.theme_id, ""),
+                "theme_title": theme.title if theme else "",
+                "owner": theme.owner or "" if theme else "",
+                "status": theme.status if theme else "",
+                "resolution_note": theme.status_note if theme else "",
                 "text": submission.text,
                 # Anonymous means anonymous: no author, ever.
                 "author": "" if submission.anonymous else (submission.author or ""),

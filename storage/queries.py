@@ -57,6 +57,19 @@ def existing_external_ids(session: Session, *, external_ids: Iterable[str]) -> s
     return found
 
 
+def exported_submissions_present(session: Session, *, keys: Iterable[str], texts: dict[str, str]) -> set[str]:
+    """Of keys like "frictionlog:S-12" (a row frictionlog exported), those whose submission is
+    here with the same text: importing an export back adds nothing."""
+    numbers = {}
+    for key in keys:
+        if key.startswith("frictionlog:S-") and key[14:].isdigit():
+            numbers[int(key[14:])] = key
+    if not numbers:
+        return set()
+    rows = session.exec(select(Submission.id, Submission.text).where(col(Submission.id).in_(list(numbers))))
+    return {numbers[number] for number, text in rows if texts.get(numbers[number]) == text}
+
+
 def submissions_of_theme(session: Session, *, theme_id: int, limit: int | None = None) -> list[Submission]:
     query = (
         select(Submission)
@@ -201,20 +214,15 @@ def follow_merges(session: Session, *, theme_id: int) -> Theme | None:
 
 def reporter_count(session: Session, *, theme_id: int) -> int:
     """Distinct people behind a theme: reporters (by hash, so anonymous ones count) and me-toos,
-    plus every unattributed report; counted in the database, in one statement."""
+    counted in the database in one statement. An imported row without an author names nobody:
+    it adds no person (fifty unsigned spreadsheet rows may be one agent)."""
     people = union(
         select(Submission.author_hash.label("person")).where(
             Submission.theme_id == theme_id, col(Submission.author_hash).is_not(None)
         ),
         select(Vote.voter_hash.label("person")).where(Vote.theme_id == theme_id),
     ).subquery()
-    named = select(func.count()).select_from(people).scalar_subquery()
-    unattributed = (
-        select(func.count())
-        .where(Submission.theme_id == theme_id, col(Submission.author_hash).is_(None))
-        .scalar_subquery()
-    )
-    return int(session.exec(select(named + unattributed)).one())
+    return int(session.exec(select(func.count()).select_from(people)).one())
 
 
 def add_vote(

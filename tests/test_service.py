@@ -220,3 +220,16 @@ def test_mistyped_commands_get_their_usage_and_store_nothing(service):
         assert not reply.ok and "Nothing was logged" in reply.text, text
     assert stored(service) == []
     assert ask(service, "U1", "undo button in the app is broken").text.startswith("Logged as S-1")
+
+
+def test_imported_rows_without_an_author_count_as_nobody(service):
+    from bot.transfer import import_rows
+    from storage import queries
+
+    rows = [(f"row {n}", {"text": REFUND + f" case {n}"}) for n in range(2, 6)]
+    summary = import_rows(service, ["text"], rows, recluster=False)
+    assert summary.imported == 4 and summary.undated == 4
+    ask(service, "U1", REFUND)
+    with Session(service.engine) as session:
+        [theme] = queries.live_themes(session)
+        assert theme.size == 5 and queries.reporter_count(session, theme_id=theme.id) == 1  # only U1 is someone
