@@ -31,9 +31,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/themes.py
 	$(BIN)/python bench/themes_scale.py
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/redaction.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) frictionlog.db* frictionlog-demo.db* digest.md digest.html .pytest_cache .ruff_cache
+	rm -rf $(VENV) frictionlog.db* frictionlog-demo.db* digest.md digest.html .pytest_cache .ruff_cache .hypothesis
