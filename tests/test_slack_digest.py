@@ -3,16 +3,11 @@ by `frictionlog digest --post` and by the scheduler inside `frictionlog serve`."
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
+from aiohttp import ClientSession
 from typer.testing import CliRunner
 
 from adapters.cli import app
@@ -27,7 +22,7 @@ from digests.blocks import MAX_BLOCKS, MAX_SECTION, render_slack
 from digests.digest import Closed, Digest, IsoWeek, ThemeLine
 from tests.conftest import START, ask
 from tests.fake_slack import FakeSlack, FakeSlackThread, mrkdwn_objects
-from tests.test_slack import SECRET, sign
+from tests.test_slack import SECRET
 
 runner = CliRunner()
 HOSTILE = "<!channel> call <@U0BOSS> now <https://evil.example|here> & <!subteam^S1>"
@@ -241,80 +236,27 @@ def test_production_refuses_slack_without_a_signing_secret():
         )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_frictionlog_serve_answers_slack_end_to_end(tmp_path):
-    """The real command: `frictionlog serve` in its own process, a signed DM, a confirmation."""
-    with FakeSlackThread() as fake:
-        port = _free_port()
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
-            "FRICTIONLOG_EMBEDDINGS": "hashing",
-            "SLACK_BOT_TOKEN": "xoxb-test",
-            "SLACK_SIGNING_SECRET": SECRET,
-            "SLACK_API_URL": fake.api_url,
-        }
-        command = [
-            str(Path(sys.executable).parent / "frictionlog"),
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ]
-        process = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    """The real command: `frictionlog serve` in its own process, a signed DM, a confirmation, and
+    it says what it serves."""
+    from tests.test_reliability import TEXTS, Serve, confirmations, deliver
+
+    async def main(fake) -> None:
+        serve = Serve(f"sqlite:///{tmp_path / 'serve.db'}", fake, tmp_path, FRICTIONLOG_RECLUSTER_HOURS="6").start()
         try:
-            asyncio.run(_talk_to_serve(port, fake))
+            async with ClientSession() as http:
+                await serve.ready(http)
+                status, _ = await deliver(http, serve, "U1", TEXTS[0], "Ev-serve")
+                assert status == 200
+                deadline = time.monotonic() + 15
+                while not confirmations(fake):
+                    assert time.monotonic() < deadline, fake.calls
+                    await asyncio.sleep(0.1)
         finally:
-            process.send_signal(signal.SIGINT)
-            output = process.communicate(timeout=20)[0].decode()
-        assert "Slack: HTTP at" in output and "scheduled recluster" in output, output
-
-
-async def _talk_to_serve(port: int, fake: FakeSlack) -> None:
-    from aiohttp import ClientSession
-
-    base = f"http://127.0.0.1:{port}"
-    async with ClientSession() as http:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                async with http.get(f"{base}/healthz") as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "frictionlog serve did not start"
-            await asyncio.sleep(0.2)
-        event = {
-            "type": "event_callback",
-            "team_id": "T1",
-            "api_app_id": "A1",
-            "event_id": "Ev-serve",
-            "event": {
-                "type": "message",
-                "channel_type": "im",
-                "channel": "D1",
-                "user": "U1",
-                "text": "refunds are slow",
-            },
-        }
-        body = json.dumps(event).encode()
-        stamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": sign(body, stamp),
-        }
-        async with http.post(f"{base}/slack/events", data=body, headers=headers) as response:
-            assert response.status == 200
-        deadline = time.monotonic() + 15
-        while not fake.of("chat.postMessage"):
-            assert time.monotonic() < deadline, fake.calls
-            await asyncio.sleep(0.1)
+            serve.stop()
         assert fake.of("chat.postMessage")[0]["text"].startswith("Logged as S-1")
+        output = serve.log.read_text()
+        assert "Slack: HTTP at" in output and "Teams: not configured" in output and "scheduled recluster" in output
+
+    with FakeSlackThread() as fake:
+        asyncio.run(main(fake))
