@@ -260,6 +260,8 @@ def test_owners_hear_proactively_and_a_person_without_a_reference_is_unreachable
         [owner_dm] = teams.connector.to("a:aad-dana")
         text = card_text(owner_dm)
         assert "You now own T-1" in text and owner_dm["_authorized"]
+        assigned = card_text(teams.connector.to(f"a:{LEAD_AAD}")[-1])
+        assert '"Owner", "value": "Dana"' in assigned and "aad-dana" not in assigned  # by name, not object id
         # The owner acknowledges from the card, then resolves with the note typed on it.
         await teams.post(teams.activity("aad-dana", value=submit_data(owner_dm, "Acknowledge")))
         resolved = {**submit_data(owner_dm, "Resolved"), "note": "Self-approval up to $150 from Monday"}

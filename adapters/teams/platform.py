@@ -6,8 +6,10 @@ Retries are the outbox's: 429 comes back with its Retry-After, 412, 502, 504 and
 transient, any other refusal (403: the bot was removed) as permanent.
 """
 
+import asyncio
 import json
 import logging
+from dataclasses import replace
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
@@ -20,6 +22,7 @@ from adapters.teams import cards
 from adapters.teams.bot import conversation_key, person_key
 from bot.actions import ActionCodec
 from bot.messages import Reply
+from bot.people import Person
 from bot.router import PartsSent, SendFailed
 from digests.digest import Digest
 from storage import queries
@@ -72,7 +75,24 @@ class TeamsPlatform:
     def _card(self, reply: Reply):
         return MessageFactory.attachment(CardFactory.adaptive_card(cards.reply_card(self.codec, reply)))
 
+    def _named(self, reply: Reply) -> Reply:
+        """People in a card by the name Teams gave them, never by their object id."""
+
+        def name(value):
+            if isinstance(value, Person) and value.platform == "teams":
+                reference = self._reference(person_key(value.id))
+                if reference is not None and reference.user is not None and reference.user.name:
+                    return reference.user.name
+            return value
+
+        sections = tuple(
+            replace(section, fields=tuple((label, name(value)) for label, value in section.fields))
+            for section in reply.sections
+        )
+        return replace(reply, sections=sections)
+
     async def reply(self, to: dict, reply: Reply) -> None:
+        reply = await asyncio.to_thread(self._named, reply)
         privately = to.get("privately") and self._reference(person_key(to["user"])) is not None
         if to.get("plain") or not to.get("conversation") or privately:
             await self.notify(to["user"], Reply(reply.text) if to.get("plain") else reply)
@@ -81,6 +101,7 @@ class TeamsPlatform:
         await self._send(conversation_key(to["conversation"]), [self._card(reply)], unreachable)
 
     async def notify(self, user_id: str, message: Reply) -> None:
+        message = await asyncio.to_thread(self._named, message)
         unreachable = "unreachable: this person has not installed or messaged the frictionlog app in Teams"
         await self._send(person_key(user_id), [self._card(message)], unreachable)
 
