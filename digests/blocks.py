@@ -70,7 +70,7 @@ def _list_blocks(title: str, lines: list[str], empty: str) -> list[dict]:
 
 def digest_blocks(digest: Digest, owner: Callable[[Owner], str] = _plain_owner) -> list[dict]:
     """Every block of the digest in order. `owner` renders an owner (Slack: a mention)."""
-    start, end = digest.start.strftime("%a %d %b"), digest.end.strftime("%a %d %b %Y")
+    start, end = digest.start.strftime("%a %d %b"), digest.last_day.strftime("%a %d %b %Y")
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": clip(digest.title, MAX_HEADER)}},
         {
@@ -95,12 +95,14 @@ def digest_blocks(digest: Digest, owner: Callable[[Owner], str] = _plain_owner) 
 
     blocks += _list_blocks(
         "Growing",
-        [f"• {title_of(t)}: {mrkdwn_escape(growth_label(t))} · {standing(t)}" for t in digest.growing],
+        [f"• {title_of(t)}: {mrkdwn_escape(growth_label(t))} · {standing(t)}" for t in digest.growing]
+        + [f"• {more}" for more in [digest.more(digest.growing, digest.growing_total)] if more],
         "• No sharp growth.",
     )
     blocks += _list_blocks(
         "Needs an owner",
-        [f"• {title_of(t)}: {t.this_week} this week, {t.total} in all · {standing(t)}" for t in digest.unowned],
+        [f"• {title_of(t)}: {t.this_week} this week, {t.total} in all · {standing(t)}" for t in digest.unowned]
+        + [f"• {more}" for more in [digest.more(digest.unowned, digest.unowned_total)] if more],
         "• Every active theme has an owner.",
     )
     blocks += _list_blocks(

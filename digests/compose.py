@@ -104,6 +104,8 @@ def compose_digest(
         top=tuple(_with_quotes(engine, by_week[:TOP], start, end)),
         growing=tuple(growing[:5]),
         unowned=tuple(unowned[:10]),
+        growing_total=len(growing),
+        unowned_total=len(unowned),
         overdue=tuple(overdue),
         resolved=resolved,
         areas=areas,

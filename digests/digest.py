@@ -112,6 +112,18 @@ class Digest:
     # Area tags with at least three distinct reporters; smaller groups are never shown.
     areas: tuple[tuple[str, int], ...]
     curation: tuple[str, ...]  # merges, renames, hides and splits of the week, in words
+    # How many there are in all, when a list above shows only the first ones.
+    growing_total: int = 0
+    unowned_total: int = 0
+
+    @property
+    def last_day(self) -> datetime:
+        """The week's Sunday: the range reads Mon 16 Nov – Sun 22 Nov, not eight days."""
+        return self.end - timedelta(days=1)
+
+    def more(self, shown: tuple, total: int) -> str:
+        """ "and N more (T in all)" under a capped list; nothing when it is whole."""
+        return f"and {total - len(shown)} more ({total} in all)" if total > len(shown) else ""
 
     @property
     def title(self) -> str:

@@ -23,11 +23,16 @@ def sparkline(values: tuple[int, ...]) -> str:
     return "".join(SPARKS[min(len(SPARKS) - 1, round(v / top * (len(SPARKS) - 1)))] for v in values)
 
 
+MEANINGFUL_BASE = 10  # below this many the week before, a percentage misleads: +1800% from 1
+
+
 def growth_label(line: ThemeLine) -> str:
     if line.is_new:
         return "new this week"
     if line.growth is None:
         return f"{line.this_week} this week, none the week before"
+    if line.last_week < MEANINGFUL_BASE:
+        return f"{line.this_week - line.last_week:+d} this week, from {line.last_week}"
     return f"{line.growth:+.0%} vs last week ({line.last_week} → {line.this_week})"
 
 

@@ -81,13 +81,27 @@ def test_digest_blocks_escape_staff_text_and_mention_owners():
     assert "&lt;!channel&gt;" in text and "&amp;" in text
     assert "Owner: <@U777> · Status: new" in text and "Owner: _unowned_" in text
     # Each theme in every list says who owns it and where it stands.
-    assert "T-1 Title &lt;!here&gt; T-1: +100% vs last week (2 → 4) · <@U777> · new" in text
+    # Growth on a small base in counts, not "+100%"; the week from Monday to Sunday.
+    assert "T-1 Title &lt;!here&gt; T-1: +2 this week, from 2 · <@U777> · new" in text
+    assert "Mon 09 Nov – Sun 15 Nov 2026" in text
     assert "T-2 Title &lt;!here&gt; T-2: 4 this week, 9 in all · _unowned_ · new" in text
     assert "T-1 Title &lt;!here&gt; T-1: not acknowledged in time · <@U777> · new" in text
     # Verbatim: Slack auto-links no bare URL or #channel in a quote (our own <@U777> still works).
     assert all(o.get("verbatim") is True for o in mrkdwn_objects(message["blocks"]))
     assert message["text"].startswith("frictionlog weekly digest · 2026-W46")
     assert len(message["blocks"]) <= MAX_BLOCKS
+
+
+def test_capped_lists_end_with_how_many_more_and_the_total():
+    from dataclasses import replace
+
+    from digests.render import render_html, render_markdown, render_text
+
+    capped = replace(digest(), unowned_total=184, growing_total=1)
+    assert f"and {184 - len(capped.unowned)} more (184 in all)" in json.dumps(render_slack(capped, owner=mention))
+    for render in (render_markdown, render_html, render_text):
+        assert f"and {184 - len(capped.unowned)} more (184 in all)" in render(capped)
+    assert "more (" not in render_text(replace(capped, unowned_total=len(capped.unowned)))
 
 
 def test_a_long_digest_is_split_within_slack_budgets():

@@ -119,7 +119,7 @@ def digest_cards(digest: Digest) -> list[dict]:
     head = [
         text_block(plain(digest.title), weight="Bolder", size="Large"),
         text_block(
-            f"{digest.start:%a %d %b} – {digest.end:%a %d %b %Y} ({plain(digest.timezone)}) · "
+            f"{digest.start:%a %d %b} – {digest.last_day:%a %d %b %Y} ({plain(digest.timezone)}) · "
             f"{digest.submissions} submissions ({digest.previous_submissions} the week before) · "
             f"{digest.active_themes} active themes"
         ),
@@ -139,8 +139,16 @@ def digest_cards(digest: Digest) -> list[dict]:
         )
         blocks += [text_block(f"“{plain(quote)}”", isSubtle=True) for quote in line.quotes]
     for title, lines in (
-        ("Growing", [f"{t.key} {plain(t.title)}: {plain(growth_label(t))}" for t in digest.growing]),
-        ("Needs an owner", [f"{t.key} {plain(t.title)}: {t.this_week} this week" for t in digest.unowned]),
+        (
+            "Growing",
+            [f"{t.key} {plain(t.title)}: {plain(growth_label(t))}" for t in digest.growing]
+            + [m for m in [digest.more(digest.growing, digest.growing_total)] if m],
+        ),
+        (
+            "Needs an owner",
+            [f"{t.key} {plain(t.title)}: {t.this_week} this week" for t in digest.unowned]
+            + [m for m in [digest.more(digest.unowned, digest.unowned_total)] if m],
+        ),
         (
             "Overdue",
             [f"{t.key} {plain(t.title)}: {plain(str(t.owner))} has not acknowledged it" for t in digest.overdue],
