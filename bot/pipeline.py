@@ -53,6 +53,7 @@ class Pipeline:
         """Store the event (de-duplicated in the database), then run it in the background."""
         timeout = self.service.settings.accept_timeout
         loop = asyncio.get_running_loop()
+        self._storing += 1
         try:
             accepted = await asyncio.wait_for(
                 loop.run_in_executor(self._accepting, self.service.accept, event), timeout

@@ -164,3 +164,21 @@ def test_a_delivery_that_keeps_failing_is_tried_three_times_then_the_sender_is_t
     platform = Recorder()
     asyncio.run(Outbox(service.engine, Router([platform]), service.sealer).send_due())
     assert platform.sent == [("U1", "Sorry, something went wrong on our side. Please try again in a minute.")]
+
+
+def test_the_pipeline_counts_the_events_it_is_storing(service):
+    """Running waits for stores in flight (a burst is acknowledged first); the count must come
+    back to zero, or every batch would wait its full bound."""
+    from bot.messages import Inbound
+    from bot.pipeline import Pipeline
+
+    pipeline = Pipeline(service, Router([Recorder()]))
+
+    async def burst() -> None:
+        events = [Inbound(user=f"U{n}", text=f"refunds are slow, case {n}", platform="test") for n in range(5)]
+        await asyncio.gather(*(pipeline.receive(event) for event in events))
+        assert pipeline._storing == 0
+        await pipeline.drain()
+        await pipeline.stop()
+
+    asyncio.run(burst())
