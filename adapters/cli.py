@@ -366,7 +366,7 @@ def digest(
     ] = False,
 ) -> None:
     """Compose the weekly digest and print it, or post it to Slack with --post."""
-    from digests.compose import compose_digest
+    from bot.publish import compose_for
     from digests.digest import IsoWeek
     from digests.render import render_html, render_markdown, render_text
 
@@ -380,14 +380,7 @@ def digest(
         _post_digest(settings, chosen)
         return
     service = service_from(settings, must_exist=True)
-    value = compose_digest(
-        service.engine,
-        zone=settings.zone,
-        now=service.clock(),
-        week=chosen,
-        ack_hours=settings.ack_hours,
-        names=display_names(settings, service),
-    )
+    value = compose_for(service, chosen, display_names(settings, service))
     render = {"text": render_text, "markdown": render_markdown, "html": render_html}[format.value]
     sys.stdout.write(render(value))
 
@@ -452,15 +445,6 @@ def _post_digest(settings: Settings, week) -> None:
         raise typer.Exit(1)
 
 
-def outbox_messages(service, states: tuple[str, ...], limit: int = 200):
-    from sqlmodel import Session
-
-    from storage import queries
-
-    with Session(service.engine) as session:
-        return queries.outbox_messages(session, states=states, limit=limit)
-
-
 @app.command()
 def outbox(
     retry: Annotated[
@@ -479,13 +463,13 @@ def outbox(
     service = service_from(load_settings(), must_exist=True)
     chosen = list(retry or [])
     if retry_failed:
-        chosen += [m.id for m in outbox_messages(service, ("failed", "undeliverable"), limit=10_000)]
+        chosen += [m.id for m in box.list_messages(service.engine, ("failed", "undeliverable"), limit=10_000)]
     if chosen:
         again = [message_id for message_id in chosen if box.retry(service.engine, message_id)]
         console.print(f"Back in line: {len(again)} of {len(chosen)}; `frictionlog serve` sends them.")
         return
     states = ("pending", "failed", "undeliverable") + (("sent",) if show_sent else ())
-    rows = outbox_messages(service, states)
+    rows = box.list_messages(service.engine, states)
     with Session(service.engine) as session:
         counts = queries.outbox_counts(session)
     console.print(", ".join(f"{counts.get(state, 0)} {state}" for state in OUTBOX_STATES) + ".")

@@ -11,6 +11,7 @@ from sqlmodel import Session
 
 from bot.clock import FrozenClock
 from bot.messages import Inbound
+from bot.publish import compose_for
 from bot.service import FrictionService
 from bot.transfer import ImportSummary, import_rows
 from digests.digest import Digest, IsoWeek
@@ -90,7 +91,5 @@ def run_demo(service: FrictionService, clock: FrozenClock, progress) -> DemoResu
             clock.now = week_start + timedelta(days=3, hours=15)
             lead(f"status T-{theme_id} {status} {note}".rstrip())
     clock.now = publish
-    from digests.compose import compose_digest
-
-    digest = compose_digest(service.engine, zone=zone, now=publish, week=week, ack_hours=service.settings.ack_hours)
+    digest = compose_for(service, week)
     return DemoResult(summary, digest)

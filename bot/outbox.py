@@ -282,9 +282,9 @@ class Outbox:
             )
 
 
-def list_messages(engine: Engine, states: tuple[str, ...]) -> list[OutboxMessage]:
+def list_messages(engine: Engine, states: tuple[str, ...], limit: int = 200) -> list[OutboxMessage]:
     with Session(engine) as session:
-        return queries.outbox_messages(session, states=states)
+        return queries.outbox_messages(session, states=states, limit=limit)
 
 
 def retry(engine: Engine, message_id: int) -> bool:

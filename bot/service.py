@@ -53,6 +53,11 @@ class Accepted:
         return self.delivery is None
 
 
+def _sender(event: Inbound) -> dict:
+    """Where the answer to an event goes: what its adapter asked for, and who sent it."""
+    return {**event.reply_to, "user": event.user}
+
+
 class FrictionService(Core):
     def __init__(
         self,
@@ -118,10 +123,10 @@ class FrictionService(Core):
                 submission = session.get(Submission, delivery.submission_id) if delivery.submission_id else None
                 text = submission.text if submission is not None and submission.theme_id is None else None
                 pending.append((delivery_id, event, delivery.submission_id, text))
-        vectors = self._embed([text for *_, text in pending if text])
+        vectors = iter(self._embed([text for *_, text in pending if text]))  # empty when embedding failed
         replies: dict[int, Reply | None] = {}
         for delivery_id, event, submission_id, text in pending:
-            vector = vectors.pop(0) if text and vectors else None
+            vector = next(vectors, None) if text else None
             replies[delivery_id] = self._run_once(delivery_id, event, submission_id, vector)
         return replies
 
@@ -182,8 +187,7 @@ class FrictionService(Core):
 
     def _enqueue(self, session: Session, event: Inbound, reply: Reply, submission_id: int | None) -> None:
         label = f"confirmation of {submission_key(submission_id)}" if submission_id else f"reply to a {event.kind}"
-        to = {**event.reply_to, "user": event.user}
-        enqueue_reply(session, self.sealer, platform=event.platform, to=to, reply=reply, label=label)
+        enqueue_reply(session, self.sealer, platform=event.platform, to=_sender(event), reply=reply, label=label)
         if event.from_home and event.kind == "action":  # they are looking at it: draw it again
             page = views.home(self, session, event)
             home_to = {"user": event.user, "home": True}
@@ -201,8 +205,8 @@ class FrictionService(Core):
                 if attempts >= MAX_ATTEMPTS and queries.finish_delivery(
                     session, delivery_id=delivery_id, at=utcnow(), state="failed"
                 ):
-                    to = {**event.reply_to, "user": event.user}
                     sorry = Reply(SORRY, ok=False)
+                    to = _sender(event)
                     enqueue_reply(session, self.sealer, platform=event.platform, to=to, reply=sorry, label="failure")
         except Exception:
             log.exception("recording the failure of delivery %s failed too", delivery_id)

@@ -126,10 +126,6 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    @cached_property
-    def team_lead_ids(self) -> frozenset[str]:
-        return frozenset(split_list(self.team_leads))
-
     def team_lead_ids_for(self, platform: str) -> frozenset[str]:
         """Leads on one platform: unprefixed entries of FRICTIONLOG_TEAM_LEADS_TEAMS for Teams and
         of FRICTIONLOG_TEAM_LEADS for the others; an entry may name its platform (`slack:U123`)."""

@@ -10,7 +10,9 @@ from bot.actions import AssignOwner, MergeThemes
 from bot.core import Core, clip
 from bot.messages import Button, Inbound, Reply, Section
 from bot.people import Person
+from bot.publish import compose_for
 from bot.submissions import mine
+from digests.render import render_text
 from storage import queries
 from storage.models import CLOSED_STATUSES, Theme, theme_key
 
@@ -41,12 +43,7 @@ def show_theme(core: Core, session: Session, theme_id: int, quotes: int = 5) -> 
 
 
 def digest_preview(core: Core) -> Reply:
-    from digests.compose import compose_digest
-    from digests.render import render_text
-
-    settings = core.settings
-    digest = compose_digest(core.engine, zone=settings.zone, now=core.clock(), ack_hours=settings.ack_hours)
-    return Reply(render_text(digest))
+    return Reply(render_text(compose_for(core)))
 
 
 def home(core: Core, session: Session, event: Inbound, before: Reply | None = None) -> Reply:

@@ -26,10 +26,6 @@ from storage.models import (
 # Submissions -------------------------------------------------------------------------------
 
 
-def submission_by_event(session: Session, *, event_id: str) -> Submission | None:
-    return session.exec(select(Submission).where(Submission.platform_event_id == event_id)).first()
-
-
 def submissions_in_theme(session: Session, *, theme_id: int, submission_ids: Iterable[int]) -> list[Submission]:
     """Those of the given submissions that are in the theme."""
     query = select(Submission).where(col(Submission.id).in_(list(submission_ids)), Submission.theme_id == theme_id)

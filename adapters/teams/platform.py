@@ -28,6 +28,8 @@ from digests.digest import Digest
 from storage import queries
 
 log = logging.getLogger(__name__)
+UNREACHABLE_PERSON = "unreachable: this person has not installed or messaged the frictionlog app in Teams"
+UNREACHABLE_CONVERSATION = "unreachable: the conversation is unknown here (the bot was removed, or the data was reset)"
 
 
 def _failure(error: HttpOperationError) -> SendFailed:
@@ -52,12 +54,32 @@ class TeamsPlatform:
         self.codec = codec
 
     def _reference(self, key: str) -> ConversationReference | None:
+        """A stored reference (a database read: call it in a thread)."""
         with Session(self.engine) as session:
             stored = queries.reference(session, platform="teams", key=key)
         return ConversationReference().deserialize(json.loads(stored)) if stored else None
 
+    def _name(self, user_id: str) -> str | None:
+        """The name Teams sent with the person's last activity (kept with their reference)."""
+        reference = self._reference(person_key(user_id))
+        return reference.user.name if reference is not None and reference.user is not None else None
+
+    def _named(self, reply: Reply) -> Reply:
+        """People in a card by the name Teams gave them, never by their object id."""
+
+        def name(value):
+            if isinstance(value, Person) and value.platform == "teams":
+                return self._name(value.id) or value
+            return value
+
+        sections = tuple(
+            replace(section, fields=tuple((label, name(value)) for label, value in section.fields))
+            for section in reply.sections
+        )
+        return replace(reply, sections=sections)
+
     async def _send(self, key: str, activities: list, unreachable: str) -> None:
-        reference = self._reference(key)
+        reference = await asyncio.to_thread(self._reference, key)
         if reference is None:
             raise SendFailed(unreachable, permanent=True)
 
@@ -72,38 +94,26 @@ class TeamsPlatform:
         except ClientRequestError as error:  # the connection itself failed
             raise SendFailed(f"Teams could not be reached ({type(error).__name__})") from None
 
-    def _card(self, reply: Reply):
-        return MessageFactory.attachment(CardFactory.adaptive_card(cards.reply_card(self.codec, reply)))
-
-    def _named(self, reply: Reply) -> Reply:
-        """People in a card by the name Teams gave them, never by their object id."""
-
-        def name(value):
-            if isinstance(value, Person) and value.platform == "teams":
-                reference = self._reference(person_key(value.id))
-                if reference is not None and reference.user is not None and reference.user.name:
-                    return reference.user.name
-            return value
-
-        sections = tuple(
-            replace(section, fields=tuple((label, name(value)) for label, value in section.fields))
-            for section in reply.sections
-        )
-        return replace(reply, sections=sections)
+    async def _send_card(self, key: str, message: Reply, unreachable: str) -> None:
+        message = await asyncio.to_thread(self._named, message)
+        card = CardFactory.adaptive_card(cards.reply_card(self.codec, message))
+        await self._send(key, [MessageFactory.attachment(card)], unreachable)
 
     async def reply(self, to: dict, reply: Reply) -> None:
-        reply = await asyncio.to_thread(self._named, reply)
-        privately = to.get("privately") and self._reference(person_key(to["user"])) is not None
-        if to.get("plain") or not to.get("conversation") or privately:
-            await self.notify(to["user"], Reply(reply.text) if to.get("plain") else reply)
-            return
-        unreachable = "unreachable: the conversation is unknown here (the bot was removed, or the data was reset)"
-        await self._send(conversation_key(to["conversation"]), [self._card(reply)], unreachable)
+        """In the conversation asked, or in the person's own chat: for the plain last resort,
+        and for a channel @mention when the bot has that chat."""
+        person = person_key(to["user"])
+        if to.get("plain"):
+            await self._send_card(person, Reply(reply.text), UNREACHABLE_PERSON)
+        elif not to.get("conversation") or (
+            to.get("privately") and await asyncio.to_thread(self._reference, person) is not None
+        ):
+            await self._send_card(person, reply, UNREACHABLE_PERSON)
+        else:
+            await self._send_card(conversation_key(to["conversation"]), reply, UNREACHABLE_CONVERSATION)
 
     async def notify(self, user_id: str, message: Reply) -> None:
-        message = await asyncio.to_thread(self._named, message)
-        unreachable = "unreachable: this person has not installed or messaged the frictionlog app in Teams"
-        await self._send(person_key(user_id), [self._card(message)], unreachable)
+        await self._send_card(person_key(user_id), message, UNREACHABLE_PERSON)
 
     async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent: PartsSent) -> None:
         unreachable = "unreachable: the channel is unknown here; add the app to it first"
@@ -113,6 +123,4 @@ class TeamsPlatform:
             await parts_sent(number)
 
     async def display_name(self, user_id: str) -> str | None:
-        """The name Teams sent with the person's last activity (kept with their reference)."""
-        reference = self._reference(person_key(user_id))
-        return reference.user.name if reference is not None and reference.user is not None else None
+        return await asyncio.to_thread(self._name, user_id)
