@@ -230,10 +230,26 @@ def _row_to_submission(
     return submission, bool(created)
 
 
+EXPORTED = "frictionlog:S-"  # the external id of a row frictionlog exported without one
+
+
 def _exported_key(submission_key_text: str) -> str | None:
     """A row frictionlog exported carries its submission id; imported back it is recognised."""
     number = re.fullmatch(r"S-?(\d+)", submission_key_text.strip(), re.I)
-    return f"frictionlog:S-{number.group(1)}" if number else None
+    return f"{EXPORTED}{number.group(1)}" if number else None
+
+
+def _already_here(session: Session, pending: list[Submission]) -> set[str]:
+    """External ids of pending rows that are stored already: the same external id, or an
+    exported submission id whose submission is here with the same text."""
+    keys = [s.external_id for s in pending if s.external_id]
+    exported = {
+        int(s.external_id.removeprefix(EXPORTED)): s
+        for s in pending
+        if s.external_id and s.external_id.startswith(EXPORTED)
+    }
+    present = queries.submissions_with_text(session, texts={n: s.text for n, s in exported.items()})
+    return queries.existing_external_ids(session, external_ids=keys) | {exported[n].external_id for n in present}
 
 
 def import_rows(
@@ -264,10 +280,7 @@ def import_rows(
         if not pending:
             return
         with session_scope(service.engine) as session:
-            keys = [s.external_id for s in pending if s.external_id]
-            existing = queries.existing_external_ids(session, external_ids=keys)
-            texts = {s.external_id: s.text for s in pending if s.external_id}
-            existing |= queries.exported_submissions_present(session, keys=keys, texts=texts)
+            existing = _already_here(session, pending)
             fresh = [s for s in pending if s.external_id not in existing or s.external_id is None]
             summary.already_there += len(pending) - len(fresh)
             if options.dry_run:

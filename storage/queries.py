@@ -53,17 +53,12 @@ def existing_external_ids(session: Session, *, external_ids: Iterable[str]) -> s
     return found
 
 
-def exported_submissions_present(session: Session, *, keys: Iterable[str], texts: dict[str, str]) -> set[str]:
-    """Of keys like "frictionlog:S-12" (a row frictionlog exported), those whose submission is
-    here with the same text: importing an export back adds nothing."""
-    numbers = {}
-    for key in keys:
-        if key.startswith("frictionlog:S-") and key[14:].isdigit():
-            numbers[int(key[14:])] = key
-    if not numbers:
+def submissions_with_text(session: Session, *, texts: dict[int, str]) -> set[int]:
+    """Of these submission ids, those stored with exactly this text (an export imported back)."""
+    if not texts:
         return set()
-    rows = session.exec(select(Submission.id, Submission.text).where(col(Submission.id).in_(list(numbers))))
-    return {numbers[number] for number, text in rows if texts.get(numbers[number]) == text}
+    rows = session.exec(select(Submission.id, Submission.text).where(col(Submission.id).in_(list(texts))))
+    return {number for number, text in rows if texts[number] == text}
 
 
 def submissions_of_theme(session: Session, *, theme_id: int, limit: int | None = None) -> list[Submission]:
