@@ -24,7 +24,6 @@ def make_web_app(
     *,
     schedule: bool = False,
     now: Callable[[], float] = time.time,
-    warm: bool = True,
     teams_credentials=None,
 ) -> web.Application:
     """Health check, Slack (when SLACK_BOT_TOKEN is set), the Teams route, the pipeline's
@@ -89,8 +88,8 @@ def make_web_app(
         app.router.add_post("/api/messages", teams)
 
     async def start(_app: web.Application) -> None:
-        if warm:  # the model loads now, not on the first message after a start
-            await asyncio.to_thread(service.theming.embedder.embed, ["warming up"])
+        # The model loads now, not on the first message after a start.
+        await asyncio.to_thread(service.theming.embedder.embed, ["warming up"])
         pipeline.start()
 
     async def stop(_app: web.Application) -> None:

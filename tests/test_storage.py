@@ -103,3 +103,16 @@ def test_commands_that_read_say_which_database_and_refuse_one_that_is_not_there(
     monkeypatch.setenv("DATABASE_URL", "postgresql://frictionlog:s3cret@127.0.0.1:1/none")
     masked = CliRunner().invoke(app, ["themes"])
     assert "s3cret" not in masked.output and "***" in masked.output
+
+
+def test_the_model_is_loaded_at_start_up_not_on_the_first_message(service):
+    """The first confirmation after a start must not wait for the model to load."""
+    calls = []
+    embed = service.theming.embedder.embed
+    service.theming.embedder.embed = lambda texts: calls.append(list(texts)) or embed(texts)
+
+    async def start_only() -> None:
+        async with served(make_web_app(service)):
+            assert calls, "the embedder was not used at start-up"
+
+    asyncio.run(start_only())
