@@ -79,6 +79,8 @@ class Theme(SQLModel, table=True):
     size: int = Field(default=0)
     # The size the current title was made for: titles change only when the theme does.
     named_size: int = Field(default=0)
+    # The owner's own target for a fix (`/friction due T-12 2026-12-10`); reminders chase it.
+    resolution_due_at: datetime | None = _timestamp(nullable=True)
     centroid: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
     @property
@@ -159,6 +161,33 @@ class DigestTarget(SQLModel, table=True):
     channel: str = Field(max_length=200)
     added_by: str = Field(max_length=200)
     created_at: datetime = _timestamp()
+    # Its own schedule: crontab fields in its own time zone; empty means the defaults
+    # (FRICTIONLOG_DIGEST_CRON in FRICTIONLOG_TIMEZONE).
+    cron: str | None = Field(default=None, max_length=100)
+    timezone: str | None = Field(default=None, max_length=64)
+
+
+class Notice(SQLModel, table=True):
+    """A claim on sending one notice once, however many replicas run: a deadline's reminder or
+    escalation (kind, "T-12:acknowledge", the deadline), a reporter's "seen by leadership"
+    (kind, person hash, ISO week). Inserted with the outbox message it causes."""
+
+    __table_args__ = (UniqueConstraint("kind", "subject", "period"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=30)
+    subject: str = Field(max_length=200)
+    period: str = Field(max_length=40)
+    message_id: int | None = Field(default=None)
+    created_at: datetime = _timestamp()
+
+
+class QuietPerson(SQLModel, table=True):
+    """Someone who said `/friction quiet`: no "seen by leadership" notices. Kept by keyed hash."""
+
+    __table_args__ = (UniqueConstraint("person_hash"),)
+    id: int | None = Field(default=None, primary_key=True)
+    person_hash: str = Field(max_length=64)
+    created_at: datetime = _timestamp()
 
 
 class ConversationRef(SQLModel, table=True):
@@ -206,7 +235,8 @@ class Delivery(SQLModel, table=True):
     done_at: datetime | None = _timestamp(nullable=True)
 
 
-OUTBOX_STATES = ("pending", "sent", "failed", "undeliverable")
+# held: over the recipient's daily DM budget, waiting to go out with the others in one message.
+OUTBOX_STATES = ("pending", "held", "sent", "failed", "undeliverable")
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -214,7 +244,10 @@ class OutboxMessage(SQLModel, table=True):
     digest), written in the same transaction as the change that causes it and sent once by the
     delivery worker (bot/outbox.py). Recipient and body are sealed: they may name a reporter."""
 
-    __table_args__ = (Index("ix_outbox_due", "state", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "state", "next_attempt_at"),
+        Index("ix_outbox_recipient", "recipient_hash", "state"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=20)
     kind: str = Field(max_length=20)  # reply, notify, digest
@@ -224,6 +257,10 @@ class OutboxMessage(SQLModel, table=True):
     # A notice to send instead when this message cannot be delivered for good (the lead who
     # assigned an owner the platform cannot reach), sealed.
     if_undeliverable_sealed: str | None = _sealed_text()
+    # A keyed hash of the recipient, so the daily DM budget can be counted without unsealing;
+    # budgeted: an unprompted message (reminder, notice) that the budget applies to.
+    recipient_hash: str | None = Field(default=None, max_length=64)
+    budgeted: bool = Field(default=False)
     state: str = Field(default="pending", max_length=20)
     attempts: int = Field(default=0)
     parts_done: int = Field(default=0)  # a digest sent in several messages: how many went out
