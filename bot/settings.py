@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     openai_base_url: str = Field("", alias="OPENAI_BASE_URL")
     openai_embedding_model: str = Field("text-embedding-3-small", alias="FRICTIONLOG_OPENAI_EMBEDDING_MODEL")
     # With a chat model named here, themes get model-written titles (validated, with the
-    # keyword title as the fallback); empty means keyword titles only.
+    # offline title as the fallback); empty means offline titles only.
     openai_chat_model: str = Field("", alias="FRICTIONLOG_OPENAI_CHAT_MODEL")
     openai_timeout: float = Field(20.0, alias="FRICTIONLOG_OPENAI_TIMEOUT")
     timezone: str = Field("UTC", alias="FRICTIONLOG_TIMEZONE")

@@ -1,36 +1,46 @@
-"""Theme titles. Offline: the words that set a theme apart from the others (class-based
-TF-IDF), plus its most representative submission as the example."""
+"""Theme titles. Offline: a short phrase taken from a theme's most representative submissions,
+every content word of which at least two of its reporters used, chosen among the candidates by
+the embedding model as the one closest to what the theme is about. Optionally a language model
+proposes a title, kept only when it passes the same grounding."""
 
 import logging
 import re
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 log = logging.getLogger(__name__)
 
-# Words every frontline message uses; they never tell one problem from another.
+# Words every frontline message uses; they never tell one problem from another. Domain nouns
+# (card, account, phone, email, day) are not here: they are what tells a bank's themes apart.
 CHAT_STOP_WORDS = frozenset(
     "cx customer customers client clients caller callers agent agents pls please just like "
-    "really get got getting today yesterday week again still even also want wants wanted need "
+    "really get got getting today yesterday again still even also want wants wanted need "
     "needs needed told tell says said asked ask keep keeps kept people guy lady team us "
-    "ve ll don didn doesn isn wasn aren t s m re d lol omg ok okay thing things time times "
-    "email phone card account id number day days hour hours minute minutes every literally "
-    "going make makes made know way lot lots one two three".split()
+    "ve ll don didn doesn isn wasn aren t s m re d lol omg ok okay thing things every literally "
+    "going make makes made know way lot lots".split()
 )
 STOP_WORDS = list(ENGLISH_STOP_WORDS | CHAT_STOP_WORDS)
-MAX_TITLE_WORDS = 6
+_STOP = frozenset(STOP_WORDS)
+MAX_TITLE_WORDS = 8
+# A model's title stays as short as before: it has no submission's word order to lean on.
+MAX_MODEL_TITLE_WORDS = 6
+# How many of the best phrases by word support the embedding model chooses among.
+SHORTLIST = 3
 # A title is made again only when a theme's size changed by this factor since it was named.
 RENAME_GROWTH = 1.5
 
 
 @dataclass(frozen=True)
 class ThemeName:
-    title: str
+    title: str  # empty when no phrase is grounded in two reporters' words yet
     summary: str
+    # Further phrases, best first, for when another open theme already has the title.
+    alternatives: tuple[str, ...] = ()
 
 
 class Namer(Protocol):
@@ -64,7 +74,7 @@ def validated(name: ThemeName, texts: Sequence[str]) -> ThemeName | None:
     """A model's name, tidied, or None when it breaks a rule."""
     title = " ".join(name.title.split()).strip(" .\"'")
     summary = " ".join(name.summary.split())
-    if not title or len(title.split()) > MAX_TITLE_WORDS or len(title) > 80 or MARKUP.search(title):
+    if not title or len(title.split()) > MAX_MODEL_TITLE_WORDS or len(title) > 80 or MARKUP.search(title):
         return None
     if not summary or len(summary) > 300 or MARKUP.search(summary) or summary.count(". ") > 0:
         return None
@@ -78,10 +88,10 @@ def name_with_model(model: TitleModel, texts: Sequence[str], fallback: ThemeName
     try:
         proposed = validated(model.propose(texts), texts)
     except Exception as error:  # timeouts, HTTP errors, unparseable output: all fall back
-        log.warning("theme naming model failed (%s); using the keyword title", type(error).__name__)
+        log.warning("theme naming model failed (%s); using the offline title", type(error).__name__)
         return fallback, False
     if proposed is None:
-        log.warning("theme naming model gave an invalid or ungrounded name; using the keyword title")
+        log.warning("theme naming model gave an invalid or ungrounded name; using the offline title")
         return fallback, False
     return proposed, True
 
@@ -99,51 +109,127 @@ def representative_order(vectors: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return np.argsort(-(vectors @ centre), kind="stable")
 
 
-class KeywordNamer:
-    """Deterministic titles from the words that are frequent in a theme and rare elsewhere."""
-
-    def __init__(self, words: int = 3):
-        self.words = words
-
-    def name(self, groups: Sequence[Sequence[str]]) -> list[ThemeName]:
-        documents = [" ".join(texts) for texts in groups]
-        try:
-            vectorizer = CountVectorizer(
-                stop_words=STOP_WORDS, ngram_range=(1, 2), token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z]+\b"
-            )
-            counts = vectorizer.fit_transform(documents).astype(np.float64)
-        except ValueError:  # nothing but stop words anywhere
-            return [ThemeName(_fallback(texts), _example(texts)) for texts in groups]
-        vocabulary = vectorizer.get_feature_names_out()
-        # c-TF-IDF: term frequency within the theme, weighted by rarity across themes.
-        frequency = counts.multiply(1 / np.maximum(counts.sum(axis=1), 1)).tocsr()
-        average_words = counts.sum() / max(len(documents), 1)
-        idf = np.log(1 + average_words / np.maximum(np.asarray(counts.sum(axis=0)).ravel(), 1))
-        scores = frequency.multiply(idf).tocsr()
-        names = []
-        for row, texts in enumerate(groups):
-            line = scores.getrow(row).toarray().ravel()
-            chosen: list[str] = []
-            for index in np.argsort(-line, kind="stable"):
-                if line[index] <= 0 or len(chosen) >= self.words:
-                    break
-                term = str(vocabulary[index])
-                if any(term in c or c in term for c in chosen):
-                    continue  # "refund" beside "refund approval" says nothing new
-                chosen.append(term)
-            title = " · ".join(chosen) if chosen else _fallback(texts)
-            names.append(ThemeName(_clip_title(title.capitalize()), _example(texts)))
-        return names
+_WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?")
 
 
-def _clip_title(title: str) -> str:
-    words = title.split()
-    return " ".join(words[: MAX_TITLE_WORDS + 2])[:120]
+def word_key(word: str) -> str:
+    """A word as compared: lower case, without a possessive or a plural s."""
+    word = word.lower()
+    if word.endswith("'s"):
+        word = word[:-2]
+    if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
+        word = word[:-1]
+    return word
 
 
-def _fallback(texts: Sequence[str]) -> str:
-    words = re.findall(r"[A-Za-z']+", texts[0] if texts else "")
-    return " ".join(words[:MAX_TITLE_WORDS]).capitalize() or "Untitled"
+def is_content(word: str) -> bool:
+    return word.lower() not in _STOP
+
+
+def supported_phrases(text: str, support: dict[str, int]) -> list[list[str]]:
+    """Every run of up to MAX_TITLE_WORDS words of `text` that has a content word, whose
+    content words each appear in at least two reporters' texts, and that repeats no word."""
+    words = _WORD.findall(text)
+    phrases = []
+    for first in range(len(words)):
+        if not is_content(words[first]):
+            continue  # "to refund …" reads worse than "refund …"
+        for last in range(first, min(len(words), first + MAX_TITLE_WORDS)):
+            word = words[last]
+            if is_content(word) and support.get(word_key(word), 0) < 2:
+                break  # one person's word: nothing longer from here can be a title
+            phrase = words[first : last + 1]
+            keys = [word_key(w) for w in phrase]
+            if len(set(keys)) < len(keys):
+                break
+            if is_content(word):
+                phrases.append(phrase)
+    return phrases
+
+
+class PhraseNamer:
+    """Titles people can read: a phrase from a theme's most representative submissions.
+
+    Only words that at least two of the theme's reporters used may appear (the texts of a group
+    come one per person), so nobody can name a theme alone. Phrases are ranked by how many
+    reporters used their words, weighted by how rare those words are in other themes; with an
+    embedding function, the embedding model then picks, among the best few, the phrase closest
+    to the theme's centre, measured from the centre of all themes (what sets it apart)."""
+
+    def __init__(self, embed: Callable[[list[str]], np.ndarray] | None = None, sources: int = 5):
+        self.embed = embed
+        self.sources = sources  # how many of the most representative texts phrases come from
+
+    def name(
+        self,
+        groups: Sequence[Sequence[str]],
+        centres: np.ndarray | None = None,
+        middle: np.ndarray | None = None,
+        wanted: Sequence[int] | None = None,
+    ) -> list[ThemeName]:
+        """Names for the groups numbered in `wanted` (default: all), in that order. Every group
+        is a theme's texts, one per reporter, most representative first; all of them are read
+        for contrast. `centres`: each group's centre; `middle`: the centre of all themes."""
+        wanted = list(range(len(groups))) if wanted is None else list(wanted)
+        supports = [self._support(texts) for texts in groups]
+        themes_with: Counter[str] = Counter(word for support in supports for word in support)
+        shortlists = [self._shortlist(groups[i], supports[i], themes_with, len(groups)) for i in wanted]
+        if self.embed is not None and centres is not None and len(centres) == len(groups):
+            if middle is None:
+                middle = centres.mean(axis=0) if len(centres) > 2 else np.zeros(centres.shape[1])
+            shortlists = self._by_meaning(shortlists, centres[wanted], middle)
+        return [
+            ThemeName(phrases[0] if phrases else "", _example(groups[i]), tuple(phrases[1:]))
+            for i, phrases in zip(wanted, shortlists, strict=True)
+        ]
+
+    @staticmethod
+    def _support(texts: Sequence[str]) -> dict[str, int]:
+        """Content word -> how many of the texts (reporters) use it."""
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update({word_key(w) for w in _WORD.findall(text) if is_content(w)})
+        return dict(counts)
+
+    def _shortlist(self, texts, support, themes_with, themes: int) -> list[str]:
+        reporters = max(len(texts), 1)
+        weight = {
+            word: count / reporters * np.log1p(themes / themes_with[word])
+            for word, count in support.items()
+            if count >= 2
+        }
+        scored: dict[str, float] = {}
+        for text in texts[: self.sources]:
+            for phrase in supported_phrases(text, support):
+                score = sum(weight.get(word_key(w), 0.0) for w in phrase if is_content(w))
+                title = _tidy(phrase)
+                scored[title] = max(scored.get(title, 0.0), score)
+        ranked = sorted(scored, key=lambda title: (-scored[title], len(title)))
+        return ranked[: max(SHORTLIST, 8)]
+
+    def _by_meaning(self, shortlists: list[list[str]], centres: np.ndarray, middle) -> list[list[str]]:
+        """Each shortlist's first SHORTLIST phrases reordered by closeness to their theme."""
+        candidates = [phrase for phrases in shortlists for phrase in phrases[:SHORTLIST]]
+        if not candidates:
+            return shortlists
+        vectors = _unit(self.embed(candidates) - middle)
+        directions = _unit(centres - middle)
+        ordered, at = [], 0
+        for phrases, direction in zip(shortlists, directions, strict=True):
+            head = phrases[:SHORTLIST]
+            closeness = vectors[at : at + len(head)] @ direction
+            at += len(head)
+            ordered.append([head[i] for i in np.argsort(-closeness, kind="stable")] + phrases[SHORTLIST:])
+        return ordered
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+def _tidy(words: list[str]) -> str:
+    title = " ".join(words)
+    return title[0].upper() + title[1:]
 
 
 def _example(texts: Sequence[str]) -> str:

@@ -16,11 +16,11 @@ from sqlmodel import Session
 
 from digests.clustering import cluster
 from digests.embeddings import Embedder, normalise
-from digests.naming import KeywordNamer, ThemeName, TitleModel, name_with_model, needs_name, representative_order
+from digests.naming import PhraseNamer, ThemeName, TitleModel, name_with_model, needs_name, representative_order
 from digests.themes import keep_apart, look_alike, match_clusters, nearest_theme, thresholds_for
 from storage import queries
 from storage.db import session_scope
-from storage.models import Submission, Theme, bytes_to_vector, vector_bytes, vector_to_bytes
+from storage.models import CLOSED_STATUSES, Submission, Theme, bytes_to_vector, vector_bytes, vector_to_bytes
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 REPRESENTATIVES = 8
@@ -54,6 +54,35 @@ def one_per_person(ranked: list[tuple[str, str | None]]) -> list[str]:
         if len(texts) == REPRESENTATIVES:
             break
     return texts
+
+
+def not_yet_named(theme: Theme) -> str:
+    """The title of a theme whose reporters share no words yet (or that has one reporter): its
+    key keeps it apart from the others; the next re-clustering names it."""
+    return f"Not yet named ({theme.key})"
+
+
+def give_titles(session: Session, named: list[tuple[Theme, ThemeName]]) -> None:
+    """Each theme its name's title, unless another open theme has it: then its next phrase,
+    or the title with its key. A lead's rename is never touched."""
+    renaming = {theme.id for theme, _ in named}
+    others = [
+        t
+        for t in queries.unmerged_themes(session)
+        if t.id not in renaming and t.size > 0 and t.status not in CLOSED_STATUSES
+    ]
+    taken = {t.title.casefold() for t in others}
+    for theme, name in sorted(named, key=lambda pair: -pair[0].size):  # the biggest keeps its first choice
+        if theme.title_locked:
+            taken.add(theme.title.casefold())
+            continue
+        choices = [title for title in (name.title, *name.alternatives) if title]
+        title = next((t for t in choices if t.casefold() not in taken), None)
+        if title is None:
+            title = f"{choices[0]} ({theme.key})" if choices else not_yet_named(theme)
+        theme.title = title
+        taken.add(title.casefold())
+        session.add(theme)
 
 
 def has_centre(theme: Theme, dimension: int) -> bool:
@@ -138,7 +167,7 @@ class Theming:
         self.window = window  # how far back re-clustering reaches; None: everything
         self.embedder = embedder
         self.title_model = title_model
-        self.offline_namer = KeywordNamer()
+        self.offline_namer = PhraseNamer(embed=embedder.embed)
         self.thresholds = thresholds_for(embedder.name)
         self._index: ThemeIndex | None = None
         # Held from placement to commit: a theme opened by one submission is committed before
@@ -178,7 +207,6 @@ class Theming:
                 index, row, theme = self._nearest(session, vector)
                 if theme is None:
                     theme = Theme(
-                        title=self.offline_namer.name([[submission.text]])[0].title,
                         summary=submission.text[:500],
                         created_at=now,
                         updated_at=now,
@@ -188,6 +216,7 @@ class Theming:
                     )
                     session.add(theme)
                     session.flush()
+                    theme.title = not_yet_named(theme)  # one person's words never name a theme
                     index.add(theme.id, vector)
                 else:
                     if index.centre_ids[row] == theme.id:  # its own centre moves; a merged one's stays
@@ -232,10 +261,9 @@ class Theming:
 
     def split_off(self, session: Session, chosen: list[Submission], from_theme_id: int | None, now: datetime) -> Theme:
         """A new theme of its own for the chosen submissions, pinned there."""
-        title = self.offline_namer.name([[s.text for s in chosen]])[0]
+        name = self._name_one(session, [s.id for s in chosen])
         new_theme = Theme(
-            title=title.title,
-            summary=title.summary,
+            summary=name.summary,
             created_at=now,
             updated_at=now,
             size=len(chosen),
@@ -244,6 +272,7 @@ class Theming:
         )
         session.add(new_theme)
         session.flush()
+        give_titles(session, [(new_theme, name)])
         for submission in chosen:
             submission.theme_id, submission.pinned = new_theme.id, True
             session.add(submission)
@@ -272,12 +301,16 @@ class Theming:
         if theme is None:
             return
         theme.size = max(0, theme.size - 1)
-        rest = queries.submissions_of_theme(session, theme_id=theme.id, limit=REPRESENTATIVES)
+        rest = queries.submissions_of_theme(session, theme_id=theme.id, limit=3 * REPRESENTATIVES)
         if theme.example_submission_id == submission.id or theme.summary == words[:500]:
-            name = self.offline_namer.name([[s.text for s in rest]])[0] if rest else ThemeName("Withdrawn", "")
+            name = self._name_one(session, [s.id for s in rest]) if rest else ThemeName("", "")
             theme.summary, theme.example_submission_id = name.summary, rest[0].id if rest else None
             if not theme.title_locked:
-                theme.title, theme.named_size = name.title, theme.size
+                theme.named_size = theme.size
+                if rest:
+                    give_titles(session, [(theme, name)])
+                else:
+                    theme.title = "Withdrawn"  # empty: not an open theme anyone lists
         if not rest:
             theme.centroid = None
         session.add(theme)
@@ -425,24 +458,34 @@ class Theming:
         moves[theme.id] = target.id
         session.add(target)
 
+    def _name_one(self, session: Session, submission_ids: list[int]) -> ThemeName:
+        """A name for one group of submissions (a split, what a withdrawal left)."""
+        rows = queries.texts_and_authors(session, submission_ids=submission_ids)
+        texts = one_per_person([rows[i] for i in submission_ids if i in rows])
+        return self.offline_namer.name([texts])[0]
+
     def _name_offline(
         self, session: Session, representatives: dict[int, np.ndarray]
     ) -> list[tuple[int, list[str], ThemeName]]:
-        """Keyword titles for the themes that changed enough (they need every theme for
-        contrast); returns those themes and their texts, for a model to name afterwards."""
+        """Offline titles for the themes that changed enough (every theme is read for contrast);
+        returns those themes and their texts, for a model to name afterwards."""
         themes = queries.themes_by_ids(session, theme_ids=list(representatives))
         rows = queries.texts_and_authors(session, submission_ids=[int(i) for r in representatives.values() for i in r])
         groups = [one_per_person([rows[int(i)] for i in representatives[t.id]]) for t in themes]
-        stale = [i for i, t in enumerate(themes) if needs_name(t.size, t.named_size, t.title_locked) or not t.title]
+        stale = [
+            i
+            for i, t in enumerate(themes)
+            if needs_name(t.size, t.named_size, t.title_locked) or not t.title or t.title == not_yet_named(t)
+        ]
         if not stale:
             return []
-        keyword_names = self.offline_namer.name(groups)
-        for i in stale:
-            theme = themes[i]
-            theme.title, theme.summary, theme.named_size = keyword_names[i].title, keyword_names[i].summary, theme.size
-            session.add(theme)
+        centres = np.stack([bytes_to_vector(t.centroid) for t in themes])
+        names = self.offline_namer.name(groups, centres, wanted=stale)
+        for i, name in zip(stale, names, strict=True):
+            themes[i].summary, themes[i].named_size = name.summary, themes[i].size
+        give_titles(session, [(themes[i], name) for i, name in zip(stale, names, strict=True)])
         # A model names only what at least two people said: one person's words are not a theme's.
-        return [(themes[i].id, groups[i], keyword_names[i]) for i in stale if len(groups[i]) >= 2]
+        return [(themes[i].id, groups[i], name) for i, name in zip(stale, names, strict=True) if len(groups[i]) >= 2]
 
     def _name_with_model(self, to_name: list[tuple[int, list[str], ThemeName]]) -> None:
         if self.title_model is None:

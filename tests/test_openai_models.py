@@ -10,7 +10,7 @@ from aiohttp import web
 from adapters.openai_models import OpenAIEmbedder, OpenAITitleModel, make_client
 from bot.service import FrictionService
 from digests.embeddings import HashingEmbedder
-from digests.naming import KeywordNamer, grounded, name_with_model
+from digests.naming import PhraseNamer, grounded, name_with_model
 from tests.conftest import ask
 from tests.loopback import LoopbackServer
 
@@ -49,7 +49,7 @@ def title_model(server: LoopbackServer, timeout: float = 5.0) -> OpenAITitleMode
     )
 
 
-FALLBACK = KeywordNamer().name([REFUNDS])[0]
+FALLBACK = PhraseNamer().name([REFUNDS])[0]
 
 
 def test_model_title_is_used_when_valid_and_grounded():
