@@ -37,4 +37,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) frictionlog.db* frictionlog-demo.db* digest.md digest.html .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) frictionlog.db* frictionlog-demo.db* digest.md digest-chart.png digest.html .pytest_cache .ruff_cache .hypothesis
