@@ -154,3 +154,23 @@ def test_start_up_and_the_ack_path_do_not_load_matplotlib():
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_composed_digests_carry_eight_weeks_of_trend_for_the_chart(service, clock):
+    from datetime import timedelta
+
+    from bot.publish import compose_for
+    from tests.conftest import START, ask
+
+    refund = "refunds over $50 need supervisor approval and it takes three days"
+    clock.now = START - timedelta(weeks=7)  # the oldest week the chart shows
+    ask(service, "U1", refund)
+    clock.now = START - timedelta(weeks=8)  # one week too old for it
+    ask(service, "U2", refund)
+    clock.now = START
+    for user in ("U3", "U4"):
+        ask(service, user, refund)
+    digest = compose_for(service, IsoWeek(2026, 47))
+    [line] = digest.top
+    assert line.trend == (1, 0, 0, 0, 0, 0, 0, 2) and line.total == 4
+    assert chart_png(digest) is not None and "1, 0, 0, 0, 0, 0, 0, 2" in alt_text(digest)
