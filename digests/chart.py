@@ -4,17 +4,17 @@ PNG because every place the digest goes takes it: a file uploaded to Slack, an A
 Image in Teams (a data URI), an <img> in the HTML digest and an image beside the Markdown one.
 
 matplotlib is imported on first use, so neither start-up nor the ack path pays for it (about
-0.4 s); figures are built with its object API (no pyplot state), under a lock because matplotlib
+half a second); figures are built with its object API (no pyplot state), under a lock because matplotlib
 is not thread-safe, with settings fixed here rather than read from a matplotlibrc, and written
 without a version or a timestamp: the same digest always gives the same bytes. Text is drawn in
-DejaVu Sans, which matplotlib ships, so the picture does not depend on the fonts a machine has.
+DejaVu Sans, which matplotlib ships, so every machine has the font the layout was made for.
 """
 
 import base64
 import io
 import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from digests.digest import Digest, ThemeLine
 
@@ -29,8 +29,9 @@ _lock = threading.Lock()
 
 @dataclass(frozen=True)
 class ChartSize:
-    """Pixels are width × dpi by height × dpi. `colours`: written as a palette PNG of at most that
-    many colours (a third of the bytes), for places with a tight budget; None keeps full colour."""
+    """Pixels are width × dpi by height × dpi. `shades`: written as a palette PNG of the chart's
+    own colours in that many shades each (a fifth of the bytes), for a tight budget such as a
+    Teams card; None keeps full colour."""
 
     width: float
     height: float
@@ -49,11 +50,11 @@ COMPACT = ChartSize(6.0, 4.5, 90, font=10, columns=1, shades=4)  # 540 × 405: i
 
 
 def charted(digest: Digest) -> tuple[ThemeLine, ...]:
-    """The themes the chart draws: the first of the top themes."""
+    """The themes the chart draws: the first CHART_THEMES of the top themes."""
     return digest.top[:CHART_THEMES]
 
 
-def week_starts(digest: Digest, weeks: int) -> list:
+def week_starts(digest: Digest, weeks: int) -> list[date]:
     """The Monday of each of the last `weeks` weeks, oldest first, ending with the digest's."""
     monday = digest.start.date()
     return [monday - timedelta(weeks=n) for n in reversed(range(weeks))]
