@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench lint clean chromium
 
 install: $(STAMP)
 
@@ -22,9 +22,22 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/frictionlog demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The browser test opens the HTML digest in Debian's chromium through Debian's chromedriver (the
+# two are released together, so their versions match). Installed when missing, with sudo unless
+# root; where apt-get is not there, the test says why it skips (and fails under CI=true).
+chromium:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if command -v apt-get >/dev/null; then \
+	    sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	    echo "Installing Debian's chromium and chromium-driver for the browser test"; \
+	    $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+	      || echo "Could not install chromium: the browser test will skip (and fail under CI=true)"; \
+	  else echo "No apt-get here: install chromium and chromedriver for the browser test"; fi; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
@@ -37,4 +50,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) frictionlog.db* frictionlog-demo.db* digest.md digest.html .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) frictionlog.db* frictionlog-demo.db* digest.md digest-chart.png digest.html .pytest_cache .ruff_cache .hypothesis

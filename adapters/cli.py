@@ -129,12 +129,14 @@ def demo(
     database: Annotated[Path, typer.Option(help="SQLite file for the demo; replaced on every run.")] = Path(
         "frictionlog-demo.db"
     ),
-    output: Annotated[Path, typer.Option(help="Folder for digest.md and digest.html.")] = Path("."),
+    output: Annotated[
+        Path, typer.Option(help="Folder for digest.md (and its chart, digest-chart.png) and digest.html.")
+    ] = Path("."),
 ) -> None:
     """Run frictionlog on its embedded defaults with ~300 sample messages and show the weekly digest."""
     from bot.clock import FrozenClock, system_clock
     from bot.demo import LEAD, run_demo
-    from digests.render import render_html, render_markdown
+    from digests.render import render_html, render_markdown, write_markdown
 
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
@@ -144,15 +146,15 @@ def demo(
     errors.print(f"Sample data into a fresh database ({database}), embedder {service.theming.embedder.name} …")
     with progress_bar() as report:
         result = run_demo(service, clock, report)
-    markdown = render_markdown(result.digest)
-    console.print(Markdown(markdown))
+    console.print(Markdown(render_markdown(result.digest)))
     output.mkdir(parents=True, exist_ok=True)
-    (output / "digest.md").write_text(markdown, encoding="utf-8")
+    written = write_markdown(result.digest, output / "digest.md")  # and its chart beside it
     (output / "digest.html").write_text(render_html(result.digest), encoding="utf-8")
+    written.append(output / "digest.html")
     summary = result.summary
     errors.print(
         f"\n{summary.imported} messages → {summary.recluster.themes if summary.recluster else 0} themes. "
-        f"Wrote {output / 'digest.md'} and {output / 'digest.html'}. "
+        f"Wrote {', '.join(str(path) for path in written)}. "
         f"Try: frictionlog chat --user dana   (with DATABASE_URL=sqlite:///{database})"
     )
 
@@ -364,11 +366,21 @@ def digest(
     post: Annotated[
         bool, typer.Option("--post", help="Post it now to FRICTIONLOG_DIGEST_SLACK_CHANNELS (once a channel and week).")
     ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            dir_okay=False,
+            help="Write it to this file instead of printing it; Markdown gets its chart as a PNG beside it.",
+        ),
+    ] = None,
 ) -> None:
-    """Compose the weekly digest and print it, or post it to Slack with --post."""
+    """Compose the weekly digest and print it, or post it to Slack with --post. The HTML digest
+    holds its chart; Markdown printed holds none (write it with --output to get the chart)."""
     from bot.publish import compose_for
     from digests.digest import IsoWeek
-    from digests.render import render_html, render_markdown, render_text
+    from digests.render import render_html, render_markdown, render_text, write_markdown
 
     settings = load_settings()
     try:
@@ -382,7 +394,15 @@ def digest(
     service = service_from(settings, must_exist=True)
     value = compose_for(service, chosen, display_names(settings, service))
     render = {"text": render_text, "markdown": render_markdown, "html": render_html}[format.value]
-    sys.stdout.write(render(value))
+    if output is None:
+        sys.stdout.write(render(value))
+        return
+    if format is DigestFormat.markdown:
+        written = write_markdown(value, output)
+    else:
+        output.write_text(render(value), encoding="utf-8")
+        written = [output]
+    errors.print(f"Wrote {', '.join(str(path) for path in written)}.")
 
 
 def _post_digest(settings: Settings, week) -> None:

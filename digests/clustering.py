@@ -15,8 +15,6 @@
 Deterministic for a given input and seed. Every point gets a label.
 """
 
-import igraph
-import leidenalg
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix, triu
 from scipy.sparse.csgraph import connected_components
@@ -46,6 +44,11 @@ def nearest_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
 def communities(
     indices: np.ndarray, similarities: np.ndarray, resolution: float, seed: int, iterations: int = 2
 ) -> np.ndarray:
+    # Imported here, not at start-up: igraph imports matplotlib.pyplot when it is installed (it is,
+    # for the digest's chart), about half a second that only re-clustering should pay.
+    import igraph
+    import leidenalg
+
     n, k = indices.shape
     weights = np.maximum(similarities.ravel(), 0.0).astype(np.float64)
     directed = coo_matrix((weights, (np.repeat(np.arange(n), k), indices.ravel())), shape=(n, n)).tocsr()

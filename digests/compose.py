@@ -12,7 +12,7 @@ from digests.digest import Closed, Digest, IsoWeek, Owner, ThemeLine
 from storage import queries
 from storage.models import CLOSED_STATUSES, Theme
 
-TREND_WEEKS = 6
+TREND_WEEKS = 8  # the chart: weekly volume of the top themes over the last 8 weeks
 TOP = 7
 QUOTES = 2
 MIN_AREA_REPORTERS = 3  # anonymity: no breakdown for a group smaller than this

@@ -1,9 +1,11 @@
 """Renderers for the digest: plain text (terminal, chat preview), Markdown and HTML."""
 
 from pathlib import Path
+from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from digests.chart import FULL, alt_text, chart_png, data_uri
 from digests.digest import Digest, ThemeLine
 
 STATUS = {
@@ -60,12 +62,37 @@ def _markdown_escape(text: str) -> str:
 _environment.filters["md"] = _markdown_escape
 
 
-def render_markdown(digest: Digest) -> str:
-    return _environment.get_template("digest.md.j2").render(d=digest)
+def render_markdown(digest: Digest, chart: str | None = None) -> str:
+    """`chart`: the chart's PNG, relative to where the Markdown goes (write_markdown puts it
+    beside it); without one, no image. A file, not a data URI: most Markdown viewers show
+    a file beside the page and many refuse data URIs."""
+    return _environment.get_template("digest.md.j2").render(d=digest, chart=chart, chart_alt=alt_text(digest))
 
 
 def render_html(digest: Digest) -> str:
-    return _environment.get_template("digest.html.j2").render(d=digest)
+    """One self-contained page: the chart is inside it as a data URI."""
+    png = chart_png(digest)
+    chart = data_uri(png) if png else None
+    return _environment.get_template("digest.html.j2").render(
+        d=digest, chart=chart, chart_alt=alt_text(digest), chart_size=FULL.pixels
+    )
+
+
+def write_markdown(digest: Digest, path: Path) -> list[Path]:
+    """The Markdown digest at `path` and its chart beside it (`digest.md`, `digest-chart.png`);
+    returns the files written."""
+    written = []
+    chart = None
+    png = chart_png(digest)
+    image = path.with_name(f"{path.stem}-chart.png")
+    if png is None:
+        image.unlink(missing_ok=True)  # an earlier week's chart must not pass for this one's
+    else:
+        image.write_bytes(png)
+        written.append(image)
+        chart = quote(image.name)
+    path.write_text(render_markdown(digest, chart), encoding="utf-8")
+    return [path, *written]
 
 
 def render_text(digest: Digest) -> str:

@@ -1,9 +1,15 @@
 """A loopback stand-in for the Slack Web API (and response_url webhooks) that records every call.
 
 Fault injection: `fail("chat.postMessage", 429, times=1)` answers the next call(s) of a method
-with 429 and `Retry-After: 1`, or with 500 (those calls are recorded). `hold("chat.postMessage")`
+with 429 and `Retry-After: 1`, or with 500 (those calls are recorded); `after=2` lets the two
+calls before them through; a word instead of a status (`fail("files.completeUploadExternal",
+"missing_scope")`) answers 200 with that error, as Slack refuses a call for good. `hold("chat.postMessage")`
 answers every call with 503 until `release`: nothing is posted, and the calls are kept apart in
 `refused`, so `calls` is exactly what Slack accepted.
+
+Files go through Slack's upload flow: files.getUploadURLExternal hands out an upload URL on this
+server, the bytes POSTed there are kept (`fail("upload", 500)` refuses them), and
+files.completeUploadExternal shares them: `shared` lists each file shared, with its channel and bytes.
 """
 
 import asyncio
@@ -18,7 +24,7 @@ from aiohttp import web
 class FakeSlack:
     def __init__(self):
         self.calls: list[tuple[str, dict]] = []
-        self.faults: dict[str, list[int]] = defaultdict(list)
+        self.faults: dict[str, list[int | str | None]] = defaultdict(list)  # None: answer that call normally
         self.held: set[str] = set()
         self.refused: list[tuple[str, dict]] = []
         self.usergroups: list[dict] = []
@@ -28,9 +34,15 @@ class FakeSlack:
         # Socket Mode: the websocket the app opened, and the envelope ids it acknowledged.
         self.socket: web.WebSocketResponse | None = None
         self.socket_acks: list[str] = []
+        # The upload flow: what each upload URL was promised (files.getUploadURLExternal) and got.
+        self.uploads: dict[str, dict] = {}
+        self.shared: list[dict] = []  # {"channel", "file_id", "filename", "title", "alt_txt", "content"}
 
-    def fail(self, method: str, status: int, times: int = 1) -> None:
-        self.faults[method].extend([status] * times)
+    def fail(self, method: str, status: int | str, times: int = 1, after: int = 0) -> None:
+        self.faults[method].extend([None] * after + [status] * times)
+
+    def _fault(self, method: str) -> int | str | None:
+        return self.faults[method].pop(0) if self.faults[method] else None
 
     def hold(self, method: str) -> None:
         self.held.add(method)
@@ -42,6 +54,7 @@ class FakeSlack:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{hook}", self._respond)
+        app.router.add_post("/upload/{file_id}", self._upload)
         app.router.add_get("/socket", self._socket)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
@@ -76,8 +89,9 @@ class FakeSlack:
             self.refused.append((method, body))
             return web.Response(status=503, text="held")
         self.calls.append((method, body))
-        if self.faults[method]:
-            status = self.faults[method].pop(0)
+        if status := self._fault(method):
+            if isinstance(status, str):
+                return web.json_response({"ok": False, "error": status})
             if status == 429:
                 return web.json_response(
                     {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
@@ -106,13 +120,51 @@ class FakeSlack:
             return {"ok": True, "usergroups": self.usergroups}
         if method in ("views.open", "views.publish"):
             return {"ok": True, "view": {"id": "V-NEW"}}
+        if method == "files.getUploadURLExternal":
+            file_id = f"F{len(self.uploads) + 1:04d}"
+            self.uploads[file_id] = {**body, "content": None}
+            return {"ok": True, "file_id": file_id, "upload_url": f"{self.url}/upload/{file_id}"}
+        if method == "files.completeUploadExternal":
+            return self._complete(body)
         return {"ok": True}
+
+    def _complete(self, body: dict) -> dict:
+        files = json.loads(body.get("files") or "[]")
+        if not files or any(self.uploads.get(f["id"], {}).get("content") is None for f in files):
+            return {"ok": False, "error": "file_not_found"}  # never uploaded, or not this server's
+        if not body.get("channel_id"):
+            return {"ok": False, "error": "invalid_arguments"}  # frictionlog always shares into a channel
+        for f in files:
+            upload = self.uploads[f["id"]]
+            self.shared.append(
+                {
+                    "channel": body["channel_id"],
+                    "file_id": f["id"],
+                    "filename": upload.get("filename"),
+                    "title": f.get("title"),
+                    "alt_txt": upload.get("alt_txt"),
+                    "content": upload["content"],
+                }
+            )
+        return {"ok": True, "files": [{"id": f["id"], "title": f.get("title")} for f in files]}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        file_id = request.match_info["file_id"]
+        content = await request.read()
+        self.calls.append(("upload", {"file_id": file_id, "length": len(content)}))
+        if status := self._fault("upload"):
+            return web.Response(status=status, text="upload failed")
+        upload = self.uploads.get(file_id)
+        if upload is None or int(upload.get("length", -1)) != len(content):
+            return web.Response(status=400, text="unknown upload, or not the length announced")
+        upload["content"] = content
+        return web.Response(text=f"OK - {len(content)}")
 
     async def _respond(self, request: web.Request) -> web.Response:
         body = await self._body(request)
         body["_hook"] = request.match_info["hook"]  # which response_url it was
         self.calls.append(("respond", body))
-        status = self.faults["respond"].pop(0) if self.faults["respond"] else 200
+        status = self._fault("respond") or 200
         return web.Response(status=status, text="ok" if status == 200 else "error")
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:

@@ -262,7 +262,14 @@ def test_themes_cluster_and_digest_commands(cli, tmp_path, monkeypatch):
     assert digest.exit_code == 0
     assert "# frictionlog weekly digest · 2026-W46" in digest.stdout and "**3** submissions" in digest.stdout
     html = cli("digest", "--week", "2026-W46", "--format", "html")
-    assert html.stdout.startswith("<!doctype html>")
+    assert html.stdout.startswith("<!doctype html>") and "data:image/png;base64," in html.stdout
+    written = cli("digest", "--week", "2026-W46", "--format", "markdown", "--output", str(tmp_path / "w46.md"))
+    assert written.exit_code == 0 and "w46-chart.png" in written.output
+    assert (
+        "![Line chart of submissions" in (tmp_path / "w46.md").read_text()
+        and "](w46-chart.png)" in (tmp_path / "w46.md").read_text()
+    )
+    assert (tmp_path / "w46-chart.png").read_bytes()[:4] == b"\x89PNG"
     bad_week = cli("digest", "--week", "last week")
     assert bad_week.exit_code == 2 and "ISO week" in bad_week.output
 

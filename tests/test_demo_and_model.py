@@ -42,6 +42,11 @@ def test_demo_prints_a_digest_and_writes_files(tmp_path, monkeypatch):
     html = (tmp_path / "digest.html").read_text()
     markdown = (tmp_path / "digest.md").read_text()
     assert html.startswith("<!doctype html>") and "Top themes this week" in html
+    # The chart: inside the page, and beside the Markdown, which points at it.
+    assert '<img id="chart" src="data:image/png;base64,' in html and 'alt="Line chart of submissions' in html
+    assert "](digest-chart.png)" in markdown
+    assert (tmp_path / "digest-chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "digest-chart.png" in result.output
     top = [line for line in markdown.splitlines() if line.startswith("### T-")]
     assert len(top) >= 5
     assert "Resolved this week" in markdown and "**T-" in markdown.split("## Resolved this week")[1]

@@ -11,6 +11,7 @@ from aiohttp import ClientSession
 from typer.testing import CliRunner
 
 from adapters.cli import app
+from adapters.slack import blocks as bk
 from adapters.slack.platform import SlackPlatform
 from adapters.slack.web_api import make_client
 from bot.pipeline import Pipeline
@@ -19,7 +20,8 @@ from bot.router import Router
 from bot.schedule import digest_job, make_scheduler
 from bot.settings import Settings
 from digests.blocks import MAX_BLOCKS, MAX_SECTION, render_slack
-from digests.digest import Closed, Digest, IsoWeek, ThemeLine
+from digests.chart import chart_png
+from digests.digest import Closed, Digest, IsoWeek, Owner, ThemeLine
 from tests.conftest import START, ask
 from tests.fake_slack import FakeSlack, FakeSlackThread, mrkdwn_objects
 from tests.test_slack import SECRET
@@ -34,7 +36,7 @@ def line(key: str, owner: str | None, quotes=(HOSTILE,)) -> ThemeLine:
         title=f"Title <!here> {key}",
         summary="",
         status="new",
-        owner=owner,
+        owner=Owner("slack", owner, owner) if owner else None,
         this_week=4,
         last_week=2,
         total=9,
@@ -63,7 +65,10 @@ def digest(resolved: int = 0, note: str = "fixed") -> Digest:
         growing=top[:2],
         unowned=top[1::2],
         overdue=top[:1],
-        resolved=tuple(Closed(f"T-{n}", "Done <!channel>", "resolved", "U777", note, 3) for n in range(resolved)),
+        resolved=tuple(
+            Closed(f"T-{n}", "Done <!channel>", "resolved", Owner("slack", "U777", "U777"), note, 3)
+            for n in range(resolved)
+        ),
         areas=(("refunds", 12),),
         curation=(),
     )
@@ -116,6 +121,95 @@ def test_a_long_digest_is_split_within_slack_budgets():
                 assert len(block["text"]["text"]) <= MAX_SECTION
     everything = json.dumps(messages)
     assert all(f"T-{n} Done" in everything for n in range(80))  # nothing dropped
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def send_digest_through_the_outbox(service, fake: FakeSlack, value: Digest, channel: str = "C-EXEC") -> None:
+    """Queue `value` for `channel` and let the outbox send it, retries included (no backoff)."""
+    from bot.outbox import Outbox, enqueue_digest
+    from storage.db import session_scope
+
+    with session_scope(service.engine) as session:
+        enqueue_digest(session, service.sealer, platform="slack", channel=channel, digest=value)
+    client = make_client(service.settings.model_copy(update={"slack_bot_token": "xoxb", "slack_api_url": fake.api_url}))
+    outbox = Outbox(service.engine, Router([SlackPlatform(client, service.codec)]), service.sealer, backoff=0.0)
+
+    async def send() -> None:
+        for _ in range(10):
+            await outbox.send_due()
+
+    return send()
+
+
+def test_the_digest_uploads_its_chart_once_into_its_channel_after_the_first_message(service):
+    async def scenario():
+        fake = await FakeSlack().start()
+        try:
+            await send_digest_through_the_outbox(service, fake, digest())
+        finally:
+            await fake.stop()
+        [chart] = fake.shared
+        assert chart["channel"] == "C-EXEC" and chart["filename"] == "frictionlog-digest-2026-W46.png"
+        assert png_size(chart["content"]) == (800, 500) and chart["content"] == chart_png(digest())
+        assert chart["alt_txt"].startswith("Line chart of submissions per week for the top 5 themes")
+        order = [name for name, _ in fake.calls]
+        assert order == [
+            "chat.postMessage",
+            "files.getUploadURLExternal",
+            "upload",
+            "files.completeUploadExternal",
+        ]
+
+    asyncio.run(scenario())
+
+
+def test_a_digest_retried_mid_way_uploads_its_chart_once_and_posts_each_message_once(service):
+    value = digest(resolved=80, note="n" * 1500)
+    messages = render_slack(value, owner=bk.owner)
+    assert len(messages) >= 2
+
+    async def scenario():
+        fake = await FakeSlack().start()
+        try:
+            fake.fail("upload", 500)  # the upload URL refuses the bytes: nothing was shared
+            fake.fail("files.completeUploadExternal", 500)  # uploaded, but not shared
+            fake.fail("chat.postMessage", 500, after=1)  # the second message, after the chart went out
+            await send_digest_through_the_outbox(service, fake, value)
+        finally:
+            await fake.stop()
+        [chart] = fake.shared
+        assert chart["channel"] == "C-EXEC" and png_size(chart["content"]) == (800, 500)
+        assert len(fake.uploads) == 3  # three tries at the upload flow, one file shared
+        posted = [body["text"] for body in fake.of("chat.postMessage")]
+        assert posted == [messages[0]["text"], messages[1]["text"], *(m["text"] for m in messages[1:])]
+        first_shared = [name for name, _ in fake.calls].index("files.completeUploadExternal")
+        assert [name for name, _ in fake.calls][:first_shared].count("chat.postMessage") == 1
+
+    asyncio.run(scenario())
+
+
+def test_without_files_write_the_digest_goes_out_without_its_chart_and_an_empty_week_has_none(service, caplog):
+    from dataclasses import replace
+
+    async def scenario():
+        fake = await FakeSlack().start()
+        try:
+            fake.fail("files.getUploadURLExternal", "missing_scope")
+            await send_digest_through_the_outbox(service, fake, digest(resolved=80, note="n" * 1500))
+            assert fake.shared == [] and len(fake.of("chat.postMessage")) == 2  # both parts, after the chart
+            assert "is files:write granted?" in caplog.text
+            fake.calls.clear()
+            empty = replace(digest(), week=IsoWeek(2026, 47), top=(), growing=(), unowned=(), overdue=())
+            await send_digest_through_the_outbox(service, fake, empty, channel="C-OPS")
+            assert [name for name, _ in fake.calls] == ["chat.postMessage"] and fake.shared == []
+        finally:
+            await fake.stop()
+
+    asyncio.run(scenario())
 
 
 def seeded_cli(monkeypatch, tmp_path, fake: FakeSlack, channels: str = "C-EXEC,C-OPS"):

@@ -3,6 +3,7 @@ authority signs, to `frictionlog serve`'s real CloudAdapter on loopback; replies
 messages land on a loopback serviceUrl that records them and fails on demand."""
 
 import asyncio
+import base64
 import json
 import time
 import uuid
@@ -17,6 +18,7 @@ from adapters.web import PIPELINE, make_web_app
 from bot.clock import FrozenClock
 from bot.service import FrictionService
 from bot.settings import Settings
+from digests.chart import COMPACT
 from digests.embeddings import HashingEmbedder
 from storage.db import make_engine, upgrade
 from storage.models import OutboxMessage, Submission
@@ -28,6 +30,7 @@ from tests.fake_teams import (
     Authority,
     Connector,
     LoopbackCredentialsFactory,
+    card_of,
     card_text,
     submit_data,
 )
@@ -337,6 +340,21 @@ def struct_size(png: bytes) -> tuple[int, int]:
     return struct.unpack(">II", png[16:24])
 
 
+def test_the_digest_cards_carry_the_chart_as_a_png_image_and_each_stays_under_the_card_budget():
+    from adapters.teams.cards import MAX_CARD_BYTES, digest_cards
+    from tests.test_chart import themed_digest
+
+    contents = digest_cards(themed_digest())
+    images = [(n, b) for n, content in enumerate(contents) for b in content["body"] if b["type"] == "Image"]
+    [(where, image)] = images
+    assert where == 0 and image["altText"].startswith("Line chart of submissions per week for the top 5 themes")
+    png = base64.b64decode(image["url"].removeprefix("data:image/png;base64,"), validate=True)
+    assert struct_size(png) == COMPACT.pixels
+    assert all(len(json.dumps(content)) <= MAX_CARD_BYTES for content in contents)
+    assert "T-7" in json.dumps(contents)  # every top theme still in the cards
+    assert digest_cards(themed_digest()) == contents  # the same split on a retry
+
+
 def test_a_lead_makes_a_channel_a_digest_target_and_it_gets_the_digest_once_a_week(sqlite_url):
     from bot.schedule import digest_job
 
@@ -356,12 +374,16 @@ def test_a_lead_makes_a_channel_a_digest_target_and_it_gets_the_digest_once_a_we
         replies = " ".join(card_text(a) for a in teams.connector.to(f"{channel};messageid=1700000000000"))
         assert "Only team leads" in replies and "This channel will get the weekly digest" in replies  # either order
         await teams.say("aad-ann", REFUND)
+        await teams.settled()  # themed before the week closes: the digest has a top theme, and a chart
         teams.service.clock.advance(days=7)
         for _ in range(2):  # the schedule firing twice, or two replicas
             await digest_job(teams.service, teams.app[PIPELINE], [])
         await teams.settled()
         [digest] = teams.connector.to(channel)
         assert "frictionlog weekly digest" in card_text(digest) and len(json.dumps(digest)) < 28_000
+        [image] = [block for block in card_of(digest)["body"] if block["type"] == "Image"]
+        assert image["url"].startswith("data:image/png;base64,") and "T-1" in image["altText"]
+        assert struct_size(base64.b64decode(image["url"].split(",", 1)[1])) == COMPACT.pixels
         off = {**typed, "id": "act-off", "text": "<at>frictionlog</at> digest here off"}
         await teams.post(off)
         await teams.settled()

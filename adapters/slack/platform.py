@@ -5,10 +5,11 @@ Retries are the outbox's: a 429 is handed back with its Retry-After, a 5xx or a 
 transient, any other refusal (channel_not_found, an expired response_url) as permanent.
 """
 
+import asyncio
 import logging
 import time
 
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
@@ -17,6 +18,7 @@ from bot.actions import ActionCodec
 from bot.messages import Reply
 from bot.router import PartsSent, SendFailed
 from digests.blocks import render_slack
+from digests.chart import alt_text, chart_png, charted
 from digests.digest import Digest
 
 log = logging.getLogger(__name__)
@@ -91,13 +93,47 @@ class SlackPlatform:
             raise _failure(error) from None
 
     async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent: PartsSent) -> None:
-        messages = render_slack(digest, owner=bk.owner)
-        for number, message in enumerate(messages[parts_done:], parts_done + 1):
+        """The digest's messages, and its chart uploaded right after the first one. The upload is
+        a part like each message, so a retry continues after the parts already sent and never
+        uploads the chart twice."""
+        messages: list[dict | None] = list(render_slack(digest, owner=bk.owner))
+        parts = messages[:1] + ([None] if charted(digest) else []) + messages[1:]  # None: the chart
+        for number, message in enumerate(parts[parts_done:], parts_done + 1):
             try:
-                await self.client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **message)
+                if message is None:
+                    await self._upload_chart(channel, digest)
+                else:
+                    await self.client.chat_postMessage(
+                        channel=channel, unfurl_links=False, unfurl_media=False, **message
+                    )
             except SlackApiError as error:
                 raise _failure(error) from None
             await parts_sent(number)
+
+    async def _upload_chart(self, channel: str, digest: Digest) -> None:
+        """Slack's upload flow (files.getUploadURLExternal, the bytes to its upload URL,
+        files.completeUploadExternal into the channel). Refused for good (most often the app lacks
+        the files:write scope), the digest goes on without its chart rather than stopping half-posted."""
+        png = await asyncio.to_thread(chart_png, digest)  # matplotlib: off the event loop
+        if png is None:
+            return
+        try:
+            await self.client.files_upload_v2(
+                channel=channel,
+                content=png,
+                filename=f"frictionlog-digest-{digest.week}.png",
+                title=f"Submissions per week, top themes · {digest.week}",
+                alt_txt=alt_text(digest)[:1000],
+            )
+        except SlackRequestError as error:  # the upload URL answered other than 200: try again later
+            raise SendFailed(f"Slack's upload URL refused the chart ({error})"[:300]) from None
+        except SlackApiError as error:
+            failure = _failure(error)
+            if not failure.permanent:
+                raise failure from None
+            log.warning(
+                "the digest's chart was not posted to %s: %s (is files:write granted?)", channel, failure.reason
+            )
 
     async def display_name(self, user_id: str) -> str | None:
         """The name Slack shows for a user (users.info, cached for an hour)."""

@@ -117,7 +117,8 @@ class TeamsPlatform:
 
     async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent: PartsSent) -> None:
         unreachable = "unreachable: the channel is unknown here; add the app to it first"
-        for number, content in enumerate(cards.digest_cards(digest)[parts_done:], parts_done + 1):
+        contents = await asyncio.to_thread(cards.digest_cards, digest)  # the chart: matplotlib, off the loop
+        for number, content in enumerate(contents[parts_done:], parts_done + 1):
             activity = MessageFactory.attachment(CardFactory.adaptive_card(content))
             await self._send(conversation_key(channel), [activity], unreachable)
             await parts_sent(number)
