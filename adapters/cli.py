@@ -364,7 +364,11 @@ def digest(
     format: Annotated[DigestFormat, typer.Option("--format", "-f")] = DigestFormat.text,
     week: Annotated[str | None, typer.Option(help="ISO week, e.g. 2026-W47; the last complete week if absent.")] = None,
     post: Annotated[
-        bool, typer.Option("--post", help="Post it now to FRICTIONLOG_DIGEST_SLACK_CHANNELS (once a channel and week).")
+        bool,
+        typer.Option("--post", help="Post it now to every Slack digest target (once a channel and week)."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --post: show what each target would get; post nothing.")
     ] = False,
     output: Annotated[
         Path | None,
@@ -388,8 +392,11 @@ def digest(
     except ValueError as error:
         errors.print(f"[red]{escape(str(error))}[/red]")
         raise typer.Exit(2) from None
+    if dry_run and not post:
+        errors.print("[red]--dry-run goes with --post:[/red] frictionlog digest --post --dry-run")
+        raise typer.Exit(2)
     if post:
-        _post_digest(settings, chosen)
+        _post_digest(settings, chosen, dry_run)
         return
     service = service_from(settings, must_exist=True)
     value = compose_for(service, chosen, display_names(settings, service))
@@ -405,8 +412,15 @@ def digest(
     errors.print(f"Wrote {', '.join(str(path) for path in written)}.")
 
 
-def _post_digest(settings: Settings, week) -> None:
-    """Queue the digest for each Slack channel (once per channel and week), then send it now."""
+NOWHERE = (
+    "set FRICTIONLOG_DIGEST_SLACK_CHANNELS to one or more channel ids (comma-separated) and invite the app "
+    "to those channels, or type `/friction digest here` in a Slack channel."
+)
+
+
+def _post_digest(settings: Settings, week, dry_run: bool = False) -> None:
+    """Queue the digest for each Slack target (once per channel and week), then send it now. The
+    week is the last complete one in each target's time zone unless `week` says which."""
     import asyncio
 
     from sqlmodel import Session
@@ -414,23 +428,25 @@ def _post_digest(settings: Settings, week) -> None:
     from adapters.slack.platform import SlackPlatform
     from adapters.slack.web_api import make_client
     from bot.outbox import Outbox
-    from bot.publish import Target, queue_weekly_digest
+    from bot.publish import queue_digests
     from bot.router import Router
+    from bot.targets import by_hand, configured_targets, targets_now
     from storage.models import OutboxMessage
 
-    channels = settings.digest_slack_channel_list
-    if not settings.slack_bot_token:
+    if not settings.slack_bot_token and not dry_run:
         errors.print("[red]Cannot post:[/red] SLACK_BOT_TOKEN is not set.")
         raise typer.Exit(2)
-    if not channels:
-        errors.print(
-            "[red]Nowhere to post:[/red] set FRICTIONLOG_DIGEST_SLACK_CHANNELS to one or more channel ids "
-            "(comma-separated), and invite the app to those channels."
-        )
+    service = service_from(settings, must_exist=dry_run)
+    scheduled = targets_now(service, configured_targets(settings))
+    slack = [item for item in scheduled if item.target.platform == "slack"]
+    if dry_run:
+        _show_dry_run(settings, service, scheduled, week)
+        return
+    if not slack:
+        errors.print(f"[red]Nowhere to post:[/red] {NOWHERE}")
         raise typer.Exit(2)
-    service = service_from(settings)
     names = display_names(settings, service)
-    queued = queue_weekly_digest(service, [Target("slack", channel) for channel in channels], week, names)
+    queued = queue_digests(service, by_hand(service, slack, week), names)
     router = Router([SlackPlatform(make_client(settings), service.codec)])
     outbox = Outbox(service.engine, router, service.sealer, platforms=["slack"], max_attempts=3, backoff=1.0)
     ids = [item.message_id for item in queued if item.message_id is not None]
@@ -463,6 +479,90 @@ def _post_digest(settings: Settings, week) -> None:
         console.print(escape(f"{item.target.channel}: {word}{detail}"))
     if failed:
         raise typer.Exit(1)
+
+
+def _show_dry_run(settings: Settings, service, scheduled, week) -> None:
+    """What `digest --post` would do, target by target, and each digest once as it would be
+    posted (its text rendering); nothing is claimed, queued or sent."""
+    from bot.publish import dry_run
+    from bot.targets import by_hand
+    from digests.render import render_text
+
+    slack = [item for item in scheduled if item.target.platform == "slack"]
+    console.print("Dry run of `frictionlog digest --post`: nothing will be posted or queued.", soft_wrap=True)
+    if not scheduled:
+        console.print(f"Nowhere to post: {NOWHERE}", soft_wrap=True)
+    shown = dry_run(service, by_hand(service, slack, week), display_names(settings, service) if slack else None)
+    bodies: dict[tuple[str, str], list] = {}
+    for item in shown:
+        where = f"{item.due.target}: {item.due.week} ({item.due.zone})"
+        if item.digest is None:
+            said = "already posted" if item.earlier == "sent" else f"already queued ({item.earlier}), not posted again"
+            console.print(escape(f"{where}: {said}"), soft_wrap=True)
+            continue
+        console.print(escape(f"{where}: would be posted"), soft_wrap=True)
+        bodies.setdefault((str(item.due.week), str(item.due.zone)), []).append(item)
+    for item in scheduled:
+        if item.target.platform != "slack":
+            console.print(
+                escape(f"{item.target}: not posted from the command line; `frictionlog serve` posts it on schedule"),
+                soft_wrap=True,
+            )
+    if slack and not settings.slack_bot_token:
+        console.print("SLACK_BOT_TOKEN is not set: `frictionlog digest --post` would refuse to post.", soft_wrap=True)
+    for (period, zone), items in bodies.items():
+        heading = f"\n── {period} ({zone}), as {', '.join(str(i.due.target) for i in items)} would get it ──"
+        console.print(escape(heading), soft_wrap=True)
+        sys.stdout.write(render_text(items[0].digest))
+    console.print("\nDry run: nothing was posted or queued.")
+
+
+@app.command()
+def targets() -> None:
+    """Where the weekly digest goes: every target, where it comes from, its schedule, its next
+    run (local time in the target's zone) and the last week queued for it."""
+    from bot.cron import when
+    from bot.targets import configured_targets, targets_overview
+
+    settings = load_settings()
+    service = service_from(settings, must_exist=True)
+    lines = targets_overview(service, configured_targets(settings))
+    if not lines:
+        console.print(
+            "No digest targets yet: set FRICTIONLOG_DIGEST_SLACK_CHANNELS or type `/friction digest here` in a "
+            "channel.",
+            soft_wrap=True,
+        )
+        return
+    table = Table(
+        "Target", "From", "Schedule", "Time zone", "Next run", "Last week posted", title=f"{len(lines)} digest targets"
+    )
+    for line in lines:
+        item = line.scheduled
+        last = line.last_week or "—"
+        if line.last_week and line.last_state != "sent":
+            last += f" ({line.last_state or 'not queued'})"
+        table.add_row(
+            escape(str(item.target)),
+            escape(item.source),
+            escape(item.schedule.cron),
+            escape(item.schedule.timezone),
+            when(line.next_run) if line.next_run else "never",
+            last,
+        )
+    # Not a terminal (a pipe, a file, a test): whole cells on one line each, not 80 columns' wrapping.
+    (console if console.is_terminal else Console(width=200)).print(table)
+    platforms = {line.scheduled.target.platform for line in lines}
+    if "slack" in platforms and not settings.slack_enabled:
+        console.print(
+            "Slack is not configured here (SLACK_BOT_TOKEN): `frictionlog serve` posts to no Slack target.",
+            soft_wrap=True,
+        )
+    if "teams" in platforms and not settings.teams_enabled:
+        console.print(
+            "Teams is not configured here (MICROSOFT_APP_ID): `frictionlog serve` posts to no Teams target.",
+            soft_wrap=True,
+        )
 
 
 @app.command()

@@ -43,7 +43,7 @@ HELP = """How to use frictionlog:
 • /friction themes: the themes, biggest first · /friction theme T-12: one theme
 • /friction metoo T-12: add your voice to a theme · /friction undo S-41: take back your submission (24 h)
 • /friction digest preview: this week's digest, as leadership will read it
-Team leads: digest here [off] (the weekly digest in this channel) · \
+Team leads: digest here [0 9 * * mon Europe/Paris | off] (the weekly digest in this channel) · \
 assign T-12 @user · status T-12 <new|acknowledged|in-progress|resolved|wont-fix> [note] · \
 merge T-3 into T-12 · rename T-12 <title> · split T-12 S-4 S-9"""
 
@@ -89,9 +89,12 @@ class DigestPreview:
 
 @dataclass(frozen=True)
 class DigestHere:
-    """A lead asks for (or stops) the weekly digest in the channel they typed it in."""
+    """A lead asks for (or stops) the weekly digest in the channel they typed it in, optionally
+    on a schedule of its own: five crontab fields and/or a time zone (checked by the core)."""
 
     on: bool = True
+    cron: str | None = None
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ PATTERNS: list[tuple[re.Pattern, type]] = [
     (re.compile(r"themes|list", re.I), Themes),
     (re.compile(rf"theme\s+{THEME}", re.I), ShowTheme),
     (re.compile(r"mine|my submissions", re.I), Mine),
-    (re.compile(r"digest\s+here(?:\s+(on|off))?", re.I), DigestHere),
+    (re.compile(r"digest\s+here(?:\s+(.+))?", re.I), DigestHere),
     (re.compile(r"digest(?:\s+preview)?", re.I), DigestPreview),
     (re.compile(rf"assign\s+{THEME}\s+(?:to\s+)?(?!to$)(@?\S+)", re.I), Assign),
     (re.compile(rf"status\s+{THEME}\s+(\S+)(?:\s+(.*))?", re.I | re.S), SetStatus),
@@ -193,7 +196,11 @@ USAGES: dict[str, tuple[str, bool]] = {
     "split": ("split T-12 S-4 S-9: move submissions into a theme of their own (team leads)", True),
     "themes": ("themes: the themes, biggest first", False),
     "mine": ("mine: what you logged and where it stands", False),
-    "digest": ("digest preview: this week's digest · digest here [off]: the digest in this channel (leads)", False),
+    "digest": (
+        "digest preview: this week's digest · digest here [0 16 * * fri Europe/London | off]: the digest in this "
+        "channel, on the default schedule or its own (leads)",
+        False,
+    ),
     "anon": ("anon <what got in your way>: log it anonymously", False),
     "help": ("help [command]: how to use frictionlog", False),
 }
@@ -272,6 +279,25 @@ def malformed(text: str) -> Usage | None:
     return None
 
 
+def digest_here(rest: str) -> DigestHere | Usage:
+    """`digest here`, `digest here off`, or a schedule: five crontab fields, a time zone, or both
+    (`digest here 0 16 * * fri Europe/London`); `on` in front is allowed."""
+    words = TRAILING.sub("", rest).split()
+    if [word.lower() for word in words] == ["off"]:
+        return DigestHere(False)
+    if words and words[0].lower() == "on":
+        words = words[1:]
+    if len(words) in (5, 6):
+        return DigestHere(True, " ".join(words[:5]), words[5] if len(words) == 6 else None)
+    if len(words) <= 1:
+        return DigestHere(True, None, words[0] if words else None)
+    return Usage(
+        f"“{' '.join(words)}” is not a schedule. Give five crontab fields (minute hour day-of-month month "
+        "day-of-week) and a time zone, e.g. digest here 0 16 * * fri Europe/London; or only a time zone; "
+        "or digest here off. Nothing was logged."
+    )
+
+
 def _build(kind: type, match: re.Match) -> Command:
     groups = match.groups()
     if kind is SetStatus:
@@ -288,7 +314,7 @@ def _build(kind: type, match: re.Match) -> Command:
     if kind is Split:
         return Split(int(groups[0]), tuple(int(n) for n in re.findall(r"\d+", groups[1])))
     if kind is DigestHere:
-        return DigestHere((groups[0] or "on").lower() != "off")
+        return digest_here(groups[0] or "")
     if kind in (ShowTheme, MeToo):
         return kind(int(groups[0]))
     if kind is Undo:

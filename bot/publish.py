@@ -3,15 +3,17 @@
 Claiming a target's week and putting the digest in the outbox happen in one transaction: the
 unique (target, period) row lets one replica in, and the outbox sends what it wrote once, with
 retries (bot/outbox.py). A process that dies after the claim leaves a pending outbox row, which
-another process sends; nothing is claimed without being queued.
+another process sends; nothing is claimed without being queued. Which targets are due and when
+is bot/targets.py's business; this module composes and queues.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
 
-from bot.core import Core, UserError
-from bot.messages import Inbound, Reply
+from bot.core import Core
 from bot.outbox import enqueue_digest
 from bot.people import Person
 from bot.router import Router
@@ -31,19 +33,38 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Due:
+    """One digest to queue: where, which ISO week, and the zone that week's bounds are in."""
+
+    target: Target
+    week: IsoWeek
+    zone: ZoneInfo
+
+
+@dataclass(frozen=True)
 class Queued:
     target: Target
     result: str  # "queued", or "already queued" (this week's went in before)
     message_id: int | None = None  # the outbox message that carries it
+    week: IsoWeek | None = None
 
 
 Names = dict[tuple[str, str], str]
 
 
-def compose_for(core: Core, week: IsoWeek | None = None, names: Names | None = None) -> Digest:
+def compose_for(
+    core: Core, week: IsoWeek | None = None, names: Names | None = None, zone: ZoneInfo | None = None
+) -> Digest:
+    """The digest of `week` (the last complete one by default), its bounds in `zone`
+    (FRICTIONLOG_TIMEZONE by default)."""
     settings = core.settings
     return compose_digest(
-        core.engine, zone=settings.zone, now=core.clock(), week=week, ack_hours=settings.ack_hours, names=names
+        core.engine,
+        zone=zone or settings.zone,
+        now=core.clock(),
+        week=week,
+        ack_hours=settings.ack_hours,
+        names=names,
     )
 
 
@@ -55,50 +76,67 @@ async def owner_names(core: Core, router: Router) -> Names:
     return {(person.platform, person.id): name for person, name in resolved.items()}
 
 
-def digest_here(core: Core, session: Session, event: Inbound, on: bool) -> Reply:
-    """A lead makes the channel they are in a digest target, or stops it."""
-    core.require_lead(session, event, "choose where the weekly digest goes")
-    if not event.channel:
-        raise UserError("Type this in the channel that should get the weekly digest.")
-    if on:
-        added = queries.add_digest_target(
-            session, platform=event.platform, channel=event.channel, added_by=str(event.person), at=core.clock()
-        )
-        core.audit(session, event, "digest target", None, f"{event.platform}:{event.channel} added")
-        when = core.settings.digest_cron
-        return Reply(
-            ("This channel will get" if added else "This channel already gets")
-            + f" the weekly digest (schedule `{when}`, {core.settings.timezone})."
-        )
-    removed = queries.remove_digest_target(session, platform=event.platform, channel=event.channel)
-    if removed:
-        core.audit(session, event, "digest target", None, f"{event.platform}:{event.channel} removed")
-    return Reply("This channel will no longer get the weekly digest." if removed else "This channel gets no digest.")
-
-
-def targets_now(core: Core, configured: list[Target]) -> list[Target]:
-    """The configured targets and those leads added in chat, each once."""
-    with Session(core.engine) as session:
-        added = [Target(platform, channel) for platform, channel in queries.digest_targets(session)]
-    return list(dict.fromkeys([*configured, *added]))
-
-
-def queue_weekly_digest(
-    core: Core, targets: list[Target], week: IsoWeek | None = None, names: Names | None = None
-) -> list[Queued]:
-    """Compose the digest (the last complete week by default) and queue it once per target."""
-    digest = compose_for(core, week, names)
+def queue_digests(core: Core, due: Iterable[Due], names: Names | None = None) -> list[Queued]:
+    """Queue each digest once per (target, week); one digest is composed per distinct
+    (week, zone) and shared by the targets that have them."""
+    digests: dict[tuple[IsoWeek, str], Digest] = {}
     outcomes = []
-    for target in targets:
+    for item in due:
+        key = (item.week, str(item.zone))
+        if key not in digests:
+            digests[key] = compose_for(core, item.week, names, item.zone)
+        digest, target, period = digests[key], item.target, str(item.week)
         with session_scope(core.engine) as session:
-            run = queries.claim_digest(session, target=str(target), period=str(digest.week), at=core.clock())
+            run = queries.claim_digest(session, target=str(target), period=period, at=core.clock())
             if run is None:
-                earlier = queries.digest_run(session, target=str(target), period=str(digest.week))
-                outcomes.append(Queued(target, "already queued", earlier.message_id if earlier else None))
+                earlier = queries.digest_run(session, target=str(target), period=period)
+                outcomes.append(Queued(target, "already queued", earlier.message_id if earlier else None, item.week))
                 continue
             run.message_id = enqueue_digest(
                 session, core.sealer, platform=target.platform, channel=target.channel, digest=digest
             )
             session.add(run)
-        outcomes.append(Queued(target, "queued", run.message_id))
+        outcomes.append(Queued(target, "queued", run.message_id, item.week))
     return outcomes
+
+
+def queue_weekly_digest(
+    core: Core, targets: list[Target], week: IsoWeek | None = None, names: Names | None = None
+) -> list[Queued]:
+    """Queue `week`'s digest (the last complete week by default) once per target, its bounds
+    in FRICTIONLOG_TIMEZONE."""
+    zone = core.settings.zone
+    week = week or IsoWeek.last_complete(core.clock(), zone)
+    return queue_digests(core, [Due(target, week, zone) for target in targets], names)
+
+
+@dataclass(frozen=True)
+class WouldPost:
+    """What queueing `due` would do: post `digest`, or nothing because `earlier` (the state of
+    the outbox message that carried it: sent, pending, failed…) went before."""
+
+    due: Due
+    digest: Digest | None
+    earlier: str | None = None
+
+
+def dry_run(core: Core, due: Iterable[Due], names: Names | None = None) -> list[WouldPost]:
+    """`digest --post --dry-run`: what each target would get, composed as queue_digests would;
+    nothing is claimed or queued."""
+    digests: dict[tuple[IsoWeek, str], Digest] = {}
+    shown = []
+    for item in due:
+        with Session(core.engine) as session:
+            run = queries.digest_run(session, target=str(item.target), period=str(item.week))
+            state = None
+            if run is not None:
+                latest = queries.outbox_rows(session, message_ids=[run.message_id] if run.message_id else [])
+                state = latest[0].state if latest else "claimed"
+        if state is not None:
+            shown.append(WouldPost(item, None, state))
+            continue
+        key = (item.week, str(item.zone))
+        if key not in digests:
+            digests[key] = compose_for(core, item.week, names, item.zone)
+        shown.append(WouldPost(item, digests[key]))
+    return shown

@@ -1,35 +1,41 @@
 """Scheduled work inside `frictionlog serve`: the weekly digest and periodic re-clustering.
 
 APScheduler runs each job once per process; exactly-once across replicas comes from the claim
-in the database (bot/publish.py), and the outbox sends what was queued. Re-clustering in two
+in the database (bot/publish.py), and the outbox sends what was queued. The digest job does not
+follow any one target's cron: every minute, and once at start-up, it asks which targets' digests
+are due (each has its own schedule), which also posts what was missed while no server ran. Re-clustering in two
 replicas at once is safe but wasteful: run it in one (FRICTIONLOG_RECLUSTER_HOURS=0 elsewhere).
 """
 
 import asyncio
 import logging
+from datetime import datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.pipeline import Pipeline
-from bot.publish import Target, owner_names, queue_weekly_digest, targets_now
+from bot.publish import Queued, Target, owner_names, queue_digests
 from bot.service import FrictionService
+from bot.targets import due_digests
 
 log = logging.getLogger(__name__)
 
 
-def digest_trigger(cron: str, timezone) -> CronTrigger:
-    return CronTrigger.from_crontab(cron, timezone=timezone)
-
-
-async def digest_job(service: FrictionService, pipeline: Pipeline, configured: list[Target]) -> None:
-    """The configured targets and those leads added in chat (`digest here`), each once a week."""
-    targets = await asyncio.to_thread(targets_now, service, configured)
+async def digest_job(service: FrictionService, pipeline: Pipeline, configured: list[Target]) -> list[Queued]:
+    """Queue the digests due now, for the configured targets and those leads added in chat
+    (`digest here`), each on its own schedule (bot/targets.py). Owners' names are
+    asked of the platforms only when something is due."""
+    due = await asyncio.to_thread(due_digests, service, configured)
+    if not due:
+        return []
     names = await owner_names(service, pipeline.router)
-    for queued in await asyncio.to_thread(queue_weekly_digest, service, targets, None, names):
-        log.info("digest to %s: %s", queued.target, queued.result)
+    queued = await asyncio.to_thread(queue_digests, service, due, names)
+    for item in queued:
+        log.info("digest %s to %s: %s", item.week, item.target, item.result)
     pipeline.wake()
+    return queued
 
 
 async def recluster_job(service: FrictionService) -> None:
@@ -38,17 +44,18 @@ async def recluster_job(service: FrictionService) -> None:
 
 
 def make_scheduler(service: FrictionService, pipeline: Pipeline, targets: list[Target]) -> AsyncIOScheduler:
-    """A scheduler with the digest (a cron in FRICTIONLOG_TIMEZONE) and re-clustering (an interval)."""
+    """A scheduler with the digest check (every minute, and at once) and re-clustering (an interval)."""
     settings = service.settings
     scheduler = AsyncIOScheduler(timezone=settings.zone)
-    # Always scheduled: leads may add targets in chat at any time; the job reads them when it fires.
+    # Always scheduled: leads may add targets in chat at any time; the job reads them when it runs.
+    # A tick missed (a busy loop) is harmless: the next one finds the same digests due.
     scheduler.add_job(
         digest_job,
-        digest_trigger(settings.digest_cron, settings.zone),
+        CronTrigger(minute="*", timezone=settings.zone),
         args=(service, pipeline, targets),
         id="weekly-digest",
+        next_run_time=datetime.now(settings.zone),
         coalesce=True,
-        misfire_grace_time=3600,
         max_instances=1,
     )
     if settings.recluster_hours > 0:

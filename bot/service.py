@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot import commands as c
-from bot import curation, owners, publish, submissions, views
+from bot import curation, owners, submissions, targets, views
 from bot.actions import Action, AssignOwner, DifferentIssue, MakeAnonymous, MergeThemes, MeToo, SetStatus, Undo
 from bot.clock import Clock, system_clock
 from bot.core import SORRY, Core, UserError, submission_key
@@ -252,8 +252,8 @@ class FrictionService(Core):
                 return submissions.mine(self, session, event)
             case c.DigestPreview():
                 return views.digest_preview(self)
-            case c.DigestHere(on):
-                return publish.digest_here(self, session, event, on)
+            case c.DigestHere(on, cron, timezone):
+                return targets.digest_here(self, session, event, on, cron, timezone)
             case c.Assign(theme_id, owner):
                 return owners.assign(self, session, event, theme_id, Person.parse(owner, event.platform))
             case c.SetStatus(theme_id, status, note):

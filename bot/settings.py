@@ -8,6 +8,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.cron import Schedule
+
 DEV_SECRET = "frictionlog-development-secret"
 
 
@@ -79,9 +81,11 @@ class Settings(BaseSettings):
     @field_validator("digest_cron")
     @classmethod
     def _five_cron_fields(cls, value: str) -> str:
-        if len(value.split()) != 5:
-            raise ValueError(f"FRICTIONLOG_DIGEST_CRON {value!r} needs five crontab fields, e.g. '0 9 * * mon'")
-        return value
+        """Read as every target's schedule is (bot/cron.py): five fields, each one valid."""
+        try:
+            return Schedule.parse(value, "UTC").cron
+        except ValueError as error:
+            raise ValueError(f"FRICTIONLOG_DIGEST_CRON: {error}") from None
 
     @field_validator("slack_api_url")
     @classmethod

@@ -360,32 +360,62 @@ def digest_run(session: Session, *, target: str, period: str) -> DigestRun | Non
     return session.exec(select(DigestRun).where(DigestRun.target == target, DigestRun.period == period)).first()
 
 
+def latest_digest_runs(session: Session) -> dict[str, tuple[str, str | None]]:
+    """Each target's latest claimed period and the state of the outbox message carrying it
+    (None if it has none). Periods are ISO weeks (`2026-W47`), which sort as text."""
+    rows = session.exec(
+        select(DigestRun.target, DigestRun.period, OutboxMessage.state).outerjoin(
+            OutboxMessage, col(OutboxMessage.id) == col(DigestRun.message_id)
+        )
+    )
+    latest: dict[str, tuple[str, str | None]] = {}
+    for target, period, state in rows:
+        if target not in latest or period > latest[target][0]:
+            latest[target] = (period, state)
+    return latest
+
+
 # Digest targets a lead added in chat -------------------------------------------------------------
 
 
-def add_digest_target(session: Session, *, platform: str, channel: str, added_by: str, at: datetime) -> bool:
-    """True when the channel was not a target yet."""
+def add_digest_target(
+    session: Session,
+    *,
+    platform: str,
+    channel: str,
+    added_by: str,
+    at: datetime,
+    cron: str | None = None,
+    timezone: str | None = None,
+) -> bool:
+    """True when the channel was not a target yet. `cron`, `timezone`: None for the defaults."""
+    row = DigestTarget(
+        platform=platform, channel=channel, added_by=added_by, created_at=at, cron=cron, timezone=timezone
+    )
     try:
         with session.begin_nested():
-            session.add(DigestTarget(platform=platform, channel=channel, added_by=added_by, created_at=at))
+            session.add(row)
         return True
     except IntegrityError:
         return False
 
 
-def remove_digest_target(session: Session, *, platform: str, channel: str) -> bool:
-    target = session.exec(
+def digest_target(session: Session, *, platform: str, channel: str) -> DigestTarget | None:
+    return session.exec(
         select(DigestTarget).where(DigestTarget.platform == platform, DigestTarget.channel == channel)
     ).first()
+
+
+def remove_digest_target(session: Session, *, platform: str, channel: str) -> bool:
+    target = digest_target(session, platform=platform, channel=channel)
     if target is None:
         return False
     session.delete(target)
     return True
 
 
-def digest_targets(session: Session) -> list[tuple[str, str]]:
-    rows = session.exec(select(DigestTarget.platform, DigestTarget.channel).order_by(col(DigestTarget.id)))
-    return [(platform, channel) for platform, channel in rows]
+def digest_targets(session: Session) -> list[DigestTarget]:
+    return list(session.exec(select(DigestTarget).order_by(col(DigestTarget.id))))
 
 
 # Conversation references: where a platform lets the bot write first (Teams) -----------------------

@@ -302,7 +302,7 @@ def test_digest_post_without_channels_says_what_to_set(monkeypatch, tmp_path):
         assert fake.calls == []
 
 
-def test_scheduler_runs_the_digest_mondays_at_nine_local_and_reclusters(service, clock):
+def test_scheduler_checks_digests_every_minute_posts_mondays_at_nine_local_and_reclusters(service, clock):
     settings = service.settings.model_copy(update={"timezone": "Europe/Paris"})
     settings.__dict__.pop("zone", None)
     service.settings = settings
@@ -316,12 +316,13 @@ def test_scheduler_runs_the_digest_mondays_at_nine_local_and_reclusters(service,
             scheduler = make_scheduler(service, pipeline, targets)
             jobs = {job.id: job for job in scheduler.get_jobs()}
             assert set(jobs) == {"weekly-digest", "recluster"}
-            after = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday
-            fire = jobs["weekly-digest"].trigger.get_next_fire_time(None, after)
-            assert fire.isoformat() == "2026-11-23T09:00:00+01:00"  # Monday 09:00 in Paris
+            # The digest check runs at start-up (a run missed while down goes out at once), then every minute.
+            assert jobs["weekly-digest"].next_run_time <= datetime.now(UTC)
+            after = datetime(2026, 11, 18, 12, 0, 30, tzinfo=UTC)
+            assert jobs["weekly-digest"].trigger.get_next_fire_time(None, after) == after.replace(minute=1, second=0)
             assert jobs["recluster"].trigger.interval == timedelta(hours=6)
             ask(service, "U1", "refund approvals take three days")
-            clock.advance(days=7)
+            clock.now = datetime(2026, 11, 23, 8, 0, 20, tzinfo=UTC)  # Monday 09:00 in Paris
             await digest_job(service, pipeline, targets)
             await digest_job(service, pipeline, targets)  # a second replica firing too
             await pipeline.drain()
