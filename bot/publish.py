@@ -9,6 +9,7 @@ is bot/targets.py's business; this module composes and queues.
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session
@@ -17,7 +18,7 @@ from bot.core import Core
 from bot.outbox import enqueue_digest
 from bot.people import Person
 from bot.router import Router
-from digests.compose import compose_digest
+from digests.compose import CURATION, compose_digest
 from digests.digest import Digest, IsoWeek
 from storage import queries
 from storage.db import session_scope
@@ -65,13 +66,14 @@ def compose_for(
         week=week,
         ack_hours=settings.ack_hours,
         names=names,
+        min_group=settings.min_group,
     )
 
 
 async def owner_names(core: Core, router: Router) -> Names:
     """Every owner's display name, as their own platform shows it (platforms cache them)."""
     with Session(core.engine) as session:
-        owners = queries.theme_owners(session)
+        owners = queries.people_to_name(session, acted_since=core.clock() - timedelta(weeks=2), actions=CURATION)
     resolved = await router.display_names(Person(platform, user) for platform, user in owners)
     return {(person.platform, person.id): name for person, name in resolved.items()}
 

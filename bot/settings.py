@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # At most the 4,000 characters the text column holds (counted after redaction).
     max_message_chars: int = Field(4000, ge=1, le=4000, alias="FRICTIONLOG_MAX_MESSAGE_CHARS")
     ack_hours: int = Field(24, alias="FRICTIONLOG_ACK_HOURS")
+    # Anonymity: quotes, examples and breakdowns only for groups of at least this many distinct
+    # reporters; smaller themes show by title and count alone.
+    min_group: int = Field(5, alias="FRICTIONLOG_MIN_GROUP")
     # The inbound pipeline: how long storing an event may take before the platform is told to
     # redeliver (Slack gives 3 s), and how long a process holds a delivery or an outbox message
     # before another takes it over (a process killed mid-way).
@@ -86,6 +89,16 @@ class Settings(BaseSettings):
             return Schedule.parse(value, "UTC").cron
         except ValueError as error:
             raise ValueError(f"FRICTIONLOG_DIGEST_CRON: {error}") from None
+
+    @field_validator("min_group")
+    @classmethod
+    def _groups_big_enough(cls, value: int) -> int:
+        if value < 3:
+            raise ValueError(
+                f"FRICTIONLOG_MIN_GROUP={value} would let a quote or breakdown single out one or two people; "
+                "it must be at least 3 (default 5)"
+            )
+        return value
 
     @field_validator("slack_api_url")
     @classmethod

@@ -43,8 +43,9 @@ def section(text: str) -> dict:
 def _theme_block(line: ThemeLine, rank: int, owner: Callable[[Owner], str]) -> dict:
     who = owner(line.owner) if line.owner else "_unowned_"
     overdue = " · *overdue*" if line.overdue else ""
+    back = " · _came back after being resolved_" if line.came_back else ""
     head = (
-        f"*{rank}. {line.key} · {mrkdwn_escape(line.title)}*\n"
+        f"*{rank}. {line.key} · {mrkdwn_escape(line.title)}*{back}\n"
         f"{line.this_week} this week · {line.total} in all · {line.reporters} people · "
         f"{mrkdwn_escape(growth_label(line))} · {sparkline(line.trend)}\n"
         f"Owner: {who} · Status: {STATUS.get(line.status, line.status)}{overdue}"
@@ -82,6 +83,7 @@ def digest_blocks(digest: Digest, owner: Callable[[Owner], str] = _plain_owner) 
                 )
             ],
         },
+        section(" ".join(mrkdwn_escape(sentence) for sentence in digest.brief)),
         section("*Top themes*" if digest.top else "*Top themes*\nNothing was logged this week."),
     ]
     blocks += [_theme_block(line, rank, owner) for rank, line in enumerate(digest.top, 1)]
@@ -121,6 +123,12 @@ def digest_blocks(digest: Digest, owner: Callable[[Owner], str] = _plain_owner) 
     )
     if digest.areas:
         blocks.append(section("*By area:* " + " · ".join(f"#{mrkdwn_escape(t)} {n}" for t, n in digest.areas)))
+    blocks += _list_blocks(
+        "Every submission",
+        [mrkdwn_escape(f"{digest.accounted} {digest.quotes_rule}")]
+        + [f"• {mrkdwn_escape(c)}" for c in digest.curation],
+        "",
+    )
     return blocks
 
 

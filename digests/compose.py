@@ -2,20 +2,21 @@
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digests.digest import Closed, Digest, IsoWeek, Owner, ThemeLine
+from digests.digest import Accounting, Closed, Digest, IsoWeek, Owner, ThemeLine
 from storage import queries
 from storage.models import CLOSED_STATUSES, Theme
 
 TREND_WEEKS = 8  # the chart: weekly volume of the top themes over the last 8 weeks
 TOP = 7
 QUOTES = 2
-MIN_AREA_REPORTERS = 3  # anonymity: no breakdown for a group smaller than this
+CURATION = ("merge", "rename", "split", "hide")
 
 
 def compose_digest(
@@ -26,9 +27,11 @@ def compose_digest(
     week: IsoWeek | None = None,
     ack_hours: int = 24,
     names: Mapping[tuple[str, str], str] | None = None,
+    min_group: int = 5,
 ) -> Digest:
     """The digest of `week` (the last complete one by default). `names`: display names by
-    (platform, id), from the platforms; an owner without one is shown by id."""
+    (platform, id), from the platforms; an owner without one is shown by id. Quotes and
+    breakdowns only for groups of at least `min_group` distinct reporters."""
     names = names or {}
     week = week or IsoWeek.last_complete(now, zone)
     start, end = week.bounds(zone)
@@ -40,12 +43,22 @@ def compose_digest(
         area_reporters: dict[str, set[str]] = defaultdict(set)
         area_counts: Counter[str] = Counter()
         this_week = previous_week = 0
-        for theme_id, created_at, kind, tags, author_hash in facts:
+        accounts: Counter[str] = Counter()
+        arrived: dict[int, list[datetime]] = defaultdict(list)  # this week's, by theme
+        for theme_id, created_at, kind, tags, author_hash, hidden, withdrawn in facts:
             label = str(IsoWeek.containing(created_at, zone))
-            if theme_id is not None:
+            counted = not hidden and not withdrawn  # hidden and withdrawn are accounted apart
+            if theme_id is not None and counted:
                 weekly[theme_id][label] += 1
             if start <= created_at < end:
                 this_week += 1
+                accounts[
+                    "withdrawn" if withdrawn else "hidden" if hidden else "unthemed" if theme_id is None else "themed"
+                ] += 1
+                if theme_id is not None and counted:
+                    arrived[theme_id].append(created_at)
+                if withdrawn:
+                    continue
                 kinds[kind] += 1
                 for tag in filter(None, tags.split(",")):
                     area_counts[tag] += 1
@@ -56,7 +69,7 @@ def compose_digest(
         labels = [str(week.previous(n)) for n in reversed(range(TREND_WEEKS))]
         themes = queries.unmerged_themes(session)
         lines = {
-            theme.id: _line(session, theme, weekly[theme.id], labels, seen, now, ack_hours, names)
+            theme.id: _line(session, theme, weekly[theme.id], labels, seen, now, ack_hours, names, arrived[theme.id])
             for theme in themes
             if theme.size > 0 or theme.id in weekly
         }
@@ -73,9 +86,9 @@ def compose_digest(
             if t.status in CLOSED_STATUSES and t.status_changed_at and start <= t.status_changed_at < end
         )
         curation = tuple(
-            f"{event.action}: {event.detail}"
+            f"{event.action.capitalize()} by {_actor(event, names)}: {event.detail}"
             for event in queries.audit_events(session, since=start, until=end)
-            if event.action in ("merge", "rename", "split", "hide")
+            if event.action in CURATION
         )
 
     open_lines = [line for line in lines.values() if line.status not in CLOSED_STATUSES]
@@ -89,8 +102,15 @@ def compose_digest(
         key=lambda line: (-line.this_week, -line.total, line.key),
     )
     overdue = sorted((line for line in open_lines if line.overdue), key=lambda line: (-line.total, line.key))
-    areas = tuple(
-        (tag, count) for tag, count in area_counts.most_common() if len(area_reporters[tag]) >= MIN_AREA_REPORTERS
+    new = sorted(
+        (line for line in by_week if line.is_new or line.came_back), key=lambda line: (-line.this_week, line.key)
+    )
+    accounting = Accounting(
+        themed=accounts["themed"],
+        themes=len(by_week),
+        unthemed=accounts["unthemed"],
+        hidden=accounts["hidden"],
+        withdrawn=accounts["withdrawn"],
     )
     return Digest(
         week=week,
@@ -101,16 +121,36 @@ def compose_digest(
         previous_submissions=previous_week,
         by_kind=tuple(sorted(kinds.items())),
         active_themes=len(by_week),
-        top=tuple(_with_quotes(engine, by_week[:TOP], start, end)),
+        top=tuple(_with_quotes(engine, by_week[:TOP], start, end, min_group)),
+        new=tuple(new[:5]),
+        new_total=len(new),
         growing=tuple(growing[:5]),
         unowned=tuple(unowned[:10]),
         growing_total=len(growing),
         unowned_total=len(unowned),
         overdue=tuple(overdue),
         resolved=resolved,
-        areas=areas,
+        areas=shown_areas(area_counts, area_reporters, min_group),
         curation=curation,
+        accounting=accounting,
+        min_group=min_group,
     )
+
+
+def shown_areas(counts: Counter[str], reporters: dict[str, set[str]], min_group: int) -> tuple[tuple[str, int], ...]:
+    """Areas with at least `min_group` distinct reporters. When exactly one area is withheld,
+    the smallest shown one is withheld too, so the hidden one cannot be worked out from the
+    week's total by subtraction."""
+    shown = [(tag, n) for tag, n in counts.most_common() if len(reporters[tag]) >= min_group]
+    if len(counts) - len(shown) == 1 and shown:
+        shown.pop()
+    return tuple(shown)
+
+
+def _actor(event, names: Mapping[tuple[str, str], str]) -> str:
+    if event.actor == "frictionlog" or not event.actor_platform:
+        return "frictionlog" if event.actor == "frictionlog" else "a team lead"
+    return names.get((event.actor_platform, event.actor)) or event.actor
 
 
 def owner_of(theme: Theme, names: Mapping[tuple[str, str], str]) -> Owner | None:
@@ -120,7 +160,7 @@ def owner_of(theme: Theme, names: Mapping[tuple[str, str], str]) -> Owner | None
     return Owner(platform, theme.owner, names.get((platform, theme.owner)) or theme.owner)
 
 
-def _line(session, theme: Theme, weekly, labels, seen, now, ack_hours, names) -> ThemeLine:
+def _line(session, theme: Theme, weekly, labels, seen, now, ack_hours, names, arrived) -> ThemeLine:
     trend = tuple(weekly[label] for label in labels)
     first, last = seen.get(theme.id, (None, None))
     overdue = bool(
@@ -143,17 +183,22 @@ def _line(session, theme: Theme, weekly, labels, seen, now, ack_hours, names) ->
         first_seen=first,
         last_seen=last,
         overdue=overdue,
+        # Reported again after it was closed: the fix did not hold, or was not the fix.
+        came_back=theme.status in CLOSED_STATUSES
+        and theme.status_changed_at is not None
+        and any(at > theme.status_changed_at for at in arrived),
     )
 
 
-def _with_quotes(engine: Engine, lines: list[ThemeLine], start: datetime, end: datetime) -> list[ThemeLine]:
-    from dataclasses import replace
-
+def _with_quotes(engine: Engine, lines: list[ThemeLine], start: datetime, end: datetime, min_group: int):
+    """Quotes for the themes enough people reported that no quote can single anyone out."""
     with Session(engine) as session:
         return [
             replace(
                 line,
                 quotes=tuple(queries.quotes(session, theme_id=int(line.key[2:]), since=start, until=end, limit=QUOTES)),
             )
+            if line.reporters >= min_group
+            else line
             for line in lines
         ]

@@ -71,8 +71,9 @@ class ThemeLine:
     trend: tuple[int, ...]  # submissions per ISO week, oldest first, ending with this week
     first_seen: datetime | None
     last_seen: datetime | None
-    quotes: tuple[str, ...] = ()
+    quotes: tuple[str, ...] = ()  # only when at least FRICTIONLOG_MIN_GROUP people reported it
     overdue: bool = False
+    came_back: bool = False  # reported again after it was resolved
 
     @property
     def growth(self) -> float | None:
@@ -84,6 +85,10 @@ class ThemeLine:
         return self.last_week == 0 and sum(self.trend[:-1]) == 0
 
 
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 @dataclass(frozen=True)
 class Closed:
     key: str
@@ -92,6 +97,30 @@ class Closed:
     owner: Owner | None
     note: str
     reporters: int
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """Where every submission of the week went: the figures add up to the week's total."""
+
+    themed: int  # in one of `themes` themes
+    themes: int
+    unthemed: int  # stored, not yet placed in a theme
+    hidden: int  # hidden by a team lead
+    withdrawn: int  # withdrawn by the person who sent it
+
+    @property
+    def total(self) -> int:
+        return self.themed + self.unthemed + self.hidden + self.withdrawn
+
+
+def _names(lines, total: int, limit: int = 3) -> str:
+    """ "T-4 Card declined abroad, T-9 Refund approval and 3 more" """
+    named = [f"{line.key} {line.title}" for line in lines[:limit]]
+    rest = total - len(named)
+    if rest > 0:
+        named.append(f"{rest} more")
+    return named[0] if len(named) == 1 else ", ".join(named[:-1]) + " and " + named[-1]
 
 
 @dataclass(frozen=True)
@@ -115,6 +144,56 @@ class Digest:
     # How many there are in all, when a list above shows only the first ones.
     growing_total: int = 0
     unowned_total: int = 0
+    new: tuple[ThemeLine, ...] = ()  # first reported this week, or back after being resolved
+    new_total: int = 0
+    accounting: Accounting | None = None
+    min_group: int = 5
+
+    @property
+    def accounted(self) -> str:
+        """The footer's sentence: where every submission of the week went, adding up."""
+        a = self.accounting
+        if a is None:
+            return f"{self.submissions} submissions this week."
+        parts = [f"{a.themed} in {_count(a.themes, 'theme', 'themes')}"]
+        parts += [f"{a.unthemed} not yet themed"] if a.unthemed else []
+        parts += [f"{a.hidden} hidden by a team lead"] if a.hidden else []
+        parts += [f"{a.withdrawn} withdrawn by their senders"] if a.withdrawn else []
+        return f"{_count(a.total, 'submission', 'submissions')} this week: " + ", ".join(parts) + "."
+
+    @property
+    def quotes_rule(self) -> str:
+        return f"Quotes appear only for themes at least {self.min_group} people reported, so no one can be singled out."
+
+    @property
+    def brief(self) -> tuple[str, str, str]:
+        """Three plain sentences for the top: what is new, what is growing, what is stuck."""
+        if self.new:
+            back = [line for line in self.new if line.came_back]
+            new = f"New this week: {_names(self.new, self.new_total)}."
+            if back:
+                new = new[:-1] + f" ({_names(back, len(back))} came back after being resolved)."
+        else:
+            new = "Nothing new surfaced this week."
+        if self.growing:
+            growing = f"Growing: {_names(self.growing, self.growing_total)}."
+        else:
+            growing = "No theme grew sharply."
+        stuck = []
+        if self.unowned_total:
+            stuck.append(
+                f"{_count(self.unowned_total, 'theme needs', 'themes need')} an owner "
+                f"({_names(self.unowned, self.unowned_total)})"
+            )
+        if self.overdue:
+            late = len(self.overdue)
+            stuck.append(f"{_count(late, 'theme is', 'themes are')} past a deadline ({_names(self.overdue, late)})")
+        stuck_sentence = (
+            ("Stuck: " + "; ".join(stuck) + ".")
+            if stuck
+            else "Nothing is stuck: every active theme has an owner and none is overdue."
+        )
+        return new, growing, stuck_sentence
 
     @property
     def last_day(self) -> datetime:

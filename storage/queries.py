@@ -309,11 +309,17 @@ def audit_events(session: Session, *, since: datetime, until: datetime) -> list[
 
 
 def submission_facts(session: Session, *, since: datetime, until: datetime):
-    """(theme id, created at, kind, tags, author hash) for every submission in the window,
-    hidden ones included: the digest counts everything."""
+    """(theme id, created at, kind, tags, author hash, hidden, withdrawn) for every submission
+    in the window, hidden and withdrawn ones included: the digest accounts for everything."""
     query = select(
-        Submission.theme_id, Submission.created_at, Submission.kind, Submission.tags, Submission.author_hash
-    ).where(Submission.created_at >= since, Submission.created_at < until, col(Submission.withdrawn_at).is_(None))
+        Submission.theme_id,
+        Submission.created_at,
+        Submission.kind,
+        Submission.tags,
+        Submission.author_hash,
+        Submission.hidden,
+        col(Submission.withdrawn_at).is_not(None),
+    ).where(Submission.created_at >= since, Submission.created_at < until)
     return session.exec(query).all()
 
 
@@ -456,14 +462,27 @@ def has_role(session: Session, *, platform: str, user_id: str, role: str) -> boo
     return session.exec(query).first() is not None
 
 
-def theme_owners(session: Session) -> set[tuple[str, str]]:
-    """(platform, id) of every owner of a live theme."""
+def people_to_name(
+    session: Session, *, acted_since: datetime | None = None, actions: Sequence[str] = ()
+) -> set[tuple[str, str]]:
+    """(platform, id) of every owner of a live theme and, with `acted_since`, of everyone who
+    did one of `actions` to a theme since then: the digest shows them by name."""
     rows = session.exec(
         select(Theme.owner_platform, Theme.owner).where(
             col(Theme.owner).is_not(None), col(Theme.merged_into_id).is_(None)
         )
     )
-    return {(platform or "console", owner) for platform, owner in rows}
+    people = {(platform or "console", owner) for platform, owner in rows}
+    if acted_since is not None:
+        actors = session.exec(
+            select(AuditEvent.actor_platform, AuditEvent.actor).where(
+                AuditEvent.created_at >= acted_since,
+                col(AuditEvent.actor_platform).is_not(None),
+                col(AuditEvent.action).in_(actions),
+            )
+        )
+        people |= set(actors)
+    return people
 
 
 def theme_titles(session: Session) -> dict[int, str]:

@@ -18,7 +18,7 @@ from digests.chart import CHART_THEMES, COLOURS
 from digests.render import render_html
 from tests.test_chart import themed_digest
 
-WIDTH, HEIGHT = 1280, 2400  # tall enough for the whole page: a screenshot is the viewport only
+WIDTH, HEIGHT = 1280, 3200  # tall enough for the whole page: a screenshot is the viewport only
 
 
 def _find(name: str) -> str | None:

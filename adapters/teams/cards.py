@@ -128,12 +128,14 @@ def digest_cards(digest: Digest) -> list[dict]:
             f"{digest.active_themes} active themes"
         ),
     ]
-    blocks = [*head, *chart_blocks(digest), text_block("Top themes", weight="Bolder", spacing="Medium")]
+    brief = text_block(plain(" ".join(digest.brief)), spacing="Medium")
+    blocks = [*head, brief, *chart_blocks(digest), text_block("Top themes", weight="Bolder", spacing="Medium")]
     if not digest.top:
         blocks.append(text_block("Nothing was logged this week."))
     for rank, line in enumerate(digest.top, 1):
         owner = plain(str(line.owner)) if line.owner else "unowned"
-        blocks.append(text_block(f"**{rank}. {line.key} · {plain(line.title)}**", spacing="Medium"))
+        back = " · came back after being resolved" if line.came_back else ""
+        blocks.append(text_block(f"**{rank}. {line.key} · {plain(line.title)}**{back}", spacing="Medium"))
         blocks.append(
             text_block(
                 f"{line.this_week} this week · {line.total} in all · {line.reporters} people · "
@@ -158,6 +160,7 @@ def digest_cards(digest: Digest) -> list[dict]:
             [f"{t.key} {plain(t.title)}: {plain(str(t.owner))} has not acknowledged it" for t in digest.overdue],
         ),
         ("Resolved this week", [f"{r.key} {plain(r.title)}: {plain(r.note)}" for r in digest.resolved]),
+        ("Every submission", [plain(f"{digest.accounted} {digest.quotes_rule}")] + [plain(c) for c in digest.curation]),
     ):
         blocks.append(text_block(title, weight="Bolder", spacing="Medium"))
         blocks += [text_block(f"• {line}") for line in lines] or [text_block("• None.")]
