@@ -393,7 +393,7 @@ def _post_digest(settings: Settings, week) -> None:
 
     from adapters.slack.platform import SlackPlatform
     from adapters.slack.web_api import make_client
-    from bot.outbox import Outbox
+    from bot.pipeline import delivery_worker
     from bot.publish import Target, queue_weekly_digest
     from bot.router import Router
     from storage.models import OutboxMessage
@@ -412,7 +412,7 @@ def _post_digest(settings: Settings, week) -> None:
     names = display_names(settings, service)
     queued = queue_weekly_digest(service, [Target("slack", channel) for channel in channels], week, names)
     router = Router([SlackPlatform(make_client(settings), service.codec)])
-    outbox = Outbox(service.engine, router, service.sealer, platforms=["slack"], max_attempts=3, backoff=1.0)
+    outbox = delivery_worker(service, router, platforms=["slack"], max_attempts=3, backoff=1.0)
     ids = [item.message_id for item in queued if item.message_id is not None]
 
     def states() -> dict[int, OutboxMessage]:
@@ -468,16 +468,21 @@ def outbox(
         again = [message_id for message_id in chosen if box.retry(service.engine, message_id)]
         console.print(f"Back in line: {len(again)} of {len(chosen)}; `frictionlog serve` sends them.")
         return
-    states = ("pending", "failed", "undeliverable") + (("sent",) if show_sent else ())
+    states = ("pending", "held", "failed", "undeliverable") + (("sent", "batched") if show_sent else ())
     rows = box.list_messages(service.engine, states)
     with Session(service.engine) as session:
         counts = queries.outbox_counts(session)
     console.print(", ".join(f"{counts.get(state, 0)} {state}" for state in OUTBOX_STATES) + ".")
+    zone = service.settings.zone
     for row in rows:  # one line each: easy to read, easy to grep
         attempts = f"{row.attempts} attempt{'s' if row.attempts != 1 else ''}"
         reason = f": {row.last_error}" if row.last_error else ""
         when = f"{row.created_at:%Y-%m-%d %H:%M}"
-        line = f"#{row.id} {when} {row.platform} {row.label} — {row.state}, {attempts}{reason}"
+        state = row.state
+        if state == "held":  # over the person's daily DM budget: goes out later, with the others held
+            release = row.next_attempt_at.astimezone(zone)
+            state = f"held until {release:%Y-%m-%d %H:%M} {release.tzname()} (daily DM budget)"
+        line = f"#{row.id} {when} {row.platform} {row.label} — {state}, {attempts}{reason}"
         console.print(escape(line), soft_wrap=True)
 
 

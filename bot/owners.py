@@ -39,6 +39,7 @@ def assign(core: Core, session: Session, event: Inbound, theme_id: int, owner: P
                     text=f"{theme.key}'s new owner could not be told on {owner.platform.title()}; "
                     "reach them another way, or assign someone else.",
                     label=f"{theme.key}: the owner could not be reached",
+                    budgeted=False,  # the outcome of the lead's own act
                 ),
             ),
         ),

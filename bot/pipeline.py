@@ -23,6 +23,23 @@ BATCH = 64  # deliveries run together: their submissions are embedded in one mod
 YIELD_TO_ACKS = 0.2
 
 
+def delivery_worker(service: FrictionService, router: Router, **options) -> Outbox:
+    """The outbox worker as the service is configured: its DM budget, day and clock."""
+    settings = service.settings
+    return Outbox(
+        service.engine,
+        router,
+        service.sealer,
+        **{
+            "lease": settings.claim_seconds,
+            "budget": settings.dm_budget,
+            "zone": settings.zone,
+            "clock": service.clock,
+            **options,
+        },
+    )
+
+
 class NotStored(Exception):
     """The event could not be stored in time: the platform must get a non-2xx and redeliver."""
 
@@ -31,13 +48,7 @@ class Pipeline:
     def __init__(self, service: FrictionService, router: Router, *, poll: float = 1.0, own_platforms_only=False):
         self.service = service
         self.router = router
-        self.outbox = Outbox(
-            service.engine,
-            router,
-            service.sealer,
-            lease=service.settings.claim_seconds,
-            platforms=router.names if own_platforms_only else None,
-        )
+        self.outbox = delivery_worker(service, router, platforms=router.names if own_platforms_only else None)
         self.poll = poll
         # The ack path has threads of its own: storing never waits behind embedding or sending.
         self._accepting = ThreadPoolExecutor(16, thread_name_prefix="frictionlog-accept")

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     # At most the 4,000 characters the text column holds (counted after redaction).
     max_message_chars: int = Field(4000, ge=1, le=4000, alias="FRICTIONLOG_MAX_MESSAGE_CHARS")
     ack_hours: int = Field(24, alias="FRICTIONLOG_ACK_HOURS")
+    # At most this many unprompted bot messages a person a local day; the rest go out together.
+    dm_budget: int = Field(5, ge=1, alias="FRICTIONLOG_DM_BUDGET")
     # The inbound pipeline: how long storing an event may take before the platform is told to
     # redeliver (Slack gives 3 s), and how long a process holds a delivery or an outbox message
     # before another takes it over (a process killed mid-way).
