@@ -5,6 +5,7 @@
 /friction assign T-12 @user          /friction status T-12 <status> [note]
 /friction merge T-3 into T-12        /friction rename T-12 <title>
 /friction split T-12 S-4 S-9         /friction undo S-41 | metoo T-12
+/friction quiet [off]
 """
 
 import difflib
@@ -43,6 +44,7 @@ HELP = """How to use frictionlog:
 • /friction themes: the themes, biggest first · /friction theme T-12: one theme
 • /friction metoo T-12: add your voice to a theme · /friction undo S-41: take back your submission (24 h)
 • /friction digest preview: this week's digest, as leadership will read it
+• /friction quiet: no note when the weekly digest features what you reported · quiet off: notes again
 Team leads: digest here [off] (the weekly digest in this channel) · \
 assign T-12 @user · status T-12 <new|acknowledged|in-progress|resolved|wont-fix> [note] · \
 merge T-3 into T-12 · rename T-12 <title> · split T-12 S-4 S-9"""
@@ -108,6 +110,11 @@ class SetStatus:
 
 
 @dataclass(frozen=True)
+class Quiet:
+    on: bool = True
+
+
+@dataclass(frozen=True)
 class Merge:
     source_id: int
     target_id: int
@@ -146,6 +153,7 @@ Command = (
     | DigestHere
     | Assign
     | SetStatus
+    | Quiet
     | Merge
     | Rename
     | Split
@@ -164,6 +172,7 @@ PATTERNS: list[tuple[re.Pattern, type]] = [
     (re.compile(r"digest(?:\s+preview)?", re.I), DigestPreview),
     (re.compile(rf"assign\s+{THEME}\s+(?:to\s+)?(?!to$)(@?\S+)", re.I), Assign),
     (re.compile(rf"status\s+{THEME}\s+(\S+)(?:\s+(.*))?", re.I | re.S), SetStatus),
+    (re.compile(r"quiet(?:\s+(on|off))?", re.I), Quiet),
     (re.compile(rf"merge\s+{THEME}\s+(?:into|to|->)\s+{THEME}", re.I), Merge),
     (re.compile(rf"rename\s+{THEME}\s+(.+)", re.I | re.S), Rename),
     (re.compile(rf"split\s+{THEME}((?:\s+{SUBMISSION})+)", re.I), Split),
@@ -188,6 +197,7 @@ USAGES: dict[str, tuple[str, bool]] = {
         "status T-12 in-progress [note]: move a theme (its owner or a lead); resolved and wont-fix need a note",
         True,
     ),
+    "quiet": ("quiet [off]: no note when the weekly digest features what you reported (off: notes again)", False),
     "merge": ("merge T-3 into T-12: put two themes together (team leads)", True),
     "rename": ("rename T-12 Refund approvals take days: a title for a theme (team leads)", True),
     "split": ("split T-12 S-4 S-9: move submissions into a theme of their own (team leads)", True),
@@ -287,6 +297,8 @@ def _build(kind: type, match: re.Match) -> Command:
         return Rename(int(groups[0]), groups[1].strip())
     if kind is Split:
         return Split(int(groups[0]), tuple(int(n) for n in re.findall(r"\d+", groups[1])))
+    if kind is Quiet:
+        return Quiet((groups[0] or "on").lower() != "off")
     if kind is DigestHere:
         return DigestHere((groups[0] or "on").lower() != "off")
     if kind in (ShowTheme, MeToo):

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from bot.messages import Inbound
 from bot.outbox import Outbox
 from bot.router import Router
+from bot.seen_by_leadership import hook
 from bot.service import Accepted, FrictionService
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,8 @@ YIELD_TO_ACKS = 0.2
 
 
 def delivery_worker(service: FrictionService, router: Router, **options) -> Outbox:
-    """The outbox worker as the service is configured: its DM budget, day and clock."""
+    """The outbox worker as the service is configured: its DM budget, day and clock, and the
+    "seen by leadership" notes once a digest went out."""
     settings = service.settings
     return Outbox(
         service.engine,
@@ -35,6 +37,7 @@ def delivery_worker(service: FrictionService, router: Router, **options) -> Outb
             "budget": settings.dm_budget,
             "zone": settings.zone,
             "clock": service.clock,
+            "on_digest_sent": hook(service),
             **options,
         },
     )
