@@ -221,7 +221,8 @@ def test_scheduler_runs_the_digest_mondays_at_nine_local_and_reclusters(service,
             targets = [Target("slack", "C-EXEC")]
             scheduler = make_scheduler(service, pipeline, targets)
             jobs = {job.id: job for job in scheduler.get_jobs()}
-            assert set(jobs) == {"weekly-digest", "recluster"}
+            assert set(jobs) == {"weekly-digest", "recluster", "chase-deadlines"}
+            assert jobs["chase-deadlines"].trigger.interval == timedelta(minutes=5)
             after = datetime(2026, 11, 18, 12, 0, tzinfo=UTC)  # a Wednesday
             fire = jobs["weekly-digest"].trigger.get_next_fire_time(None, after)
             assert fire.isoformat() == "2026-11-23T09:00:00+01:00"  # Monday 09:00 in Paris
