@@ -132,8 +132,11 @@ def demo(
     output: Annotated[Path, typer.Option(help="Folder for digest.md and digest.html.")] = Path("."),
 ) -> None:
     """Run frictionlog on its embedded defaults with ~300 sample messages and show the weekly digest."""
+    from adapters.console import ConsolePlatform
     from bot.clock import FrozenClock, system_clock
+    from bot.deadlines import when
     from bot.demo import LEAD, run_demo
+    from bot.router import Router
     from digests.render import render_html, render_markdown
 
     for suffix in ("", "-wal", "-shm"):
@@ -142,10 +145,17 @@ def demo(
     clock = FrozenClock(system_clock())
     service = service_from(settings, clock=clock)
     errors.print(f"Sample data into a fresh database ({database}), embedder {service.theming.embedder.name} …")
+    chat = ConsolePlatform()  # what the demo's people were sent, through the outbox
     with progress_bar() as report:
-        result = run_demo(service, clock, report)
+        result = run_demo(service, clock, report, Router([chat]))
     markdown = render_markdown(result.digest)
     console.print(Markdown(markdown))
+    console.print("\n[bold]Deadlines that chase themselves[/bold] (sent through the outbox to the console):")
+    for moment, kind, subject in result.chased:
+        console.print(escape(f"  {when(moment, service.settings.zone)} · {kind}: {subject}"))
+    for received in chat.received:
+        if received.kind == "notify" and received.text.startswith(("Reminder:", "Escalation:")):
+            console.print(escape(f"  [to {received.to}] {received.text.splitlines()[0]}"), soft_wrap=True)
     output.mkdir(parents=True, exist_ok=True)
     (output / "digest.md").write_text(markdown, encoding="utf-8")
     (output / "digest.html").write_text(render_html(result.digest), encoding="utf-8")
