@@ -134,8 +134,11 @@ def demo(
     ] = Path("."),
 ) -> None:
     """Run frictionlog on its embedded defaults with ~300 sample messages and show the weekly digest."""
+    from adapters.console import ConsolePlatform
     from bot.clock import FrozenClock, system_clock
+    from bot.deadlines import when
     from bot.demo import LEAD, run_demo
+    from bot.router import Router
     from digests.render import render_html, render_markdown, write_markdown
 
     for suffix in ("", "-wal", "-shm"):
@@ -144,9 +147,17 @@ def demo(
     clock = FrozenClock(system_clock())
     service = service_from(settings, clock=clock)
     errors.print(f"Sample data into a fresh database ({database}), embedder {service.theming.embedder.name} …")
+    chat = ConsolePlatform()  # what the demo's people were sent, through the outbox
     with progress_bar() as report:
-        result = run_demo(service, clock, report)
-    console.print(Markdown(render_markdown(result.digest)))
+        result = run_demo(service, clock, report, Router([chat]))
+    markdown = render_markdown(result.digest)
+    console.print(Markdown(markdown))
+    console.print("\n[bold]Deadlines that chase themselves[/bold] (sent through the outbox to the console):")
+    for moment, kind, subject in result.chased:
+        console.print(escape(f"  {when(moment, service.settings.zone)} · {kind}: {subject}"))
+    for received in chat.received:
+        if received.kind == "notify" and received.text.startswith(("Reminder:", "Escalation:")):
+            console.print(escape(f"  [to {received.to}] {received.text.splitlines()[0]}"), soft_wrap=True)
     output.mkdir(parents=True, exist_ok=True)
     written = write_markdown(result.digest, output / "digest.md")  # and its chart beside it
     (output / "digest.html").write_text(render_html(result.digest), encoding="utf-8")
@@ -427,7 +438,7 @@ def _post_digest(settings: Settings, week, dry_run: bool = False) -> None:
 
     from adapters.slack.platform import SlackPlatform
     from adapters.slack.web_api import make_client
-    from bot.outbox import Outbox
+    from bot.pipeline import delivery_worker
     from bot.publish import queue_digests
     from bot.router import Router
     from bot.targets import by_hand, configured_targets, targets_now
@@ -448,7 +459,7 @@ def _post_digest(settings: Settings, week, dry_run: bool = False) -> None:
     names = display_names(settings, service)
     queued = queue_digests(service, by_hand(service, slack, week), names)
     router = Router([SlackPlatform(make_client(settings), service.codec)])
-    outbox = Outbox(service.engine, router, service.sealer, platforms=["slack"], max_attempts=3, backoff=1.0)
+    outbox = delivery_worker(service, router, platforms=["slack"], max_attempts=3, backoff=1.0)
     ids = [item.message_id for item in queued if item.message_id is not None]
 
     def states() -> dict[int, OutboxMessage]:
@@ -588,16 +599,21 @@ def outbox(
         again = [message_id for message_id in chosen if box.retry(service.engine, message_id)]
         console.print(f"Back in line: {len(again)} of {len(chosen)}; `frictionlog serve` sends them.")
         return
-    states = ("pending", "failed", "undeliverable") + (("sent",) if show_sent else ())
+    states = ("pending", "held", "failed", "undeliverable") + (("sent", "batched") if show_sent else ())
     rows = box.list_messages(service.engine, states)
     with Session(service.engine) as session:
         counts = queries.outbox_counts(session)
     console.print(", ".join(f"{counts.get(state, 0)} {state}" for state in OUTBOX_STATES) + ".")
+    zone = service.settings.zone
     for row in rows:  # one line each: easy to read, easy to grep
         attempts = f"{row.attempts} attempt{'s' if row.attempts != 1 else ''}"
         reason = f": {row.last_error}" if row.last_error else ""
         when = f"{row.created_at:%Y-%m-%d %H:%M}"
-        line = f"#{row.id} {when} {row.platform} {row.label} — {row.state}, {attempts}{reason}"
+        state = row.state
+        if state == "held":  # over the person's daily DM budget: goes out later, with the others held
+            release = row.next_attempt_at.astimezone(zone)
+            state = f"held until {release:%Y-%m-%d %H:%M} {release.tzname()} (daily DM budget)"
+        line = f"#{row.id} {when} {row.platform} {row.label} — {state}, {attempts}{reason}"
         console.print(escape(line), soft_wrap=True)
 
 

@@ -5,6 +5,7 @@
 /friction assign T-12 @user          /friction status T-12 <status> [note]
 /friction merge T-3 into T-12        /friction rename T-12 <title>
 /friction split T-12 S-4 S-9         /friction undo S-41 | metoo T-12
+/friction due T-12 2026-12-10        /friction quiet [off]
 """
 
 import difflib
@@ -43,6 +44,8 @@ HELP = """How to use frictionlog:
 • /friction themes: the themes, biggest first · /friction theme T-12: one theme
 • /friction metoo T-12: add your voice to a theme · /friction undo S-41: take back your submission (24 h)
 • /friction digest preview: this week's digest, as leadership will read it
+• /friction quiet: no note when the weekly digest features what you reported · quiet off: notes again
+Owners: status T-12 <status> [note] · due T-12 2026-12-10 (the day you will fix it by; reminders follow it)
 Team leads: digest here [0 9 * * mon Europe/Paris | off] (the weekly digest in this channel) · \
 assign T-12 @user · status T-12 <new|acknowledged|in-progress|resolved|wont-fix> [note] · \
 merge T-3 into T-12 · rename T-12 <title> · split T-12 S-4 S-9"""
@@ -111,6 +114,19 @@ class SetStatus:
 
 
 @dataclass(frozen=True)
+class Due:
+    """The owner's fix date (`due T-12 2026-12-10`, or `off`), as typed: the core reads the date."""
+
+    theme_id: int
+    when: str
+
+
+@dataclass(frozen=True)
+class Quiet:
+    on: bool = True
+
+
+@dataclass(frozen=True)
 class Merge:
     source_id: int
     target_id: int
@@ -149,6 +165,8 @@ Command = (
     | DigestHere
     | Assign
     | SetStatus
+    | Due
+    | Quiet
     | Merge
     | Rename
     | Split
@@ -167,6 +185,8 @@ PATTERNS: list[tuple[re.Pattern, type]] = [
     (re.compile(r"digest(?:\s+preview)?", re.I), DigestPreview),
     (re.compile(rf"assign\s+{THEME}\s+(?:to\s+)?(?!to$)(@?\S+)", re.I), Assign),
     (re.compile(rf"status\s+{THEME}\s+(\S+)(?:\s+(.*))?", re.I | re.S), SetStatus),
+    (re.compile(rf"due\s+{THEME}\s+(?:(?:on|by)\s+)?(\S+)", re.I), Due),
+    (re.compile(r"quiet(?:\s+(on|off))?", re.I), Quiet),
     (re.compile(rf"merge\s+{THEME}\s+(?:into|to|->)\s+{THEME}", re.I), Merge),
     (re.compile(rf"rename\s+{THEME}\s+(.+)", re.I | re.S), Rename),
     (re.compile(rf"split\s+{THEME}((?:\s+{SUBMISSION})+)", re.I), Split),
@@ -191,6 +211,8 @@ USAGES: dict[str, tuple[str, bool]] = {
         "status T-12 in-progress [note]: move a theme (its owner or a lead); resolved and wont-fix need a note",
         True,
     ),
+    "due": ("due T-12 2026-12-10: the day a theme will be fixed by (its owner or a lead; `off` clears it)", True),
+    "quiet": ("quiet [off]: no note when the weekly digest features what you reported (off: notes again)", False),
     "merge": ("merge T-3 into T-12: put two themes together (team leads)", True),
     "rename": ("rename T-12 Refund approvals take days: a title for a theme (team leads)", True),
     "split": ("split T-12 S-4 S-9: move submissions into a theme of their own (team leads)", True),
@@ -313,6 +335,10 @@ def _build(kind: type, match: re.Match) -> Command:
         return Rename(int(groups[0]), groups[1].strip())
     if kind is Split:
         return Split(int(groups[0]), tuple(int(n) for n in re.findall(r"\d+", groups[1])))
+    if kind is Due:
+        return Due(int(groups[0]), groups[1].rstrip(".,;:!?"))
+    if kind is Quiet:
+        return Quiet((groups[0] or "on").lower() != "off")
     if kind is DigestHere:
         return digest_here(groups[0] or "")
     if kind in (ShowTheme, MeToo):

@@ -1,9 +1,6 @@
 """What every use case shares: the database, settings, clock, theme engine, who is a lead, and
 the few words and shapes (theme cards, status names) every reply uses."""
 
-import hashlib
-import hmac
-
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -56,8 +53,7 @@ class Core:
 
     def person_hash(self, person: Person) -> str:
         """A keyed hash of (platform, id): "mine", undo and me-too work without storing who."""
-        key = self.settings.secret_key.encode()
-        return hmac.new(key, f"{person.platform}:{person.id}".encode(), hashlib.sha256).hexdigest()[:40]
+        return self.sealer.person_hash(person.platform, person.id)
 
     def is_lead(self, session: Session, event: Inbound) -> bool:
         if event.user in self.settings.team_lead_ids_for(event.platform):

@@ -1,17 +1,28 @@
-"""`frictionlog demo`: the whole product on embedded defaults with shipped sample data."""
+"""`frictionlog demo`: the whole product on embedded defaults with shipped sample data.
 
+The demo runs on a clock it controls: it imports last week's messages, has a lead assign owners
+early in the week, lets the owners act, and runs the deadline chase hour by hour through the
+week as `serve` would, delivering what it sends through the outbox to the platforms it is given
+(the console): the owner who never acknowledged gets a reminder, and a day later the lead an
+escalation.
+"""
+
+import asyncio
 import csv
 import zlib
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
 from sqlmodel import Session
 
 from bot.clock import FrozenClock
+from bot.deadlines import chase
 from bot.messages import Inbound
+from bot.pipeline import delivery_worker
 from bot.publish import compose_for
+from bot.router import Router
 from bot.service import FrictionService
 from bot.transfer import ImportSummary, import_rows
 from digests.digest import Digest, IsoWeek
@@ -39,6 +50,8 @@ STORYLINE = [
 class DemoResult:
     summary: ImportSummary
     digest: Digest
+    # (when, "reminder" or "escalation", "T-12:acknowledge"): what the deadline chase sent.
+    chased: list[tuple[datetime, str, str]] = field(default_factory=list)
 
 
 def digest_moment(now: datetime, zone) -> datetime:
@@ -62,7 +75,7 @@ def sample_rows(last_day_end: datetime):
     return [c for c in columns if c != "days_ago"] + ["created_at"], rows
 
 
-def run_demo(service: FrictionService, clock: FrozenClock, progress) -> DemoResult:
+def run_demo(service: FrictionService, clock: FrozenClock, progress, router: Router | None = None) -> DemoResult:
     zone = service.settings.zone
     publish = digest_moment(clock(), zone)
     week = IsoWeek.last_complete(publish, zone)
@@ -77,19 +90,42 @@ def run_demo(service: FrictionService, clock: FrozenClock, progress) -> DemoResu
         for submission in queries.all_submissions(session):
             votes[label_of.get(submission.external_id, "")][submission.theme_id] += 1
 
-    def lead(command: str) -> None:  # the lead's commands go through the pipeline like any chat
-        service.handle(Inbound(user=LEAD, user_name=LEAD, text=command, platform="console"))
+    def say(user: str, command: str) -> None:  # commands go through the pipeline like any chat
+        service.handle(Inbound(user=user, user_name=user, text=command, platform="console"))
 
+    outbox = delivery_worker(service, router) if router is not None else None
+
+    def deliver() -> None:
+        async def drain() -> None:
+            while await outbox.send_due():
+                pass
+
+        if outbox is not None:
+            asyncio.run(drain())
+
+    assigned = week_start + timedelta(days=1, hours=10)
     for label, owner, status, note in STORYLINE:
         if not votes[label]:
             continue
         theme_id = votes[label].most_common(1)[0][0]
         # Owners were assigned early in the week; most acted on it within the day.
-        clock.now = week_start + timedelta(days=1, hours=10)
-        lead(f"assign T-{theme_id} {owner}")
+        clock.now = assigned
+        say(LEAD, f"assign T-{theme_id} {owner}")
         if status:
-            clock.now = week_start + timedelta(days=3, hours=15)
-            lead(f"status T-{theme_id} {status} {note}".rstrip())
+            clock.now = assigned + timedelta(hours=5)
+            say(LEAD, f"status T-{theme_id} {status} {note}".rstrip())
+            if status == "in_progress":  # the owner names the day it will be fixed by
+                say(owner, f"due T-{theme_id} {(week_end + timedelta(days=14)).date().isoformat()}")
+    deliver()
+    # The rest of the week, as `serve` chases deadlines (every few minutes; here every hour).
+    chased = []
+    clock.now = assigned + timedelta(hours=6)
+    while clock.now < publish:
+        done = chase(service, platforms=["console"])
+        chased += [(clock.now, "reminder", subject) for subject in done.reminders]
+        chased += [(clock.now, "escalation", subject) for subject in done.escalations]
+        deliver()
+        clock.advance(hours=1)
     clock.now = publish
     digest = compose_for(service, week)
-    return DemoResult(summary, digest)
+    return DemoResult(summary, digest, chased)

@@ -80,6 +80,9 @@ class Notification:
     label: str = ""  # what it is, for `frictionlog outbox` (never names the person)
     # Sent instead, with the reason added, when this one cannot be delivered for good.
     if_undeliverable: "Notification | None" = None
+    # Unprompted (a reminder, a notice): counts against the recipient's daily DM budget
+    # (FRICTIONLOG_DM_BUDGET; bot/outbox.py). False for what answers the person's own act.
+    budgeted: bool = True
 
     def __repr__(self) -> str:
         return f"Notification({self.to!r}, text={self.text[:40]!r}…)"

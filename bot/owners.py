@@ -22,6 +22,9 @@ def assign(core: Core, session: Session, event: Inbound, theme_id: int, owner: P
     theme = core.theme(session, theme_id)
     now = core.clock()
     previous = Person.stored(theme.owner_platform, theme.owner)
+    if previous != owner:  # a fix date is its owner's promise: the new owner makes their own
+        theme.resolution_due_at = None
+    # The clock starts again: every deadline is counted from the assignment (bot/deadlines.py).
     theme.owner, theme.owner_platform = owner.id, owner.platform
     theme.owner_assigned_at, theme.acknowledged_at, theme.updated_at = now, None, now
     session.add(theme)
@@ -39,6 +42,7 @@ def assign(core: Core, session: Session, event: Inbound, theme_id: int, owner: P
                     text=f"{theme.key}'s new owner could not be told on {owner.platform.title()}; "
                     "reach them another way, or assign someone else.",
                     label=f"{theme.key}: the owner could not be reached",
+                    budgeted=False,  # the outcome of the lead's own act
                 ),
             ),
         ),
@@ -56,7 +60,9 @@ def owner_notification(core: Core, session: Session, theme: Theme, owner: Person
         label=f"{theme.key} to its new owner",
         text=(
             f"You now own {theme.key} “{theme.title}”: {theme.size} submissions from {people_count(people)}. "
-            f"Please acknowledge it within {hours} h."
+            f"Please acknowledge it within {hours} h and give a first status update within "
+            f"{core.settings.update_days} days; /friction due {theme.key} YYYY-MM-DD names the day you will "
+            "fix it by. Reminders follow each date."
         ),
         sections=(
             Section(
@@ -111,7 +117,7 @@ def set_status(core: Core, session: Session, event: Inbound, theme_id: int, stat
     if status != "new" and theme.acknowledged_at is None:
         theme.acknowledged_at = now
     session.add(theme)
-    core.audit(session, event, "status", theme.id, f"{before} -> {status}" + (f": {note}" if note else ""))
+    core.audit(session, event, "status", theme.id, status_detail(before, status, note))
     notifications = resolution_notifications(core, session, theme) if status in CLOSED_STATUSES else ()
     told = len(notifications)
     return Reply(
@@ -120,6 +126,18 @@ def set_status(core: Core, session: Session, event: Inbound, theme_id: int, stat
         + (f" {told} {'reporter' if told == 1 else 'reporters'} will hear about it." if told else ""),
         notifications=notifications,
     )
+
+
+def status_detail(before: str, status: str, note: str) -> str:
+    """A status change as the audit trail keeps it; read back by parse_status_detail."""
+    return f"{before} -> {status}" + (f": {note}" if note else "")
+
+
+def parse_status_detail(detail: str) -> tuple[str, str]:
+    """(the new status, the note) of a status change in the audit trail."""
+    _before, _, after = detail.partition(" -> ")
+    status, _, note = after.partition(": ")
+    return status.strip(), note.strip()
 
 
 def resolution_notifications(core: Core, session: Session, theme: Theme) -> tuple[Notification, ...]:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from bot.messages import Inbound
 from bot.outbox import Outbox
 from bot.router import Router
+from bot.seen_by_leadership import hook
 from bot.service import Accepted, FrictionService
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,25 @@ BATCH = 64  # deliveries run together: their submissions are embedded in one mod
 # The ack has a deadline, running does not: while events are being stored, running waits, at most
 # this long, so a burst is acknowledged first and then embedded as one batch.
 YIELD_TO_ACKS = 0.2
+
+
+def delivery_worker(service: FrictionService, router: Router, **options) -> Outbox:
+    """The outbox worker as the service is configured: its DM budget, day and clock, and the
+    "seen by leadership" notes once a digest went out."""
+    settings = service.settings
+    return Outbox(
+        service.engine,
+        router,
+        service.sealer,
+        **{
+            "lease": settings.claim_seconds,
+            "budget": settings.dm_budget,
+            "zone": settings.zone,
+            "clock": service.clock,
+            "on_digest_sent": hook(service),
+            **options,
+        },
+    )
 
 
 class NotStored(Exception):
@@ -31,13 +51,7 @@ class Pipeline:
     def __init__(self, service: FrictionService, router: Router, *, poll: float = 1.0, own_platforms_only=False):
         self.service = service
         self.router = router
-        self.outbox = Outbox(
-            service.engine,
-            router,
-            service.sealer,
-            lease=service.settings.claim_seconds,
-            platforms=router.names if own_platforms_only else None,
-        )
+        self.outbox = delivery_worker(service, router, platforms=router.names if own_platforms_only else None)
         self.poll = poll
         # The ack path has threads of its own: storing never waits behind embedding or sending.
         self._accepting = ThreadPoolExecutor(16, thread_name_prefix="frictionlog-accept")

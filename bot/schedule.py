@@ -1,4 +1,6 @@
-"""Scheduled work inside `frictionlog serve`: the weekly digest and periodic re-clustering.
+"""Scheduled work inside `frictionlog serve`: the weekly digest, periodic re-clustering, and
+the chase of owners' deadlines (every CHASE_MINUTES; bot/deadlines.py claims each reminder and
+escalation in the database, so every replica may chase).
 
 APScheduler runs each job once per process; exactly-once across replicas comes from the claim
 in the database (bot/publish.py), and the outbox sends what was queued. The digest job does not
@@ -15,12 +17,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.deadlines import chase
 from bot.pipeline import Pipeline
 from bot.publish import Queued, Target, owner_names, queue_digests
 from bot.service import FrictionService
 from bot.targets import due_digests
 
 log = logging.getLogger(__name__)
+CHASE_MINUTES = 5
 
 
 async def digest_job(service: FrictionService, pipeline: Pipeline, configured: list[Target]) -> list[Queued]:
@@ -43,6 +47,15 @@ async def recluster_job(service: FrictionService) -> None:
     log.info("re-clustered: %s submissions in %s themes", result.submissions, result.themes)
 
 
+async def chase_job(service: FrictionService, pipeline: Pipeline) -> None:
+    """Remind owners of missed deadlines and escalate to the leads on the platforms served here."""
+    names = await owner_names(service, pipeline.router)
+    chased = await asyncio.to_thread(chase, service, platforms=pipeline.router.names, names=names)
+    if chased.reminders or chased.escalations:
+        log.info("chased: %s reminders, %s escalations", len(chased.reminders), len(chased.escalations))
+        pipeline.wake()
+
+
 def make_scheduler(service: FrictionService, pipeline: Pipeline, targets: list[Target]) -> AsyncIOScheduler:
     """A scheduler with the digest check (every minute, and at once) and re-clustering (an interval)."""
     settings = service.settings
@@ -55,6 +68,14 @@ def make_scheduler(service: FrictionService, pipeline: Pipeline, targets: list[T
         args=(service, pipeline, targets),
         id="weekly-digest",
         next_run_time=datetime.now(settings.zone),
+        coalesce=True,
+        max_instances=1,
+    )
+    scheduler.add_job(
+        chase_job,
+        IntervalTrigger(minutes=CHASE_MINUTES, timezone=settings.zone),
+        args=(service, pipeline),
+        id="chase-deadlines",
         coalesce=True,
         max_instances=1,
     )

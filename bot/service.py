@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from bot import commands as c
-from bot import curation, owners, submissions, targets, views
+from bot import curation, deadlines, owners, seen_by_leadership, submissions, targets, views
 from bot.actions import Action, AssignOwner, DifferentIssue, MakeAnonymous, MergeThemes, MeToo, SetStatus, Undo
 from bot.clock import Clock, system_clock
 from bot.core import SORRY, Core, UserError, submission_key
@@ -258,6 +258,10 @@ class FrictionService(Core):
                 return owners.assign(self, session, event, theme_id, Person.parse(owner, event.platform))
             case c.SetStatus(theme_id, status, note):
                 return owners.set_status(self, session, event, theme_id, status, note)
+            case c.Due(theme_id, when):
+                return deadlines.set_due(self, session, event, theme_id, when)
+            case c.Quiet(on):
+                return seen_by_leadership.quiet(self, session, event, on)
             case c.Merge(source_id, target_id):
                 return curation.merge(self, session, event, source_id, target_id)
             case c.Rename(theme_id, title):

@@ -41,7 +41,14 @@ class Settings(BaseSettings):
     secret_key: str = Field(DEV_SECRET, alias="FRICTIONLOG_SECRET_KEY")
     # At most the 4,000 characters the text column holds (counted after redaction).
     max_message_chars: int = Field(4000, ge=1, le=4000, alias="FRICTIONLOG_MAX_MESSAGE_CHARS")
-    ack_hours: int = Field(24, alias="FRICTIONLOG_ACK_HOURS")
+    # Deadlines that chase themselves (bot/deadlines.py): an owner acknowledges within ack_hours of
+    # being assigned and gives a first status update within update_days; a deadline missed brings
+    # the owner a reminder, and escalate_hours later the team leads an escalation.
+    ack_hours: int = Field(24, ge=1, alias="FRICTIONLOG_ACK_HOURS")
+    update_days: int = Field(7, ge=1, alias="FRICTIONLOG_UPDATE_DAYS")
+    escalate_hours: int = Field(24, ge=1, alias="FRICTIONLOG_ESCALATE_HOURS")
+    # At most this many unprompted bot messages a person a local day; the rest go out together.
+    dm_budget: int = Field(5, ge=1, alias="FRICTIONLOG_DM_BUDGET")
     # Anonymity: quotes, examples and breakdowns only for groups of at least this many distinct
     # reporters; smaller themes show by title and count alone.
     min_group: int = Field(5, alias="FRICTIONLOG_MIN_GROUP")

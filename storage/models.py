@@ -235,8 +235,9 @@ class Delivery(SQLModel, table=True):
     done_at: datetime | None = _timestamp(nullable=True)
 
 
-# held: over the recipient's daily DM budget, waiting to go out with the others in one message.
-OUTBOX_STATES = ("pending", "held", "sent", "failed", "undeliverable")
+# held: over the recipient's daily DM budget, waiting to go out with the others in one message;
+# batched: went out inside that one message (a row of its own, which the label names).
+OUTBOX_STATES = ("pending", "held", "sent", "batched", "failed", "undeliverable")
 
 
 class OutboxMessage(SQLModel, table=True):

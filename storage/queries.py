@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import func, insert, union, update
+from sqlalchemy import false, func, insert, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -14,7 +14,9 @@ from storage.models import (
     Delivery,
     DigestRun,
     DigestTarget,
+    Notice,
     OutboxMessage,
+    QuietPerson,
     Role,
     Submission,
     Theme,
@@ -244,6 +246,26 @@ def sealed_people_of_theme(session: Session, *, theme_id: int) -> list[tuple[str
     return list(people.items())
 
 
+def sealed_reporters_of_themes(session: Session, *, theme_ids: Sequence[int]) -> list[tuple[int, str, str, bool]]:
+    """(theme id, author hash, sealed platform:user, anonymous) of every reporter of these themes
+    who can be reached through the bot (imported rows name nobody); one row per submission."""
+    ids = list(theme_ids)
+    found: list[tuple[int, str, str, bool]] = []
+    for start in range(0, len(ids), 900):
+        query = (
+            select(Submission.theme_id, Submission.author_hash, Submission.reporter_sealed, Submission.anonymous)
+            .where(
+                col(Submission.theme_id).in_(ids[start : start + 900]),
+                col(Submission.author_hash).is_not(None),
+                col(Submission.reporter_sealed).is_not(None),
+                col(Submission.withdrawn_at).is_(None),
+            )
+            .order_by(col(Submission.id))
+        )
+        found.extend(tuple(row) for row in session.exec(query))
+    return found
+
+
 def created_times_of_theme(session: Session, *, theme_id: int, since: datetime) -> list[datetime]:
     query = select(Submission.created_at).where(Submission.theme_id == theme_id, Submission.created_at >= since)
     return list(session.exec(query))
@@ -294,6 +316,16 @@ def audit(
             created_at=at or utcnow(),
         )
     )
+
+
+def status_details_since(session: Session, *, theme_id: int, since: datetime) -> list[str]:
+    """The details of a theme's status changes from `since` on, oldest first (bot/owners.py writes them)."""
+    query = (
+        select(AuditEvent.detail)
+        .where(AuditEvent.theme_id == theme_id, AuditEvent.action == "status", AuditEvent.created_at >= since)
+        .order_by(col(AuditEvent.created_at), col(AuditEvent.id))
+    )
+    return list(session.exec(query))
 
 
 def audit_events(session: Session, *, since: datetime, until: datetime) -> list[AuditEvent]:
@@ -381,6 +413,58 @@ def latest_digest_runs(session: Session) -> dict[str, tuple[str, str | None]]:
     return latest
 
 
+# Notices: each reminder, escalation and "seen by leadership" sent once -------------------------
+
+
+def claim_notice(session: Session, *, kind: str, subject: str, period: str, at: datetime) -> Notice | None:
+    """Claim sending one notice (a deadline's reminder, a reporter's week); the row for exactly one
+    caller, None for the rest. Like claim_digest, the claim is the insert of the unique (kind,
+    subject, period) triple, made in the transaction that puts the message in the outbox: replicas
+    chasing the same deadline at once cannot both send it, and a rolled-back claim sent nothing."""
+    notice = Notice(kind=kind, subject=subject, period=period, created_at=at)
+    try:
+        with session.begin_nested():
+            session.add(notice)
+        return notice
+    except IntegrityError:
+        return None
+
+
+def find_notice(session: Session, *, kind: str, subject: str, period: str) -> Notice | None:
+    query = select(Notice).where(Notice.kind == kind, Notice.subject == subject, Notice.period == period)
+    return session.exec(query).first()
+
+
+# Quiet people: no "seen by leadership" notices ---------------------------------------------------
+
+
+def set_quiet(session: Session, *, person_hash: str, at: datetime) -> bool:
+    """True when the person was not quiet yet."""
+    try:
+        with session.begin_nested():
+            session.add(QuietPerson(person_hash=person_hash, created_at=at))
+        return True
+    except IntegrityError:
+        return False
+
+
+def unset_quiet(session: Session, *, person_hash: str) -> bool:
+    row = session.exec(select(QuietPerson).where(QuietPerson.person_hash == person_hash)).first()
+    if row is None:
+        return False
+    session.delete(row)
+    return True
+
+
+def quiet_among(session: Session, *, person_hashes: Iterable[str]) -> set[str]:
+    wanted = list(set(person_hashes))
+    found: set[str] = set()
+    for start in range(0, len(wanted), 900):
+        query = select(QuietPerson.person_hash).where(col(QuietPerson.person_hash).in_(wanted[start : start + 900]))
+        found.update(session.exec(query))
+    return found
+
+
 # Digest targets a lead added in chat -------------------------------------------------------------
 
 
@@ -460,6 +544,26 @@ def reference(session: Session, *, platform: str, key: str) -> str | None:
 def has_role(session: Session, *, platform: str, user_id: str, role: str) -> bool:
     query = select(Role).where(Role.platform == platform, Role.user_id == user_id, Role.role == role)
     return session.exec(query).first() is not None
+
+
+def people_with_role(session: Session, *, role: str) -> list[tuple[str, str]]:
+    rows = session.exec(select(Role.platform, Role.user_id).where(Role.role == role).order_by(col(Role.id)))
+    return [(platform, user_id) for platform, user_id in rows]
+
+
+def owned_open_themes(session: Session) -> list[Theme]:
+    """Live themes with an owner that are neither resolved nor won't fix: their deadlines run."""
+    query = (
+        select(Theme)
+        .where(
+            col(Theme.owner).is_not(None),
+            col(Theme.owner_assigned_at).is_not(None),
+            col(Theme.merged_into_id).is_(None),
+            col(Theme.status).not_in(["resolved", "wont_fix"]),
+        )
+        .order_by(col(Theme.id))
+    )
+    return list(session.exec(query))
 
 
 def people_to_name(
@@ -580,15 +684,25 @@ def retry_delivery_later(session: Session, *, delivery_id: int, until: datetime)
 # The outbox: every message that goes out, sent once --------------------------------------------
 
 
+def _unclaimed(now: datetime):
+    return col(OutboxMessage.claimed_until).is_(None) | (col(OutboxMessage.claimed_until) < now)
+
+
+def _budgeted():
+    return col(OutboxMessage.budgeted).is_(True) & col(OutboxMessage.recipient_hash).is_not(None)
+
+
 def due_messages(
     session: Session, *, now: datetime, limit: int = 50, platforms: Sequence[str] | None = None
 ) -> list[int]:
+    """Due messages outside the DM budget (replies, digests); budgeted ones: due_budgeted."""
     query = (
         select(OutboxMessage.id)
         .where(
             OutboxMessage.state == "pending",
             OutboxMessage.next_attempt_at <= now,
-            col(OutboxMessage.claimed_until).is_(None) | (col(OutboxMessage.claimed_until) < now),
+            _unclaimed(now),
+            ~_budgeted(),
         )
         .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
         .limit(limit)
@@ -596,6 +710,121 @@ def due_messages(
     if platforms is not None:
         query = query.where(col(OutboxMessage.platform).in_(list(platforms)))
     return list(session.exec(query))
+
+
+# The daily DM budget: unprompted messages counted per recipient (bot/outbox.py) ----------------
+
+
+def due_budgeted(
+    session: Session, *, now: datetime, limit: int = 50, platforms: Sequence[str] | None = None
+) -> list[tuple[int, str]]:
+    """(id, recipient hash) of due budgeted messages, oldest first: each passes the budget first."""
+    query = (
+        select(OutboxMessage.id, OutboxMessage.recipient_hash)
+        .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now, _unclaimed(now), _budgeted())
+        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+        .limit(limit)
+    )
+    if platforms is not None:
+        query = query.where(col(OutboxMessage.platform).in_(list(platforms)))
+    return [(message_id, recipient) for message_id, recipient in session.exec(query)]
+
+
+def lock_recipients(session: Session, *, recipient_hashes: Iterable[str]) -> None:
+    """Serialise budget decisions for these recipients until the transaction ends, so two workers
+    cannot both see room for one more message. PostgreSQL: a transaction-level advisory lock per
+    recipient, taken in a fixed order (no deadlock between workers). SQLite: the database's write
+    lock, taken now by an update that changes nothing (readers are not blocked)."""
+    if session.get_bind().dialect.name == "postgresql":
+        for recipient in sorted(set(recipient_hashes)):
+            # 60 bits of the hash: a bigint key; a collision only makes two people wait on each other.
+            session.exec(select(func.pg_advisory_xact_lock(int(recipient[:15], 16))))
+        return
+    session.exec(update(OutboxMessage).where(false()).values(state=OutboxMessage.state))
+
+
+def budget_spent(
+    session: Session, *, recipient_hashes: Iterable[str], since: datetime, until: datetime, now: datetime
+) -> dict[str, int]:
+    """Budgeted messages each recipient got in [since, until) (a batch is one row), and those being
+    sent right now (claimed by a worker that passed them through the budget)."""
+    wanted = list(set(recipient_hashes))
+    if not wanted:
+        return {}
+    sent = (OutboxMessage.state == "sent") & (OutboxMessage.sent_at >= since) & (OutboxMessage.sent_at < until)
+    in_flight = (OutboxMessage.state == "pending") & (col(OutboxMessage.claimed_until) >= now)
+    query = (
+        select(OutboxMessage.recipient_hash, func.count())
+        .where(col(OutboxMessage.recipient_hash).in_(wanted), _budgeted(), sent | in_flight)
+        .group_by(OutboxMessage.recipient_hash)
+    )
+    return {recipient: count for recipient, count in session.exec(query)}
+
+
+def held_release_times(session: Session, *, recipient_hashes: Iterable[str]) -> dict[str, datetime]:
+    """When each recipient's held messages go out together (one time per recipient)."""
+    wanted = list(set(recipient_hashes))
+    if not wanted:
+        return {}
+    query = (
+        select(OutboxMessage.recipient_hash, func.min(OutboxMessage.next_attempt_at))
+        .where(col(OutboxMessage.recipient_hash).in_(wanted), OutboxMessage.state == "held")
+        .group_by(OutboxMessage.recipient_hash)
+    )
+    return {recipient: at for recipient, at in session.exec(query)}
+
+
+def hold_messages(session: Session, *, message_ids: Sequence[int], until: datetime, now: datetime) -> list[int]:
+    """Hold messages over the budget until `until`: pending ones nobody is sending, or held ones
+    (moved on). Returns those held."""
+    if not message_ids:
+        return []
+    holdable = (OutboxMessage.state == "held") | ((OutboxMessage.state == "pending") & _unclaimed(now))
+    result = session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(list(message_ids)), holdable)
+        .values(state="held", next_attempt_at=until, claimed_by=None, claimed_until=None)
+        .returning(OutboxMessage.id)
+    )
+    return sorted(row[0] for row in result)
+
+
+def due_held(
+    session: Session, *, until: datetime, limit: int = 50, platforms: Sequence[str] | None = None
+) -> list[str]:
+    """Recipients whose held messages are due to go out together."""
+    query = (
+        select(OutboxMessage.recipient_hash)
+        .where(OutboxMessage.state == "held", OutboxMessage.next_attempt_at <= until)
+        .group_by(OutboxMessage.recipient_hash)
+        .order_by(func.min(OutboxMessage.next_attempt_at))
+        .limit(limit)
+    )
+    if platforms is not None:
+        query = query.where(col(OutboxMessage.platform).in_(list(platforms)))
+    return [recipient for recipient in session.exec(query) if recipient]
+
+
+def held_messages(session: Session, *, recipient_hash: str) -> list[OutboxMessage]:
+    query = (
+        select(OutboxMessage)
+        .where(OutboxMessage.recipient_hash == recipient_hash, OutboxMessage.state == "held")
+        .order_by(col(OutboxMessage.id))
+    )
+    return list(session.exec(query))
+
+
+def claim_held(session: Session, *, message_ids: Sequence[int], worker: str, until: datetime) -> list[int]:
+    """Take held messages to send (under lock_recipients); returns those this worker got."""
+    if not message_ids:
+        return []
+    result = session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(list(message_ids)), OutboxMessage.state == "held")
+        .values(state="pending", claimed_by=worker, claimed_until=until, attempts=OutboxMessage.attempts + 1)
+        .returning(OutboxMessage.id)
+    )
+    return sorted(row[0] for row in result)
 
 
 def claim_message(session: Session, *, message_id: int, worker: str, now: datetime, until: datetime) -> bool:
@@ -641,15 +870,18 @@ def outbox_rows(session: Session, *, message_ids: Sequence[int]) -> list[OutboxM
     if not message_ids:
         return []
     query = select(OutboxMessage).where(col(OutboxMessage.id).in_(list(message_ids))).order_by(col(OutboxMessage.id))
-    return list(session.exec(query))
+    # Fresh from the database: a claim just made by an UPDATE changed what the session holds.
+    return list(session.exec(query.execution_options(populate_existing=True)))
 
 
-def mark_sent(session: Session, *, message_ids: Sequence[int], worker: str, at: datetime) -> None:
-    session.exec(
+def mark_sent(session: Session, *, message_ids: Sequence[int], worker: str, at: datetime) -> int:
+    """Mark claimed messages sent; returns how many this worker still held the claim of."""
+    result = session.exec(
         update(OutboxMessage)
         .where(col(OutboxMessage.id).in_(list(message_ids)), OutboxMessage.claimed_by == worker)
         .values(state="sent", sent_at=at, claimed_by=None, claimed_until=None, last_error="")
     )
+    return result.rowcount or 0
 
 
 def settle_message(

@@ -28,6 +28,12 @@ from bot import commands as c
         ("undo S-41", c.Undo(41)),
         ("metoo T-7", c.MeToo(7)),
         ("me too T-7", c.MeToo(7)),
+        ("due T-12 2026-12-10", c.Due(12, "2026-12-10")),
+        ("/friction due T-12 by 2026-12-10.", c.Due(12, "2026-12-10")),
+        ("due T-12 off", c.Due(12, "off")),
+        ("quiet", c.Quiet()),
+        ("quiet off", c.Quiet(on=False)),
+        ("quiet on", c.Quiet()),
     ],
 )
 def test_grammar(text, expected):
@@ -41,6 +47,8 @@ def test_grammar(text, expected):
         "themes in the billing area keep coming back",
         "assign more people to the callback queue please",
         "help! the tracking link is broken again",
+        "due to the new policy refunds take five days",
+        "quiet hours mean we cannot call customers back after six",
     ],
 )
 def test_friction_that_starts_with_a_command_word_is_logged(text):

@@ -52,6 +52,12 @@ def test_demo_prints_a_digest_and_writes_files(tmp_path, monkeypatch):
     assert "Resolved this week" in markdown and "**T-" in markdown.split("## Resolved this week")[1]
     assert "not acknowledged" in markdown  # the overdue owner in the sample storyline
     assert "@example.com" not in markdown + html  # customer emails in the sample data were redacted
+    # The deadline chase ran through the demo's week: the owner who never acknowledged was
+    # reminded, and a day later the lead heard, through the outbox to the console.
+    chased = result.stdout.split("Deadlines that chase themselves")[1]
+    assert "· reminder: T-" in chased and "· escalation: T-" in chased
+    assert "[to priya] Reminder: please acknowledge T-" in chased
+    assert "[to demo-lead] Escalation: T-" in chased and "its owner, priya, has not acknowledged it" in chased
 
 
 def _imports(path: Path) -> set[str]:

@@ -315,11 +315,12 @@ def test_scheduler_checks_digests_every_minute_posts_mondays_at_nine_local_and_r
             targets = [Target("slack", "C-EXEC")]
             scheduler = make_scheduler(service, pipeline, targets)
             jobs = {job.id: job for job in scheduler.get_jobs()}
-            assert set(jobs) == {"weekly-digest", "recluster"}
+            assert set(jobs) == {"weekly-digest", "recluster", "chase-deadlines"}
             # The digest check runs at start-up (a run missed while down goes out at once), then every minute.
             assert jobs["weekly-digest"].next_run_time <= datetime.now(UTC)
             after = datetime(2026, 11, 18, 12, 0, 30, tzinfo=UTC)
             assert jobs["weekly-digest"].trigger.get_next_fire_time(None, after) == after.replace(minute=1, second=0)
+            assert jobs["chase-deadlines"].trigger.interval == timedelta(minutes=5)
             assert jobs["recluster"].trigger.interval == timedelta(hours=6)
             ask(service, "U1", "refund approvals take three days")
             clock.now = datetime(2026, 11, 23, 8, 0, 20, tzinfo=UTC)  # Monday 09:00 in Paris
