@@ -89,12 +89,23 @@ class Core:
             raise UserError(f"There is no theme {theme_key(theme_id)}. Try /friction themes.")
         return theme
 
+    def quotable(self, people: int) -> bool:
+        """Words from a theme may be shown only when enough people reported it that no quote
+        can single anyone out (FRICTIONLOG_MIN_GROUP)."""
+        return people >= self.settings.min_group
+
+    def withheld(self, people: int) -> str:
+        return (
+            f"Examples appear once {self.settings.min_group} people have reported it "
+            f"({people_count(people)} so far), so no one can be singled out."
+        )
+
     def theme_section(self, session: Session, theme: Theme, people: int | None = None) -> Section:
         people = queries.reporter_count(session, theme_id=theme.id) if people is None else people
         owner = Person.stored(theme.owner_platform, theme.owner)
         return Section(
             title=f"{theme.key} · {theme.title}",
-            text=theme.summary,
+            text=theme.summary if self.quotable(people) else self.withheld(people),
             fields=(
                 ("Reported by", people_count(people)),
                 ("Owner", owner if owner else "unowned"),

@@ -111,9 +111,7 @@ def missed(session: Session, theme: Theme, settings: Settings, now: datetime) ->
     return [d for d in deadlines_of(theme, settings) if d.due <= now and not is_met(session, theme, d)]
 
 
-def chase(
-    core: Core, *, platforms: Iterable[str], now: datetime | None = None, names: Names | None = None
-) -> Chased:
+def chase(core: Core, *, platforms: Iterable[str], now: datetime | None = None, names: Names | None = None) -> Chased:
     """One pass over every owned open theme: remind owners of missed deadlines, escalate those
     still missed FRICTIONLOG_ESCALATE_HOURS after the reminder. Safe to run as often as liked,
     from any number of replicas. `platforms`: where leads are reached (the ones served here);
@@ -162,9 +160,7 @@ def _escalate(
     platforms: list[str],
     names: Names,
 ) -> bool:
-    notice = queries.claim_notice(
-        session, kind="escalation", subject=deadline.subject, period=deadline.period, at=now
-    )
+    notice = queries.claim_notice(session, kind="escalation", subject=deadline.subject, period=deadline.period, at=now)
     if notice is None:
         return False
     owner = Person(theme.owner_platform or "console", theme.owner)

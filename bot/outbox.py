@@ -457,8 +457,7 @@ def together(messages: list[Reply], budget: int) -> Reply:
         sections.append(Section(text=message.text, buttons=message.buttons))
         sections.extend(message.sections)
     return Reply(
-        f"{len(messages)} messages from frictionlog in one: you get at most {budget} a day, "
-        "and these came after that.",
+        f"{len(messages)} messages from frictionlog in one: you get at most {budget} a day, and these came after that.",
         sections=tuple(sections),
     )
 

@@ -53,7 +53,7 @@ def owner_notification(core: Core, session: Session, theme: Theme, owner: Person
     """What a new owner gets: the theme, its quotes, its count and trend, and the status buttons."""
     people = queries.reporter_count(session, theme_id=theme.id)
     recent = [s for s in queries.submissions_of_theme(session, theme_id=theme.id, limit=20) if not s.hidden]
-    quotes = "\n".join(f"“{clip(s.text, 280)}”" for s in recent[:OWNER_QUOTES])
+    quotes = "\n".join(f"“{clip(s.text, 280)}”" for s in recent[:OWNER_QUOTES]) if core.quotable(people) else ""
     hours = core.settings.ack_hours
     return Notification(
         to=owner,
@@ -67,7 +67,7 @@ def owner_notification(core: Core, session: Session, theme: Theme, owner: Person
         sections=(
             Section(
                 title=f"{theme.key} · {theme.title}",
-                text=theme.summary,
+                text=theme.summary if core.quotable(people) else core.withheld(people),
                 fields=(
                     ("Submissions", str(theme.size)),
                     ("Reported by", people_count(people)),
@@ -75,7 +75,7 @@ def owner_notification(core: Core, session: Session, theme: Theme, owner: Person
                     ("Status", STATUS_LABELS.get(theme.status, theme.status)),
                 ),
             ),
-            Section(title="What people said", text=quotes or "No quotes to show."),
+            Section(title="What people said", text=quotes or core.withheld(people)),
         ),
         buttons=(
             Button("Acknowledge", SetStatus(theme.id, "acknowledged"), "primary"),

@@ -68,9 +68,7 @@ def tell_reporters(core: Core, session: Session, digest: Digest) -> int:
     now = core.clock()
     week = str(IsoWeek.containing(now, core.settings.zone))
     reporters: dict[str, _Reporter] = {}
-    for theme_id, person_hash, sealed, anonymous in queries.sealed_reporters_of_themes(
-        session, theme_ids=list(shown)
-    ):
+    for theme_id, person_hash, sealed, anonymous in queries.sealed_reporters_of_themes(session, theme_ids=list(shown)):
         reporter = reporters.setdefault(person_hash, _Reporter(sealed))
         reporter.themes[theme_id] = reporter.themes.get(theme_id, True) and anonymous
     quiet = queries.quiet_among(session, person_hashes=reporters)

@@ -33,13 +33,14 @@ def themes_overview(core: Core, session: Session, limit: int = 20) -> Reply:
 def show_theme(core: Core, session: Session, theme_id: int, quotes: int = 5) -> Reply:
     theme = core.theme(session, theme_id)
     moved = f"{theme_key(theme_id)} was merged into {theme.key}.\n" if theme.id != theme_id else ""
-    recent = queries.submissions_of_theme(session, theme_id=theme.id, limit=quotes)
-    lines = [f"“{clip(s.text, 280)}”" for s in recent if not s.hidden]
+    people = queries.reporter_count(session, theme_id=theme.id)
+    sections = (core.theme_section(session, theme, people),)
+    if core.quotable(people):
+        recent = queries.submissions_of_theme(session, theme_id=theme.id, limit=quotes)
+        lines = [f"“{clip(s.text, 280)}”" for s in recent if not s.hidden]
+        sections += (Section(title="Recent reports", text="\n".join(lines)),)
     note = f"\nLatest note: {theme.status_note}" if theme.status_note else ""
-    return Reply(
-        f"{moved}{theme.key} “{theme.title}” — {theme.size} submissions.{note}",
-        sections=(core.theme_section(session, theme), Section(title="Recent reports", text="\n".join(lines))),
-    )
+    return Reply(f"{moved}{theme.key} “{theme.title}” — {theme.size} submissions.{note}", sections=sections)
 
 
 def digest_preview(core: Core) -> Reply:

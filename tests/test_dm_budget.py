@@ -147,9 +147,8 @@ def test_racing_workers_keep_the_budget(service, clock):
     )
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the CLI's listing: one engine shows it
 def test_frictionlog_outbox_shows_held_messages_and_when_they_go(service, clock, monkeypatch, database_url):
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the CLI reads DATABASE_URL; one engine is enough to show how it lists them")
     notify(service, "dana", 6)
     deliver(service, Inbox())
     monkeypatch.setenv("DATABASE_URL", database_url)

@@ -1,0 +1,53 @@
+"""The digest as a brief: three sentences that name themes, one set of numbers that adds up,
+and the week's changes to themes with who made them."""
+
+from sqlmodel import Session
+
+from bot.publish import compose_for
+from digests.digest import IsoWeek
+from digests.render import render_html, render_markdown, render_text
+from storage.models import Submission
+from tests.conftest import LEAD, ask
+
+REFUNDS = [
+    "refunds over fifty dollars wait three days for supervisor approval",
+    "supervisor approval for refunds takes days",
+    "another refund stuck waiting on supervisor approval",
+]
+HOLDS = [
+    "phone hold times over forty minutes in the evening",
+    "callers on hold for forty minutes again tonight",
+    "evening phone hold times are terrible, forty minutes",
+]
+
+
+def test_the_brief_names_what_is_new_growing_and_stuck_and_the_figures_add_up(service, clock):
+    for n, text in enumerate(REFUNDS + HOLDS):
+        ask(service, f"U{n}", text)
+    ask(service, "U9", "the printer on floor two jams every morning")
+    ask(service, "U2", "undo S-3")  # withdrawn by its sender
+    with Session(service.engine) as session:  # hidden by a lead
+        hidden = session.get(Submission, 7)
+        hidden.hidden = True
+        session.add(hidden)
+        session.commit()
+    service.theming.recluster(clock())
+    ask(service, LEAD, "rename T-1 Refunds wait for a supervisor")
+    digest = compose_for(service, IsoWeek.containing(clock(), service.settings.zone))
+
+    new, growing, stuck = digest.brief
+    assert new.startswith("New this week: T-") and "Refunds wait for a supervisor" in new
+    assert growing.startswith("Growing: T-") and "Phone hold times" in growing
+    assert stuck.startswith("Stuck: 2 themes need an owner (T-")
+    accounting = digest.accounting
+    assert (accounting.themed, accounting.hidden, accounting.withdrawn, accounting.unthemed) == (5, 1, 1, 0)
+    assert accounting.total == digest.submissions == 7
+    assert accounting.themes == digest.active_themes == len(digest.top) == 2
+    assert sum(line.this_week for line in digest.top) == accounting.themed
+    assert any(line.startswith(f"Rename by {LEAD}: ") for line in digest.curation)
+
+    footer = "7 submissions this week: 5 in 2 themes, 1 hidden by a team lead, 1 withdrawn by their senders."
+    for rendered in (render_text(digest), render_markdown(digest), render_html(digest)):
+        assert "Stuck: 2 themes need an owner" in rendered
+        assert footer in rendered.replace("\\", "")
+        assert "Rename by" in rendered

@@ -1,0 +1,66 @@
+"""Nobody singled out: quotes, examples and breakdowns only for groups of FRICTIONLOG_MIN_GROUP
+distinct reporters, in the digest, on theme cards, in `/friction theme` and the owner's DM."""
+
+import pytest
+from pydantic import ValidationError
+
+from bot.publish import compose_for
+from bot.settings import Settings
+from digests.digest import IsoWeek
+from digests.render import render_markdown
+from tests.conftest import LEAD, ask
+
+REPORTS = [
+    "refunds over fifty dollars wait three days for supervisor approval",
+    "supervisor approval for refunds takes days, customer furious",
+    "another refund stuck waiting on supervisor approval",
+    "refund approval by a supervisor is far too slow",
+    "customer waited a week for refund approval from the supervisor",
+]
+
+
+def week_of(service) -> IsoWeek:
+    return IsoWeek.containing(service.clock(), service.settings.zone)
+
+
+def test_below_the_minimum_group_a_theme_shows_by_title_and_count_only(service, clock):
+    for n, text in enumerate(REPORTS[:4]):
+        ask(service, f"U{n}", text)
+    service.theming.recluster(clock())
+    digest = compose_for(service, week_of(service))
+    [line] = digest.top
+    assert line.reporters == 4 and line.quotes == ()
+    markdown = render_markdown(digest)
+    assert "waited" not in markdown and "furious" not in markdown
+    assert "at least 5 people" in markdown
+    card = ask(service, "U9", f"theme {line.key}")
+    shown = card.text + str(card.sections)
+    assert "furious" not in shown and "once 5 people have reported it (4 people so far)" in shown
+    owner_dm = ask(service, LEAD, f"assign {line.key} @dana").notifications[0]
+    assert "furious" not in owner_dm.text + str(owner_dm.sections)
+
+
+def test_at_the_minimum_group_quotes_appear(service, clock):
+    for n, text in enumerate(REPORTS):
+        ask(service, f"U{n}", text)
+    service.theming.recluster(clock())
+    digest = compose_for(service, week_of(service))
+    [line] = digest.top
+    assert line.reporters == 5 and len(line.quotes) == 2
+    card = ask(service, "U9", f"theme {line.key}")
+    assert "Recent reports" in str(card.sections) and "supervisor" in str(card.sections)
+
+
+def test_one_person_saying_it_five_times_is_one_reporter(service, clock):
+    for text in REPORTS:
+        ask(service, "U1", text)
+    clock.advance(minutes=1)
+    digest = compose_for(service, week_of(service))
+    assert all(line.quotes == () for line in digest.top)
+
+
+@pytest.mark.parametrize("value", ["2", "0"])
+def test_a_minimum_group_below_three_is_refused_at_start_up(value, monkeypatch):
+    monkeypatch.setenv("FRICTIONLOG_MIN_GROUP", value)
+    with pytest.raises(ValidationError, match="single out one or two people"):
+        Settings(_env_file=None)
