@@ -275,9 +275,10 @@ def test_themes_cluster_and_digest_commands(cli, tmp_path, monkeypatch):
 
 
 def test_chat_shows_what_people_wrote_as_text(cli):
-    result = runner.invoke(app, ["chat", "--user", "U1"], input="mail me at a@b.com [/b] it is [bold]broken\n")
+    typed = "mail me at a@b.com [/b] it is [bold]broken\nmine\n"  # "mine": their own words, shown back
+    result = runner.invoke(app, ["chat", "--user", "U1"], input=typed)
     assert result.exit_code == 0, result.output
-    assert "mail me at [email] [/b] it is [bold]broken" in result.output  # the theme's example, verbatim
+    assert "mail me at [email] [/b] it is [bold]broken" in result.output  # verbatim, not console markup
     assert "Logged as S-1" in result.output and "Traceback" not in result.output
 
 
