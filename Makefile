@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/themes_scale.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/redaction.py
+	$(BIN)/python bench/naming.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

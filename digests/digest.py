@@ -168,11 +168,16 @@ class Digest:
     @property
     def brief(self) -> tuple[str, str, str]:
         """Three plain sentences for the top: what is new, what is growing, what is stuck."""
-        if self.new:
-            back = [line for line in self.new if line.came_back]
-            new = f"New this week: {_names(self.new, self.new_total)}."
-            if back:
-                new = new[:-1] + f" ({_names(back, len(back))} came back after being resolved)."
+        back = [line for line in self.new if line.came_back]
+        fresh = [line for line in self.new if not line.came_back]
+        fresh_total = self.new_total - len(back)
+        if fresh and back:
+            returned = _names(back, len(back))
+            new = f"New this week: {_names(fresh, fresh_total)}; {returned} came back after being resolved."
+        elif back:
+            new = f"Nothing brand new this week, but {_names(back, len(back))} came back after being resolved."
+        elif fresh:
+            new = f"New this week: {_names(fresh, fresh_total)}."
         else:
             new = "Nothing new surfaced this week."
         if self.growing:
