@@ -29,8 +29,10 @@ _STOP = frozenset(STOP_WORDS)
 MAX_TITLE_WORDS = 8
 # A model's title stays as short as before: it has no submission's word order to lean on.
 MAX_MODEL_TITLE_WORDS = 6
-# How many of the best phrases by word support the embedding model chooses among.
+# How many of the best phrases by word support the embedding model chooses among, and how many
+# phrases a name keeps in all (the rest are alternatives when another theme has the title).
 SHORTLIST = 3
+PHRASES_KEPT = 8
 # A title is made again only when a theme's size changed by this factor since it was named.
 RENAME_GROWTH = 1.5
 
@@ -41,12 +43,6 @@ class ThemeName:
     summary: str
     # Further phrases, best first, for when another open theme already has the title.
     alternatives: tuple[str, ...] = ()
-
-
-class Namer(Protocol):
-    def name(self, groups: Sequence[Sequence[str]]) -> list[ThemeName]:
-        """One name per group of representative texts (most representative first)."""
-        ...
 
 
 class TitleModel(Protocol):
@@ -161,22 +157,18 @@ class PhraseNamer:
         self.sources = sources  # how many of the most representative texts phrases come from
 
     def name(
-        self,
-        groups: Sequence[Sequence[str]],
-        centres: np.ndarray | None = None,
-        middle: np.ndarray | None = None,
-        wanted: Sequence[int] | None = None,
+        self, groups: Sequence[Sequence[str]], centres: np.ndarray | None = None, wanted: Sequence[int] | None = None
     ) -> list[ThemeName]:
         """Names for the groups numbered in `wanted` (default: all), in that order. Every group
         is a theme's texts, one per reporter, most representative first; all of them are read
-        for contrast. `centres`: each group's centre; `middle`: the centre of all themes."""
+        for contrast. `centres`: each group's centre, for the embedding model's choice."""
         wanted = list(range(len(groups))) if wanted is None else list(wanted)
         supports = [self._support(texts) for texts in groups]
         themes_with: Counter[str] = Counter(word for support in supports for word in support)
         shortlists = [self._shortlist(groups[i], supports[i], themes_with, len(groups)) for i in wanted]
         if self.embed is not None and centres is not None and len(centres) == len(groups):
-            if middle is None:
-                middle = centres.mean(axis=0) if len(centres) > 2 else np.zeros(centres.shape[1])
+            # Measured from the centre of all themes: what sets this one apart from the rest.
+            middle = centres.mean(axis=0) if len(centres) > 2 else np.zeros(centres.shape[1])
             shortlists = self._by_meaning(shortlists, centres[wanted], middle)
         return [
             ThemeName(phrases[0] if phrases else "", _example(groups[i]), tuple(phrases[1:]))
@@ -205,9 +197,9 @@ class PhraseNamer:
                 title = _tidy(phrase)
                 scored[title] = max(scored.get(title, 0.0), score)
         ranked = sorted(scored, key=lambda title: (-scored[title], len(title)))
-        return ranked[: max(SHORTLIST, 8)]
+        return ranked[:PHRASES_KEPT]
 
-    def _by_meaning(self, shortlists: list[list[str]], centres: np.ndarray, middle) -> list[list[str]]:
+    def _by_meaning(self, shortlists: list[list[str]], centres: np.ndarray, middle: np.ndarray) -> list[list[str]]:
         """Each shortlist's first SHORTLIST phrases reordered by closeness to their theme."""
         candidates = [phrase for phrases in shortlists for phrase in phrases[:SHORTLIST]]
         if not candidates:
