@@ -7,7 +7,7 @@ another process sends; nothing is claimed without being queued. Which targets ar
 is bot/targets.py's business; this module composes and queues.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -78,16 +78,26 @@ async def owner_names(core: Core, router: Router) -> Names:
     return {(person.platform, person.id): name for person, name in resolved.items()}
 
 
-def queue_digests(core: Core, due: Iterable[Due], names: Names | None = None) -> list[Queued]:
-    """Queue each digest once per (target, week); one digest is composed per distinct
-    (week, zone) and shared by the targets that have them."""
+def composer(core: Core, names: Names | None) -> Callable[[Due], Digest]:
+    """Digests by (week, zone), each composed once and shared by the targets that have them."""
     digests: dict[tuple[IsoWeek, str], Digest] = {}
-    outcomes = []
-    for item in due:
+
+    def digest_of(item: Due) -> Digest:
         key = (item.week, str(item.zone))
         if key not in digests:
             digests[key] = compose_for(core, item.week, names, item.zone)
-        digest, target, period = digests[key], item.target, str(item.week)
+        return digests[key]
+
+    return digest_of
+
+
+def queue_digests(core: Core, due: Iterable[Due], names: Names | None = None) -> list[Queued]:
+    """Queue each digest once per (target, week); one digest is composed per distinct
+    (week, zone) and shared by the targets that have them."""
+    digest_of = composer(core, names)
+    outcomes = []
+    for item in due:
+        digest, target, period = digest_of(item), item.target, str(item.week)
         with session_scope(core.engine) as session:
             run = queries.claim_digest(session, target=str(target), period=period, at=core.clock())
             if run is None:
@@ -125,7 +135,7 @@ class WouldPost:
 def dry_run(core: Core, due: Iterable[Due], names: Names | None = None) -> list[WouldPost]:
     """`digest --post --dry-run`: what each target would get, composed as queue_digests would;
     nothing is claimed or queued."""
-    digests: dict[tuple[IsoWeek, str], Digest] = {}
+    digest_of = composer(core, names)
     shown = []
     for item in due:
         with Session(core.engine) as session:
@@ -137,8 +147,5 @@ def dry_run(core: Core, due: Iterable[Due], names: Names | None = None) -> list[
         if state is not None:
             shown.append(WouldPost(item, None, state))
             continue
-        key = (item.week, str(item.zone))
-        if key not in digests:
-            digests[key] = compose_for(core, item.week, names, item.zone)
-        shown.append(WouldPost(item, digests[key]))
+        shown.append(WouldPost(item, digest_of(item)))
     return shown

@@ -24,6 +24,7 @@ from bot.core import STATUS_LABELS, Core
 from bot.messages import Inbound, Notification, Reply
 from bot.outbox import enqueue_notification
 from bot.people import Person
+from digests.compose import owner_of
 from digests.digest import Digest, IsoWeek, Owner
 from storage import queries
 from storage.models import CLOSED_STATUSES
@@ -101,10 +102,8 @@ def _standing(theme, names: dict[tuple[str, str], str]) -> str:
         return "no owner yet"
     if theme.status in CLOSED_STATUSES:
         return STATUS_LABELS[theme.status]
-    if not theme.owner:
-        return "no owner yet"
-    platform = theme.owner_platform or "console"
-    return f"owner: {names.get((platform, theme.owner)) or theme.owner}"
+    owner = owner_of(theme, names)
+    return f"owner: {owner}" if owner else "no owner yet"
 
 
 def _notification(to: Person, lines: list[tuple[str, str, bool]]) -> Notification:
