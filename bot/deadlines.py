@@ -163,7 +163,7 @@ def _escalate(
     notice = queries.claim_notice(session, kind="escalation", subject=deadline.subject, period=deadline.period, at=now)
     if notice is None:
         return False
-    owner = Person(theme.owner_platform or "console", theme.owner)
+    owner = Person.stored(theme.owner_platform, theme.owner)
     people = [lead for lead in leads(core, session, platforms) if lead != owner]
     if not people:
         log.warning("%s is overdue (%s) and no team lead is configured to hear about it", theme.key, deadline.what)
@@ -213,7 +213,7 @@ def day_text(day: date) -> str:
 def reminder(core: Core, theme: Theme, deadline: Deadline, now: datetime) -> Notification:
     """What the owner reads: what is due, since when, how to do it, and when the leads hear."""
     zone = core.settings.zone
-    owner = Person(theme.owner_platform or "console", theme.owner)
+    owner = Person.stored(theme.owner_platform, theme.owner)
     key, title = theme.key, theme.title
     leads_hear = when(now + timedelta(hours=core.settings.escalate_hours), zone)
     if deadline.what == ACKNOWLEDGE:
@@ -267,7 +267,7 @@ def escalation(
 ) -> Notification:
     """What a lead reads: which theme, who owns it, what was missed and since when."""
     zone = core.settings.zone
-    owner = Person(theme.owner_platform or "console", theme.owner)
+    owner = Person.stored(theme.owner_platform, theme.owner)
     name = names.get((owner.platform, owner.id)) or owner.id
     elsewhere = f" on {owner.platform.title()}" if owner.platform != lead.platform else ""
     if deadline.what == ACKNOWLEDGE:
