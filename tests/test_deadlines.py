@@ -109,6 +109,7 @@ def test_escalation_a_day_after_the_reminder_to_every_lead_naming_theme_and_owne
         assert "has not acknowledged it, due Thu 19 Nov 10:00 UTC. They were reminded 24 h ago." in item.text
         assert "Owner: test:dana" in item.text  # a person field: the platform shows the person
         assert item.buttons == ["Assign someone else"]
+        assert REFUND not in item.text and "once 5 people have reported it" in item.text  # two reporters: no quote
     assert test.to("dana", "notify")[-1].text.startswith("Reminder")  # the owner is not escalated to
 
 
