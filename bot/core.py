@@ -100,12 +100,16 @@ class Core:
             f"({people_count(people)} so far), so no one can be singled out."
         )
 
+    def example(self, theme: Theme, people: int) -> str:
+        """A theme's most representative submission, or why it is withheld."""
+        return theme.summary if self.quotable(people) else self.withheld(people)
+
     def theme_section(self, session: Session, theme: Theme, people: int | None = None) -> Section:
         people = queries.reporter_count(session, theme_id=theme.id) if people is None else people
         owner = Person.stored(theme.owner_platform, theme.owner)
         return Section(
             title=f"{theme.key} · {theme.title}",
-            text=theme.summary if self.quotable(people) else self.withheld(people),
+            text=self.example(theme, people),
             fields=(
                 ("Reported by", people_count(people)),
                 ("Owner", owner if owner else "unowned"),

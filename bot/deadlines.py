@@ -287,7 +287,7 @@ def escalation(
         sections=(
             Section(
                 title=f"{theme.key} · {theme.title}",
-                text=theme.summary if core.quotable(people) else core.withheld(people),
+                text=core.example(theme, people),
                 fields=(
                     ("Owner", owner),
                     ("Status", STATUS_LABELS.get(theme.status, theme.status)),

@@ -67,7 +67,7 @@ def owner_notification(core: Core, session: Session, theme: Theme, owner: Person
         sections=(
             Section(
                 title=f"{theme.key} · {theme.title}",
-                text=theme.summary if core.quotable(people) else core.withheld(people),
+                text=core.example(theme, people),
                 fields=(
                     ("Submissions", str(theme.size)),
                     ("Reported by", people_count(people)),
