@@ -148,7 +148,7 @@ def due_digests(core: Core, configured: list[Target]) -> list[Due]:
             continue
         week = IsoWeek.last_complete(fire, item.schedule.zone)
         before = latest.get(str(item.target))
-        if before is not None and _order(IsoWeek.parse(before[0])) >= _order(week):
+        if before is not None and IsoWeek.parse(before[0]) >= week:
             continue
         due.append(Due(item.target, week, item.schedule.zone))
     return due
@@ -185,7 +185,3 @@ def targets_overview(core: Core, configured: list[Target]) -> list[TargetStatus]
             upcoming = None
         lines.append(TargetStatus(item, upcoming, week, state))
     return lines
-
-
-def _order(week: IsoWeek) -> tuple[int, int]:
-    return (week.year, week.week)

@@ -5,8 +5,10 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class IsoWeek:
+    """An ISO week; weeks compare in time order (year, then week)."""
+
     year: int
     week: int
 
