@@ -70,10 +70,19 @@ class MergeThemes:
     kind: Literal["merge"] = "merge"
 
 
-Action = Undo | MakeAnonymous | DifferentIssue | MeToo | SetStatus | AssignOwner | MergeThemes
+@dataclass(frozen=True)
+class NotTheSame:
+    """A lead's answer to "Same problem?": two themes to keep apart, and never to ask about again."""
+
+    theme_id: int
+    other_id: int
+    kind: Literal["distinct"] = "distinct"
+
+
+Action = Undo | MakeAnonymous | DifferentIssue | MeToo | SetStatus | AssignOwner | MergeThemes | NotTheSame
 KINDS: dict[str, type] = {
     cls.kind: cls  # type: ignore[attr-defined]
-    for cls in (Undo, MakeAnonymous, DifferentIssue, MeToo, SetStatus, AssignOwner, MergeThemes)
+    for cls in (Undo, MakeAnonymous, DifferentIssue, MeToo, SetStatus, AssignOwner, MergeThemes, NotTheSame)
 }
 
 

@@ -1,4 +1,4 @@
-"""Team leads' use cases on themes: merge, rename, split. Every one leaves an audit event."""
+"""Team leads' use cases on themes: merge, "not the same", rename, split. Every one leaves an audit event."""
 
 from sqlmodel import Session
 
@@ -22,6 +22,19 @@ def merge(core: Core, session: Session, event: Inbound, source_id: int, target_i
         f"Merged {source.key} into {target.key} “{target.title}”: {moved} submissions moved. "
         f"{source.key} now points to {target.key}."
     )
+
+
+def not_the_same(core: Core, session: Session, event: Inbound, theme_id: int, other_id: int) -> Reply:
+    """A lead's "Not the same": remembered, never asked again, and re-clustering keeps them apart."""
+    core.require_lead(session, event, "judge look-alike themes")
+    one, other = core.theme(session, theme_id), core.theme(session, other_id)
+    if one.id == other.id:
+        raise UserError(f"{one.key} and {other.key} are the same theme.")
+    now = core.clock()
+    lead = f"{event.platform}:{event.user}"
+    if queries.decide_theme_pair(session, one=one.id, other=other.id, verdict="distinct", by=lead, at=now):
+        core.audit(session, event, "not the same", one.id, f"{one.key} and {other.key} are different problems")
+    return Reply(f"{one.key} and {other.key} stay apart: re-clustering keeps them apart, and nobody is asked again.")
 
 
 def rename(core: Core, session: Session, event: Inbound, theme_id: int, title: str) -> Reply:

@@ -21,9 +21,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from bot import actions as a
 from bot import commands as c
 from bot import curation, deadlines, owners, seen_by_leadership, submissions, targets, views
-from bot.actions import Action, AssignOwner, DifferentIssue, MakeAnonymous, MergeThemes, MeToo, SetStatus, Undo
 from bot.clock import Clock, system_clock
 from bot.core import SORRY, Core, UserError, submission_key
 from bot.messages import Inbound, Reply
@@ -274,22 +274,24 @@ class FrictionService(Core):
                 return submissions.me_too(self, session, event, theme_id)
         raise AssertionError(f"unhandled command {command!r}")
 
-    def act(self, session: Session, event: Inbound, action: Action) -> Reply:
+    def act(self, session: Session, event: Inbound, action: a.Action) -> Reply:
         match action:
-            case Undo(submission_id):
+            case a.Undo(submission_id):
                 return submissions.undo(self, session, event, submission_id)
-            case MakeAnonymous(submission_id):
+            case a.MakeAnonymous(submission_id):
                 return submissions.make_anonymous(self, session, event, submission_id)
-            case DifferentIssue(submission_id):
+            case a.DifferentIssue(submission_id):
                 return submissions.different_issue(self, session, event, submission_id)
-            case MeToo(theme_id):
+            case a.MeToo(theme_id):
                 return submissions.me_too(self, session, event, theme_id)
-            case SetStatus(theme_id, status, note):
+            case a.SetStatus(theme_id, status, note):
                 return owners.set_status(self, session, event, theme_id, status, note)
-            case AssignOwner(theme_id, owner):
+            case a.AssignOwner(theme_id, owner):
                 if owner is None:
                     raise UserError("Choose who should own the theme.")
                 return owners.assign(self, session, event, theme_id, owner)
-            case MergeThemes(source_id, target_id):
+            case a.MergeThemes(source_id, target_id):
                 return curation.merge(self, session, event, source_id, target_id)
+            case a.NotTheSame(theme_id, other_id):
+                return curation.not_the_same(self, session, event, theme_id, other_id)
         raise AssertionError(f"unhandled action {action!r}")

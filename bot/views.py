@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from bot.actions import AssignOwner, MergeThemes
+from bot.actions import AssignOwner, MergeThemes, NotTheSame
 from bot.core import Core, clip
 from bot.messages import Button, Inbound, Reply, Section
 from bot.people import Person
@@ -17,8 +17,7 @@ from storage import queries
 from storage.models import CLOSED_STATUSES, Theme, theme_key
 
 BOARD_LIMIT = 25
-LOOK_ALIKE_AMONG = 300  # the board's first themes compared pairwise for "same problem?"
-LOOK_ALIKE_PAIRS = 3
+SAME_PROBLEM_PAIRS = 3  # "Same problem?" questions on the board at a time
 
 
 def themes_overview(core: Core, session: Session, limit: int = 20) -> Reply:
@@ -81,7 +80,7 @@ def board(core: Core, session: Session) -> Reply:
         fields = section.fields + (("Last 7 days", f"{recent.get(theme.id, 0)} ({growth:+d})"),)
         picker = Button("Owner", AssignOwner(theme.id), preset=Person.stored(theme.owner_platform, theme.owner))
         sections.append(replace(section, fields=fields, buttons=(picker,)))
-    sections += look_alike_sections(core, themes[:LOOK_ALIKE_AMONG])
+    sections += same_problem_sections(core, session, themes)
     if not sections:
         return Reply("Theme board: no open themes yet.")
     unowned = sum(1 for t in themes if t.owner is None)
@@ -89,17 +88,21 @@ def board(core: Core, session: Session) -> Reply:
     return Reply(f"Theme board: {len(themes)} open themes, {unowned} without an owner{more}.", tuple(sections))
 
 
-def look_alike_sections(core: Core, themes: list[Theme]) -> list[Section]:
-    """Themes that look like one problem, each pair with a button merging the smaller away."""
+def same_problem_sections(core: Core, session: Session, themes: list[Theme]) -> list[Section]:
+    """The leads' merge queue: theme pairs re-clustering found linked, most linked first, each
+    with "Merge" (the smaller into the bigger) and "Not the same" (never asked again)."""
     sections = []
-    for one, other, similarity in core.theming.look_alike(themes, LOOK_ALIKE_PAIRS):
+    for one, other, share in core.theming.same_problem(session, themes)[:SAME_PROBLEM_PAIRS]:
         small, big = sorted((one, other), key=lambda t: (t.size, -t.id))
         sections.append(
             Section(
                 title=f"Same problem? {small.key} and {big.key}",
-                text=f"{small.key} “{small.title}” ({small.size}) looks like {big.key} “{big.title}” "
-                f"({big.size}): similarity {similarity:.2f}.",
-                buttons=(Button(f"Merge {small.key} into {big.key}", MergeThemes(small.id, big.id)),),
+                text=f"{small.key} “{small.title}” ({small.size}) and {big.key} “{big.title}” ({big.size}): "
+                f"{share:.0%} of the nearest neighbours of one theme's submissions are in the other.",
+                buttons=(
+                    Button(f"Merge {small.key} into {big.key}", MergeThemes(small.id, big.id)),
+                    Button("Not the same", NotTheSame(small.id, big.id)),
+                ),
             )
         )
     return sections

@@ -66,23 +66,59 @@ def communities(
     return np.asarray(partition.membership, dtype=np.int64)
 
 
-def merge_linked(labels: np.ndarray, indices: np.ndarray, similarities: np.ndarray, share: float) -> np.ndarray:
-    """Join communities when one sends at least `share` of its neighbour links (weighted by
-    similarity) to the other."""
+def link_matrices(
+    labels: np.ndarray, indices: np.ndarray, similarities: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Row a, column b: the share of cluster a's neighbour links (weighted by similarity) that end
+    in cluster b, and how close those links are (their mean similarity); and per cluster, how
+    much the closeness of the links inside it spreads (standard deviation). The evidence for "one
+    problem seen from two sides", for merging here and for the leads' "Same problem?" queue."""
     count = labels.max() + 1
     source = np.repeat(labels, indices.shape[1])
     target = labels[indices.ravel()]
     weights = np.maximum(similarities.ravel(), 0.0)
     links = coo_matrix((weights, (source, target)), shape=(count, count)).toarray()
-    shares = links / np.maximum(links.sum(axis=1, keepdims=True), 1)
+    counts = coo_matrix((np.ones(len(source)), (source, target)), shape=(count, count)).toarray()
+    shares = links / np.maximum(links.sum(axis=1, keepdims=True), 1e-12)
+    closeness = links / np.maximum(counts, 1)
+    inside = source == target
+    squares = np.bincount(source[inside], weights[inside] ** 2, minlength=count)
+    spread = np.sqrt(np.maximum(squares / np.maximum(np.diag(counts), 1) - np.diag(closeness) ** 2, 0.0))
+    return shares, closeness, spread
+
+
+def merge_linked(labels: np.ndarray, indices: np.ndarray, similarities: np.ndarray, share: float) -> np.ndarray:
+    """Join communities when one sends at least `share` of its neighbour links (weighted by
+    similarity) to the other."""
+    shares, _, _ = link_matrices(labels, indices, similarities)
     # Only a community big enough to keep all its links at home can speak for a merge: a small
     # one sends links out because it must, not because it belongs elsewhere.
-    sizes = np.bincount(labels, minlength=count)
+    sizes = np.bincount(labels, minlength=len(shares))
     speaks = (shares >= share) & (sizes >= 2 * indices.shape[1])[:, None]
     joined = speaks | speaks.T
     np.fill_diagonal(joined, False)
     _, component = connected_components(joined, directed=False)
     return component[labels]
+
+
+def neighbour_links(
+    embeddings: np.ndarray, labels: np.ndarray, *, neighbours: int = 20, sample_size: int = 5000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`link_matrices` for a finished clustering, on the same seeded sample and neighbour graph."""
+    vectors = normalise(embeddings)
+    n = len(vectors)
+    count = int(labels.max()) + 1 if n else 0
+    shares, closeness, spread = np.zeros((count, count)), np.zeros((count, count)), np.zeros(count)
+    if n < 2:
+        return shares, closeness, spread
+    reference = np.arange(n)
+    if n > sample_size:
+        reference = np.sort(np.random.default_rng(seed).choice(n, sample_size, replace=False))
+    indices, similarities = nearest_neighbours(vectors[reference], neighbours)
+    found = link_matrices(labels[reference], indices, similarities)
+    for whole, part in zip((shares, closeness, spread), found, strict=True):
+        whole[tuple(slice(0, len(part)) for _ in part.shape)] = part
+    return shares, closeness, spread
 
 
 def cluster_sums(vectors: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:

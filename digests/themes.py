@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digests.clustering import cluster_sums
+from digests.embeddings import normalise
 
 
 @dataclass(frozen=True)
@@ -19,13 +20,13 @@ class Thresholds:
     # Below this similarity to its cluster's centre a submission is plainly about something
     # else, and re-clustering keeps it apart (see keep_apart).
     apart: float
-    # Two themes whose centres are at least this similar are shown to leads as possibly one
-    # problem (a big theme can come back from re-clustering in pieces): they decide.
-    alike: float
 
 
-SENTENCE_MODEL = Thresholds(join=0.50, apart=0.25, alike=0.70)
-HASHING = Thresholds(join=0.30, apart=0.15, alike=0.50)
+SENTENCE_MODEL = Thresholds(join=0.50, apart=0.25)
+HASHING = Thresholds(join=0.30, apart=0.15)
+# A pair is worth a lead's question when at least one in ten of one theme's neighbour links ends
+# in the other: below that, the neighbours are spread over many themes and none is "the other side".
+ASK_SHARE = 0.1
 
 
 def thresholds_for(embedder_name: str) -> Thresholds:
@@ -48,20 +49,45 @@ def nearest_theme(embedding: np.ndarray, centroids: np.ndarray, threshold: float
     return Placement(best if score >= threshold else None, score)
 
 
-def look_alike(centroids: np.ndarray, threshold: float, limit: int) -> list[tuple[int, int, float]]:
-    """Pairs of rows whose centres are at least `threshold` similar, most similar first, each
-    row in one pair at most."""
-    similarities = np.triu(centroids @ centroids.T, k=1)
-    rows, cols = np.nonzero(similarities >= threshold)
-    pairs, used = [], set()
-    for i in np.argsort(-similarities[rows, cols], kind="stable"):
-        a, b = int(rows[i]), int(cols[i])
-        if a not in used and b not in used:
-            pairs.append((a, b, float(similarities[a, b])))
-            used |= {a, b}
-        if len(pairs) == limit:
-            break
-    return pairs
+def same_problem_pairs(
+    shares: np.ndarray, closeness: np.ndarray, spread: np.ndarray, floor: float = ASK_SHARE
+) -> list[tuple[int, int, float]]:
+    """Each cluster's strongest link to another (see clustering.link_matrices), when at least
+    `floor` of its neighbour links end there and those links are about as close as the links
+    inside the looser of the two (within one standard deviation: no gap at the border):
+    (a, b, share) with a < b, strongest first."""
+    outside = shares.copy()
+    np.fill_diagonal(outside, 0.0)
+    inside = np.diag(closeness) - spread
+    best: dict[tuple[int, int], float] = {}
+    for row in np.flatnonzero(outside.max(axis=1, initial=0.0) >= floor):
+        other = int(outside[row].argmax())
+        if closeness[row, other] < min(inside[row], inside[other]):
+            continue  # a gap at the border: the links cross it far less closely than inside
+        pair = (min(int(row), other), max(int(row), other))
+        best[pair] = max(best.get(pair, 0.0), float(outside[row, other]))
+    return sorted(((a, b, share) for (a, b), share in best.items()), key=lambda p: (-p[2], p[0], p[1]))
+
+
+def keep_distinct(
+    labels: np.ndarray, vectors: np.ndarray, previous: np.ndarray, distinct: set[tuple[int, int]]
+) -> np.ndarray:
+    """A lead said these pairs of themes are not the same problem: a cluster holding members of
+    both is cut in two, each member going with whichever side's centre it is nearer."""
+    labels = labels.copy()
+    for one, other in sorted(distinct):
+        for label in np.unique(labels[(previous == one) | (previous == other)]):
+            members = labels == label
+            sides = [members & (previous == theme) for theme in (one, other)]
+            if not (sides[0].any() and sides[1].any()):
+                continue
+            centres = normalise(np.stack([vectors[side].mean(axis=0) for side in sides]))
+            nearer_other = (vectors[members] @ centres.T).argmax(axis=1) == 1
+            nearer_other[previous[members] == one] = False  # each side's own members stay with it
+            nearer_other[previous[members] == other] = True
+            moved = np.flatnonzero(members)[nearer_other]
+            labels[moved] = labels.max() + 1
+    return labels
 
 
 def keep_apart(labels: np.ndarray, vectors: np.ndarray, previous: np.ndarray, threshold: float) -> np.ndarray:

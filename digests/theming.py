@@ -14,10 +14,17 @@ import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digests.clustering import cluster
+from digests.clustering import cluster, neighbour_links
 from digests.embeddings import Embedder, normalise
 from digests.naming import PhraseNamer, ThemeName, TitleModel, name_with_model, needs_name, representative_order
-from digests.themes import keep_apart, look_alike, match_clusters, nearest_theme, thresholds_for
+from digests.themes import (
+    keep_apart,
+    keep_distinct,
+    match_clusters,
+    nearest_theme,
+    same_problem_pairs,
+    thresholds_for,
+)
 from storage import queries
 from storage.db import session_scope
 from storage.models import CLOSED_STATUSES, Submission, Theme, bytes_to_vector, vector_bytes, vector_to_bytes
@@ -227,13 +234,15 @@ class Theming:
                 submission.theme_id = theme.id
                 session.add(submission)
 
-    def look_alike(self, themes: list[Theme], limit: int) -> list[tuple[Theme, Theme, float]]:
-        """Pairs of these themes whose centres say they may be one problem, for a lead to decide."""
-        themes = [t for t in themes if has_centre(t, self.embedder.dimension)]
-        if len(themes) < 2:
-            return []
-        centroids = np.stack([bytes_to_vector(t.centroid) for t in themes])
-        return [(themes[a], themes[b], s) for a, b, s in look_alike(centroids, self.thresholds.alike, limit)]
+    def same_problem(self, session: Session, themes: list[Theme]) -> list[tuple[Theme, Theme, float]]:
+        """The pairs among these themes that re-clustering found linked and no lead has judged,
+        most linked first: (one, other, share of neighbour links)."""
+        by_id = {t.id: t for t in themes}
+        return [
+            (by_id[pair.theme_id], by_id[pair.other_id], pair.share)
+            for pair in queries.undecided_theme_pairs(session)
+            if pair.theme_id in by_id and pair.other_id in by_id
+        ]
 
     @staticmethod
     def centre_of(submissions: list[Submission]) -> bytes | None:
@@ -370,7 +379,8 @@ class Theming:
                     held &= ~np.isin(ids, np.fromiter(include, dtype=np.int64))
                 free = ~held
                 progress("clustering", 0, 1)
-                labels = self._labels(vectors[free], previous[free])
+                distinct = queries.distinct_theme_pairs(session)
+                labels = self._labels(vectors[free], previous[free], distinct)
                 progress("clustering", 1, 1)
                 curated = frozenset(t.id for t in queries.unmerged_themes(session) if t.curated)
                 mapping = match_clusters(labels, previous[free], curated)
@@ -389,6 +399,7 @@ class Theming:
                     moved = ids[changed & (assigned == theme_id)]
                     queries.move_submissions(session, submission_ids=moved.tolist(), theme_id=int(theme_id))
                 emptied, representatives = self._refresh_themes(session, ids, previous, assigned, vectors, now)
+                self._find_pairs(session, vectors[free], labels, final, now)
                 to_name = self._name_offline(session, representatives)
                 queries.audit(
                     session,
@@ -407,10 +418,22 @@ class Theming:
             len(ids), themes, len(new_theme_for), themes - len(new_theme_for), emptied, held=int(held.sum())
         )
 
-    def _labels(self, vectors: np.ndarray, previous: np.ndarray) -> np.ndarray:
+    def _labels(self, vectors: np.ndarray, previous: np.ndarray, distinct: set[tuple[int, int]]) -> np.ndarray:
         if len(vectors) <= TOO_FEW:  # too few to tell themes apart: keep the ones there are
             return np.unique(previous, return_inverse=True)[1]
-        return keep_apart(cluster(vectors), vectors, previous, self.thresholds.apart)
+        labels = keep_apart(cluster(vectors), vectors, previous, self.thresholds.apart)
+        return keep_distinct(labels, vectors, previous, distinct)
+
+    @staticmethod
+    def _find_pairs(session: Session, vectors: np.ndarray, labels: np.ndarray, theme_of: dict, now: datetime) -> None:
+        """The leads' "Same problem?" queue, from the evidence clustering merges on: how many of
+        one theme's neighbour links end in another."""
+        pairs = []
+        for a, b, share in same_problem_pairs(*neighbour_links(vectors, labels)):
+            one, other = theme_of.get(a), theme_of.get(b)
+            if one is not None and other is not None and one != other:
+                pairs.append((one, other, share))
+        queries.replace_theme_pairs(session, pairs=pairs, at=now)
 
     def _refresh_themes(
         self, session: Session, ids, previous, assigned, vectors, now: datetime

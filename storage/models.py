@@ -190,6 +190,22 @@ class QuietPerson(SQLModel, table=True):
     created_at: datetime = _timestamp()
 
 
+class ThemePair(SQLModel, table=True):
+    """Two themes re-clustering found linked enough to ask a lead "Same problem?" (`share`: the
+    larger share of one's neighbour links that end in the other). A lead's "Not the same" is kept
+    as `verdict`: never asked again, and re-clustering keeps the two apart."""
+
+    __table_args__ = (UniqueConstraint("theme_id", "other_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    theme_id: int = Field(index=True)  # the smaller id of the two
+    other_id: int
+    share: float
+    found_at: datetime = _timestamp()
+    verdict: str | None = Field(default=None, max_length=20)  # "distinct"
+    decided_by: str | None = Field(default=None, max_length=200)
+    decided_at: datetime | None = _timestamp(nullable=True)
+
+
 class ConversationRef(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("platform", "user_id"),)
     id: int | None = Field(default=None, primary_key=True)

@@ -4,6 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import numpy as np
+from sqlalchemy import delete as sqldelete
 from sqlalchemy import false, func, insert, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -20,6 +21,7 @@ from storage.models import (
     Role,
     Submission,
     Theme,
+    ThemePair,
     Vote,
     bytes_to_vector,
     utcnow,
@@ -463,6 +465,48 @@ def quiet_among(session: Session, *, person_hashes: Iterable[str]) -> set[str]:
         query = select(QuietPerson.person_hash).where(col(QuietPerson.person_hash).in_(wanted[start : start + 900]))
         found.update(session.exec(query))
     return found
+
+
+# The leads' merge queue: "Same problem?" pairs and their verdicts ------------------------------
+
+
+def ordered(one: int, other: int) -> tuple[int, int]:
+    return (one, other) if one < other else (other, one)
+
+
+def replace_theme_pairs(session: Session, *, pairs: Sequence[tuple[int, int, float]], at: datetime) -> None:
+    """The pairs the latest re-clustering found replace the undecided ones; a decided pair stays
+    decided (and is not found again)."""
+    session.exec(sqldelete(ThemePair).where(col(ThemePair.verdict).is_(None)))
+    decided = set(session.exec(select(ThemePair.theme_id, ThemePair.other_id)).all())
+    for one, other, share in pairs:
+        key = ordered(one, other)
+        if key not in decided:
+            session.add(ThemePair(theme_id=key[0], other_id=key[1], share=share, found_at=at))
+            decided.add(key)
+
+
+def undecided_theme_pairs(session: Session) -> list[ThemePair]:
+    query = select(ThemePair).where(col(ThemePair.verdict).is_(None)).order_by(col(ThemePair.share).desc())
+    return list(session.exec(query))
+
+
+def decide_theme_pair(session: Session, *, one: int, other: int, verdict: str, by: str, at: datetime) -> bool:
+    """Record a lead's verdict on a pair; False when it had one already."""
+    key = ordered(one, other)
+    pair = session.exec(select(ThemePair).where(ThemePair.theme_id == key[0], ThemePair.other_id == key[1])).first()
+    if pair is None:
+        pair = ThemePair(theme_id=key[0], other_id=key[1], share=0.0, found_at=at)
+    elif pair.verdict is not None:
+        return False
+    pair.verdict, pair.decided_by, pair.decided_at = verdict, by, at
+    session.add(pair)
+    return True
+
+
+def distinct_theme_pairs(session: Session) -> set[tuple[int, int]]:
+    query = select(ThemePair.theme_id, ThemePair.other_id).where(ThemePair.verdict == "distinct")
+    return {(one, other) for one, other in session.exec(query)}
 
 
 # Digest targets a lead added in chat -------------------------------------------------------------

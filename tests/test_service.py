@@ -100,24 +100,6 @@ def test_an_anonymous_withdrawal_is_recorded_without_the_id(service):
     assert event.actor == "an anonymous sender" and event.actor_platform is None
 
 
-def test_the_board_asks_leads_about_themes_that_look_like_one_problem(service):
-    ask(service, "U1", REFUND)
-    ask(service, "U2", REFUND_2)
-    ask(service, "U3", HOLD)
-    press(service, "U2", DifferentIssue(2))  # now T-3
-    board = service.handle(Inbound(user=LEAD, kind="home", platform="test"))
-    [alike] = [s for s in board.sections if s.title.startswith("Same problem?")]
-    assert alike.title == "Same problem? T-3 and T-1"  # the hold theme is not like either
-    [merge] = alike.buttons
-    assert merge.label == "Merge T-3 into T-1"
-    refused = press(service, "U2", merge.action)
-    assert not refused.ok and "Only team leads" in refused.text
-    done = press(service, LEAD, merge.action)
-    assert done.ok and "Merged T-3 into T-1" in done.text
-    board = service.handle(Inbound(user=LEAD, kind="home", platform="test"))
-    assert not [s for s in board.sections if s.title.startswith("Same problem?")]
-
-
 def test_a_withdrawn_report_leaves_no_words_behind(service):
     ask(service, "U1", REFUND + " at the Leeds branch")  # opens T-1: its words name the theme
     ask(service, "U2", REFUND_2)

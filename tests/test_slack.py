@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from urllib.parse import urlencode
 from aiohttp import ClientSession
 from sqlmodel import Session, select
 
+import digests.theming
 from adapters.web import make_web_app
 from bot.clock import FrozenClock
 from bot.service import FrictionService
@@ -25,6 +27,7 @@ from tests.conftest import LEAD, START
 from tests.fake_slack import FakeSlack, mrkdwn_objects
 from tests.loopback import served
 from tests.payloads import payload
+from tests.test_themes import TOPICS, split_the_refunds
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 REFUND = "refunds over $50 need supervisor approval and it takes three days"
@@ -643,21 +646,30 @@ def test_lead_grammar_owner_buttons_and_the_board_order(database_url):
     run_slack(database_url, scenario)
 
 
-def test_the_lead_board_offers_to_merge_look_alike_themes(sqlite_url):
+def test_the_lead_board_asks_same_problem_and_merges_or_keeps_apart(sqlite_url, monkeypatch):
+    monkeypatch.setattr(digests.theming, "cluster", split_the_refunds())  # refunds come back in two pieces
+    texts = [text for topic in TOPICS.values() for text in topic]
+
     async def scenario(slack: Slack):
-        await slack.dm(REFUND, user="U1", event_id="Ev1")
-        await slack.fake.wait_for("chat.postMessage")
-        await slack.dm(REFUND_2, user="U2", event_id="Ev2")
-        [_, second] = await slack.fake.wait_for("chat.postMessage", 2)
-        await slack.click(button(second, "Different issue"), user="U2", hook="apart")
-        await slack.fake.reply_to("apart")
-        await slack.event({"type": "app_home_opened", "user": LEAD, "tab": "home"}, "Ev-home")
-        [board] = await slack.fake.wait_for("views.publish")
-        assert "Same problem? T-2 and T-1" in all_text(board["view"])
-        merge = next(e for e in buttons(board["view"]) if e.get("text", {}).get("text") == "Merge T-2 into T-1")
-        await slack.click(merge, user=LEAD, container="home")
-        republished = (await slack.fake.wait_for("views.publish", 2))[1]["view"]
-        assert "Same problem?" not in all_text(republished)
-        assert slack.theme(2).merged_into_id == 1 and [s.theme_id for s in slack.submissions()] == [1, 1]
+        for n, text in enumerate(texts):
+            await slack.dm(text, user=f"U{n}", event_id=f"Ev{n}")
+        await slack.fake.wait_for("chat.postMessage", len(texts))
+        await asyncio.to_thread(slack.service.theming.recluster, slack.service.clock())
+
+        async def board(count: int) -> dict:
+            await slack.event({"type": "app_home_opened", "user": LEAD, "tab": "home"}, f"Ev-home{count}")
+            return (await slack.fake.wait_for("views.publish", count))[-1]["view"]
+
+        first = await board(1)
+        [(small, big)] = re.findall(r"Same problem\? (T-\d+) and (T-\d+)", all_text(first))
+        apart = next(e for e in buttons(first) if e.get("text", {}).get("text") == "Not the same")
+        await slack.click(apart, user=LEAD, container="home")
+        second = (await slack.fake.wait_for("views.publish", 2))[1]["view"]
+        assert "Same problem?" not in all_text(second)
+
+        # The same pieces again: a decided pair is never asked about again, and stays two themes.
+        await asyncio.to_thread(slack.service.theming.recluster, slack.service.clock())
+        assert "Same problem?" not in all_text(await board(3))
+        assert {f"T-{s.theme_id}" for s in slack.submissions()[:4]} == {small, big}
 
     run_slack(sqlite_url, scenario)

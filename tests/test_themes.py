@@ -5,11 +5,13 @@ import threading
 import numpy as np
 from sqlmodel import Session, select
 
-from digests.clustering import cluster
-from digests.themes import match_clusters
+import digests.theming
+from bot.actions import NotTheSame
+from digests.clustering import cluster, neighbour_links
+from digests.themes import keep_distinct, match_clusters, same_problem_pairs
 from storage import queries
 from storage.models import Submission, Theme
-from tests.conftest import LEAD, ask
+from tests.conftest import LEAD, ask, press
 
 TOPICS = {
     "refund": [
@@ -339,3 +341,93 @@ def test_one_person_saying_it_twice_cannot_name_a_theme(service, clock):
     with Session(service.engine) as session:
         titles = [t.title for t in session.exec(select(Theme)) if t.size]
     assert "Banana party" not in titles and "Refund approval waits" in titles
+
+
+def test_same_problem_pairs_come_from_neighbour_links_strongest_first():
+    rng = np.random.default_rng(3)
+    # One long group cut in three (0|1|2 along its length) beside two tight groups of their own.
+    line = np.linspace(0, 3, 60)[:, None] * rng.normal(size=(1, 32)) + rng.normal(size=(1, 32)) * 4
+    tight = [rng.normal(size=32) * 4 + rng.normal(scale=0.1, size=(20, 32)) for _ in range(2)]
+    vectors = np.vstack([line + rng.normal(scale=0.1, size=line.shape), *tight])
+    labels = np.repeat([0, 1, 2, 3, 4], 20)
+    pairs = same_problem_pairs(*neighbour_links(vectors, labels))
+    assert {(a, b) for a, b, _ in pairs} == {(0, 1), (1, 2)}  # the pieces of the long group, nothing else
+    assert all(share >= 0.1 for *_, share in pairs) and pairs == sorted(pairs, key=lambda p: -p[2])
+
+
+def test_a_cluster_holding_two_themes_a_lead_kept_apart_is_cut_between_them():
+    rng = np.random.default_rng(5)
+    centre = rng.normal(size=16)
+    vectors = centre + rng.normal(scale=0.3, size=(9, 16))
+    previous = np.array([7, 7, 7, 8, 8, 8, -1, -1, -1])
+    vectors[6] = vectors[3:6].mean(axis=0)  # a new report right among theme 8's
+    labels = keep_distinct(np.zeros(9, dtype=int), vectors, previous, {(7, 8)})
+    assert len(set(labels[:3])) == 1 and len(set(labels[3:6])) == 1 and labels[0] != labels[3]
+    assert labels[6] == labels[3]
+    assert (keep_distinct(np.zeros(9, dtype=int), vectors, previous, set()) == 0).all()
+
+
+def split_the_refunds(real=cluster):
+    """Re-clustering that brings the refund reports back in two pieces, as a big theme can come."""
+
+    def cluster_in_pieces(vectors, **options):
+        labels = real(vectors, **options)
+        refunds = np.flatnonzero(labels == labels[0])
+        labels[refunds[len(refunds) // 2 :]] = labels.max() + 1
+        return labels
+
+    return cluster_in_pieces
+
+
+def same_problem_questions(service) -> list:
+    from bot.messages import Inbound
+
+    board = service.handle(Inbound(user=LEAD, kind="home", platform="test"))
+    return [s for s in board.sections if s.title.startswith("Same problem?")]
+
+
+def test_the_leads_merge_queue_asks_about_linked_pieces_and_remembers_not_the_same(service, clock, monkeypatch):
+    log_topics(service)
+    monkeypatch.setattr(digests.theming, "cluster", split_the_refunds())
+    service.theming.recluster(clock())
+    theme_of = themes_by_submission(service)
+    one, other = theme_of[1], theme_of[4]
+    assert one != other and theme_of[2] == one and theme_of[3] == other
+    [question] = same_problem_questions(service)
+    small, big = sorted((one, other), key=lambda t: -t)  # equal sizes: the newer is merged away
+    assert question.title == f"Same problem? T-{small} and T-{big}"
+    assert "% of the nearest neighbours" in question.text
+    merge, not_the_same = question.buttons
+    assert (merge.label, not_the_same.label) == (f"Merge T-{small} into T-{big}", "Not the same")
+    assert not_the_same.action == NotTheSame(small, big)
+
+    refused = press(service, "U2", not_the_same.action)
+    assert not refused.ok and "Only team leads" in refused.text
+    assert press(service, LEAD, not_the_same.action).ok
+    assert same_problem_questions(service) == []
+    service.theming.recluster(clock())  # the same pieces again: the lead is not asked again
+    assert same_problem_questions(service) == []
+
+    monkeypatch.setattr(digests.theming, "cluster", cluster)  # clustering alone would join them now...
+    service.theming.recluster(clock())
+    after = themes_by_submission(service)
+    assert {after[1], after[2]} == {one} and {after[3], after[4]} == {other}  # ...the lead's word holds
+
+
+def test_without_a_verdict_reclustering_joins_the_pieces_and_merge_joins_them_at_once(service, clock, monkeypatch):
+    log_topics(service)
+    monkeypatch.setattr(digests.theming, "cluster", split_the_refunds())
+    service.theming.recluster(clock())
+    [question] = same_problem_questions(service)
+    monkeypatch.setattr(digests.theming, "cluster", cluster)
+    service.theming.recluster(clock())
+    after = themes_by_submission(service)
+    assert len({after[s] for s in range(1, 5)}) == 1 and same_problem_questions(service) == []
+
+    monkeypatch.setattr(digests.theming, "cluster", split_the_refunds())
+    service.theming.recluster(clock())
+    [question] = same_problem_questions(service)
+    merge = question.buttons[0]
+    assert press(service, LEAD, merge.action).ok
+    after = themes_by_submission(service)
+    assert len({after[s] for s in range(1, 5)}) == 1 and same_problem_questions(service) == []
