@@ -13,7 +13,8 @@ from sklearn.metrics.cluster import contingency_matrix
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-SHARED = ROOT.parent / "shared" / "data" / "clinc150"
+DATA = ROOT.parent / "shared" / "data"
+SHARED = DATA / "clinc150"
 
 
 def read_labelled(path: Path) -> tuple[list[str], np.ndarray]:
@@ -22,15 +23,37 @@ def read_labelled(path: Path) -> tuple[list[str], np.ndarray]:
     return [r["text"] for r in rows], np.array([r["label"] for r in rows])
 
 
+def labelled_sets(folder: Path = DATA) -> list[Path]:
+    """Every CSV under `folder` with text and label columns and at least two labels (a set of one
+    label, such as CLINC150's out-of-scope noise, has no problems to tell apart)."""
+    found = []
+    for path in sorted(folder.glob("*/*.csv")):
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if {"text", "label"} <= set(reader.fieldnames or ()) and len({row["label"] for row in reader}) >= 2:
+                found.append(path)
+    return found
+
+
 def scores(truth: np.ndarray, found: np.ndarray) -> dict[str, float]:
-    """NMI, ARI and accuracy after a one-to-one (Hungarian) matching of clusters to labels."""
+    """NMI, ARI and accuracy after a one-to-one (Hungarian) matching of clusters to labels; how
+    split the true problems are (themes holding part of each, and the share of each problem its
+    largest theme holds); how pure the 10 largest themes are (share of their majority problem)."""
     table = contingency_matrix(truth, found)
     rows, cols = linear_sum_assignment(-table)
+    themes_per_problem = (table > 0).sum(axis=1)
+    largest = table[:, np.argsort(-table.sum(axis=0), kind="stable")[:10]]
+    purity = largest.max(axis=0) / largest.sum(axis=0)
     return {
         "NMI": 100 * normalized_mutual_info_score(truth, found),
         "ARI": 100 * adjusted_rand_score(truth, found),
         "acc": 100 * table[rows, cols].sum() / len(truth),
         "themes": len(np.unique(found)),
+        "themes_per_problem_median": float(np.median(themes_per_problem)),
+        "themes_per_problem_max": int(themes_per_problem.max()),
+        "largest_share_median": 100 * float(np.median(table.max(axis=1) / table.sum(axis=1))),
+        "purity_10_largest": 100 * float(largest.max(axis=0).sum() / largest.sum()),
+        "purity_10_largest_worst": 100 * float(purity.min()),
     }
 
 

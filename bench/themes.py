@@ -1,7 +1,12 @@
-"""Theme quality: frictionlog's own pipeline (no k) against KMeans given k and BERTopic, on the
-same MiniLM embeddings of a labelled set (CLINC150 test by default).
+"""Theme quality: frictionlog's own pipeline (no k) against KMeans told the true k and BERTopic's
+defaults, on the same MiniLM embeddings, for every labelled set in ../shared/data/ (many small
+problems and a few big ones) and every labelled CSV (text,label) named on the command line.
 
-    python bench/themes.py [--data FILE.csv] [--no-bertopic]
+    python bench/themes.py [FILE.csv ...] [--only-given] [--no-bertopic]
+
+Besides NMI, ARI and accuracy: how split the true problems come back (themes per problem, median
+and max, and the median share of a problem its largest theme holds) and how pure the 10 largest
+themes are, since a score averaged over many small problems can hide a few big ones in pieces.
 """
 
 import argparse
@@ -11,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from common import SHARED, MemoryWatch, machine, read_labelled, scores
+from common import DATA, MemoryWatch, labelled_sets, machine, read_labelled, scores
 from sqlmodel import Session
 
 from adapters.wiring import build_service
@@ -38,9 +43,26 @@ def frictionlog_run(texts: list[str]):
         with Session(service.engine) as session:
             ids, themes, _, vectors = queries.embedding_matrix(session)
             external = {s.id: s.external_id for s in queries.all_submissions(session)}
+            pairs = [(p.theme_id, p.other_id) for p in queries.undecided_theme_pairs(session)]
         order = np.argsort([int(external[i].split("-")[1]) for i in ids])
         service.engine.dispose()
-    return themes[order], vectors[order], cluster_seconds, peak, embed_seconds, result
+    return themes[order], vectors[order], cluster_seconds, peak, embed_seconds, result, pairs
+
+
+def same_problem_precision(truth: np.ndarray, themes: np.ndarray, pairs: list[tuple[int, int]]) -> str:
+    """How many of the leads' "Same problem?" pairs (most linked first) join two pieces of one
+    true problem (each theme read as its majority problem)."""
+    if not pairs:
+        return "no \"Same problem?\" pairs"
+    majority = {}
+    for theme in np.unique(themes):
+        labels, counts = np.unique(truth[themes == theme], return_counts=True)
+        majority[int(theme)] = labels[counts.argmax()]
+    right = [majority.get(a) == majority.get(b) for a, b in pairs]
+    return (
+        f"\"Same problem?\" pairs: {sum(right)} of {len(right)} join pieces of one true problem; "
+        f"the board's first 3: {sum(right[:3])} of {len(right[:3])}"
+    )
 
 
 def timed(function):
@@ -65,44 +87,80 @@ def bertopic_labels(texts: list[str], vectors: np.ndarray) -> tuple[np.ndarray, 
     return topics, float((topics == -1).mean())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=SHARED / "test.csv")
-    parser.add_argument("--no-bertopic", action="store_true", help="skip BERTopic (needs `pip install -e .[bench]`)")
-    args = parser.parse_args()
-    texts, truth = read_labelled(args.data)
-    k = len(np.unique(truth))
-    print(f"{args.data.name}: {len(texts):,} texts, {k} labels · {machine()}", flush=True)
+Row = tuple[str, dict[str, float], float, float, str]
+QUALITY = (
+    "NMI | ARI | accuracy | themes | themes per problem (median / max) | "
+    "a problem's share in its largest theme (median) | purity of the 10 largest (worst)"
+)
 
-    themes, vectors, seconds, peak, embed_seconds, result = frictionlog_run(texts)
-    print(f"embedding + placement through the product: {embed_seconds:.1f} s", flush=True)
-    rows = [("frictionlog (no k)", scores(truth, themes), seconds, peak, "")]
-    labels, seconds, peak = timed(lambda: kmeans_labels(vectors, k))
-    rows.append((f"MiniLM + KMeans (k={k} given)", scores(truth, labels), seconds, peak, ""))
-    if not args.no_bertopic:
-        try:
-            # numba compiles UMAP, pynndescent and HDBSCAN on first use in a process (~45 s):
-            # not clustering time, so BERTopic runs once untimed on the same data first.
+
+def quality_cells(s: dict[str, float]) -> str:
+    return (
+        f"{s['NMI']:.1f} | {s['ARI']:.1f} | {s['acc']:.1f} | {s['themes']} | "
+        f"{s['themes_per_problem_median']:.0f} / {s['themes_per_problem_max']} | {s['largest_share_median']:.0f}% | "
+        f"{s['purity_10_largest']:.0f}% ({s['purity_10_largest_worst']:.0f}%)"
+    )
+
+
+def bertopic_row(texts: list[str], truth: np.ndarray, vectors: np.ndarray, warm: list[bool]) -> Row | None:
+    try:
+        if not warm:
+            # numba compiles UMAP, pynndescent and HDBSCAN on first use in a process (~45 s): not
+            # clustering time, so BERTopic runs once untimed first.
             print("warming BERTopic up (numba compilation) …", flush=True)
-            bertopic_labels(texts, vectors)
-            (labels, outliers), seconds, peak = timed(lambda: bertopic_labels(texts, vectors))
-            rows.append(("BERTopic defaults", scores(truth, labels), seconds, peak, f"{outliers:.1%} outliers"))
-        except ImportError:
-            print("BERTopic is not installed: pip install -e '.[bench]'")
+            bertopic_labels(texts[:2000], vectors[:2000])
+            warm.append(True)
+        (labels, outliers), seconds, peak = timed(lambda: bertopic_labels(texts, vectors))
+    except ImportError:
+        print("BERTopic is not installed: pip install -e '.[bench]'")
+        return None
+    return ("BERTopic defaults", scores(truth, labels), seconds, peak, f"{outliers:.0%} outliers")
 
-    print()
-    print("| method | NMI | ARI | accuracy | themes | clustering time | peak memory | note |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
+
+def measure(path: Path, with_bertopic: bool, warm: list[bool]) -> list[Row]:
+    texts, truth = read_labelled(path)
+    k = len(np.unique(truth))
+    print(f"\n## {path.parent.name}/{path.name}: {len(texts):,} texts, {k} problems", flush=True)
+    themes, vectors, seconds, peak, embed_seconds, result, pairs = frictionlog_run(texts)
+    print(
+        f"embedding + placement through the product: {embed_seconds:.1f} s; re-clustering: "
+        f"{result.themes} themes, {result.new_themes} new, {result.kept_themes} kept",
+        flush=True,
+    )
+    print(same_problem_precision(truth, themes, pairs), flush=True)
+    rows: list[Row] = [("frictionlog (no k)", scores(truth, themes), seconds, peak, "")]
+    labels, seconds, peak = timed(lambda: kmeans_labels(vectors, k))
+    rows.append((f"KMeans told k={k}", scores(truth, labels), seconds, peak, ""))
+    if with_bertopic and (row := bertopic_row(texts, truth, vectors, warm)):
+        rows.append(row)
+    print(f"\n| method | {QUALITY} | time | peak memory | note |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     for name, s, seconds, peak, note in rows:
-        print(
-            f"| {name} | {s['NMI']:.1f} | {s['ARI']:.1f} | {s['acc']:.1f} | {s['themes']} | "
-            f"{seconds:.1f} s | {peak:.0f} MB | {note} |"
-        )
+        print(f"| {name} | {quality_cells(s)} | {seconds:.1f} s | {peak:.0f} MB | {note} |", flush=True)
     if len(rows) == 3:
         print(f"\nfrictionlog is {rows[2][2] / rows[0][2]:.1f}x faster than BERTopic on the same embeddings.")
-    print(f"frictionlog re-clustering: {result.themes} themes, {result.new_themes} new, {result.kept_themes} kept.")
-    print("Clustering time: frictionlog's full re-clustering (read embeddings, cluster, match, name, write);")
-    print("Peak memory: resident memory the step added on top of the process (model already loaded).")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("csv", nargs="*", type=Path, help="more labelled CSVs (columns text,label)")
+    parser.add_argument("--only-given", action="store_true", help=f"skip the sets in {DATA}")
+    parser.add_argument("--no-bertopic", action="store_true", help="skip BERTopic (needs `pip install -e .[bench]`)")
+    args = parser.parse_args()
+    paths = ([] if args.only_given else labelled_sets()) + args.csv
+    if not paths:
+        parser.error(f"no labelled CSV found in {DATA} and none given")
+    print(f"# Theme quality · {machine()}")
+    warm: list[bool] = []
+    summary = [(path, measure(path, not args.no_bertopic, warm)[0][1]) for path in paths]
+    print("\n## frictionlog on every set (no k, default settings)\n")
+    print(f"| set | {QUALITY} |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for path, s in summary:
+        print(f"| {path.parent.name}/{path.name} | {quality_cells(s)} |")
+    print("\nTime: frictionlog's full re-clustering (read embeddings, cluster, match, name, write), the others'")
+    print("clustering alone; peak memory: resident memory the step added on top of the process.")
 
 
 if __name__ == "__main__":
