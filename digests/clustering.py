@@ -3,21 +3,25 @@
 1. Reference set: every point, or a seeded sample of `sample_size` when there are more, so the
    cost of the graph step is bounded whatever the volume.
 2. The exact cosine k-nearest-neighbour graph of the reference set (blocked matrix products).
-3. Leiden communities under the Constant Potts Model: a group stays together while its
-   neighbour-similarity density stays above `resolution`. No k, and no resolution limit.
-4. A community big enough to keep all its neighbour links at home (twice k) that still sends
-   at least `merge_share` of them (similarity-weighted) into another is the same problem seen
-   from two sides: they are merged. (On a kNN graph a community's density falls as it grows,
-   so a large theme otherwise comes back in pieces; this repairs only part of that.)
-5. Spherical k-means refinement from that partition, dropping clusters below `min_size`;
-   then every point goes to its nearest centroid and a few rounds refine on all the data.
+3. Parts: Leiden communities under the Constant Potts Model, refined by spherical k-means. A
+   part stays together while its neighbour-similarity density stays above `resolution`: small
+   tight problems come out one part each, but on a neighbour graph density falls as a group
+   grows, so a big problem reported in many wordings comes out in dozens of parts.
+4. Groups: Leiden communities of the same graph under modularity, which compares each group's
+   links with what its size alone would bring: big problems come out whole, and small
+   neighbouring problems come out lumped together.
+5. Each group decides from its own links which of the two it is (`whole_groups`): when its
+   parts send more of their neighbour links to each other than they keep at home, the borders
+   between them are not real and the group is one problem; otherwise its parts stand. No
+   constant: a part's links at home against its links to its siblings.
+6. Spherical k-means refinement, dropping clusters below `min_size`; then every point goes to
+   its nearest centroid and a few rounds refine on all the data.
 
 Deterministic for a given input and seed. Every point gets a label.
 """
 
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix, triu
-from scipy.sparse.csgraph import connected_components
 
 from digests.embeddings import normalise
 
@@ -42,8 +46,10 @@ def nearest_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
 
 
 def communities(
-    indices: np.ndarray, similarities: np.ndarray, resolution: float, seed: int, iterations: int = 2
+    indices: np.ndarray, similarities: np.ndarray, resolution: float | None, seed: int, iterations: int = 2
 ) -> np.ndarray:
+    """Leiden communities of the neighbour graph: under the Constant Potts Model at `resolution`,
+    or under modularity when it is None."""
     # Imported here, not at start-up: igraph imports matplotlib.pyplot when it is installed (it is,
     # for the digest's chart), about half a second that only re-clustering should pay.
     import igraph
@@ -55,70 +61,66 @@ def communities(
     edges = triu(directed.maximum(directed.T), k=1).tocoo()  # one undirected edge per neighbour pair
     graph = igraph.Graph(n=n, edges=np.column_stack([edges.row, edges.col]).tolist(), directed=False)
     graph.es["weight"] = edges.data.tolist()
+    if resolution is None:
+        quality, options = leidenalg.ModularityVertexPartition, {}
+    else:
+        quality, options = leidenalg.CPMVertexPartition, {"resolution_parameter": resolution}
     partition = leidenalg.find_partition(
-        graph,
-        leidenalg.CPMVertexPartition,
-        weights="weight",
-        resolution_parameter=resolution,
-        seed=seed,
-        n_iterations=iterations,
+        graph, quality, weights="weight", seed=seed, n_iterations=iterations, **options
     )
     return np.asarray(partition.membership, dtype=np.int64)
 
 
-def link_matrices(
-    labels: np.ndarray, indices: np.ndarray, similarities: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def link_shares(labels: np.ndarray, indices: np.ndarray, similarities: np.ndarray) -> np.ndarray:
     """Row a, column b: the share of cluster a's neighbour links (weighted by similarity) that end
-    in cluster b, and how close those links are (their mean similarity); and per cluster, how
-    much the closeness of the links inside it spreads (standard deviation). The evidence for "one
-    problem seen from two sides", for merging here and for the leads' "Same problem?" queue."""
+    in cluster b; the diagonal is what each keeps at home. The evidence for "one problem seen from
+    several sides", for joining parts here and for the leads' "Same problem?" queue."""
     count = labels.max() + 1
     source = np.repeat(labels, indices.shape[1])
     target = labels[indices.ravel()]
     weights = np.maximum(similarities.ravel(), 0.0)
     links = coo_matrix((weights, (source, target)), shape=(count, count)).toarray()
-    counts = coo_matrix((np.ones(len(source)), (source, target)), shape=(count, count)).toarray()
-    shares = links / np.maximum(links.sum(axis=1, keepdims=True), 1e-12)
-    closeness = links / np.maximum(counts, 1)
-    inside = source == target
-    squares = np.bincount(source[inside], weights[inside] ** 2, minlength=count)
-    spread = np.sqrt(np.maximum(squares / np.maximum(np.diag(counts), 1) - np.diag(closeness) ** 2, 0.0))
-    return shares, closeness, spread
+    return links / np.maximum(links.sum(axis=1, keepdims=True), 1e-12)
 
 
-def merge_linked(labels: np.ndarray, indices: np.ndarray, similarities: np.ndarray, share: float) -> np.ndarray:
-    """Join communities when one sends at least `share` of its neighbour links (weighted by
-    similarity) to the other."""
-    shares, _, _ = link_matrices(labels, indices, similarities)
-    # Only a community big enough to keep all its links at home can speak for a merge: a small
-    # one sends links out because it must, not because it belongs elsewhere.
-    sizes = np.bincount(labels, minlength=len(shares))
-    speaks = (shares >= share) & (sizes >= 2 * indices.shape[1])[:, None]
-    joined = speaks | speaks.T
-    np.fill_diagonal(joined, False)
-    _, component = connected_components(joined, directed=False)
-    return component[labels]
+def whole_groups(
+    parts: np.ndarray, groups: np.ndarray, indices: np.ndarray, similarities: np.ndarray
+) -> np.ndarray:
+    """Join the parts of each group whose typical part (the median) sends more of its neighbour
+    links to its sibling parts than it keeps at home: one problem whose wordings the density
+    cut up. A group of parts that keep more at home is several problems side by side."""
+    count = parts.max() + 1
+    home_group = coo_matrix((np.ones(len(parts)), (parts, groups)), shape=(count, groups.max() + 1))
+    group_of = np.asarray(home_group.argmax(axis=1)).ravel()  # where most of each part's members are
+    shares = link_shares(parts, indices, similarities)
+    at_home = np.diag(shares)
+    joined = np.arange(count)
+    for group in np.unique(group_of):
+        members = np.flatnonzero(group_of == group)
+        if len(members) < 2:
+            continue
+        to_siblings = shares[np.ix_(members, members)].sum(axis=1) - at_home[members]
+        if np.median(at_home[members] - to_siblings) < 0:
+            joined[members] = members[0]
+    return joined[parts]
 
 
 def neighbour_links(
     embeddings: np.ndarray, labels: np.ndarray, *, neighbours: int = 20, sample_size: int = 5000, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """`link_matrices` for a finished clustering, on the same seeded sample and neighbour graph."""
+) -> np.ndarray:
+    """`link_shares` for a finished clustering, on the same seeded sample and neighbour graph."""
     vectors = normalise(embeddings)
     n = len(vectors)
     count = int(labels.max()) + 1 if n else 0
-    shares, closeness, spread = np.zeros((count, count)), np.zeros((count, count)), np.zeros(count)
+    shares = np.zeros((count, count))
     if n < 2:
-        return shares, closeness, spread
+        return shares
     reference = np.arange(n)
     if n > sample_size:
         reference = np.sort(np.random.default_rng(seed).choice(n, sample_size, replace=False))
-    indices, similarities = nearest_neighbours(vectors[reference], neighbours)
-    found = link_matrices(labels[reference], indices, similarities)
-    for whole, part in zip((shares, closeness, spread), found, strict=True):
-        whole[tuple(slice(0, len(part)) for _ in part.shape)] = part
-    return shares, closeness, spread
+    found = link_shares(labels[reference], *nearest_neighbours(vectors[reference], neighbours))
+    shares[: len(found), : len(found)] = found
+    return shares
 
 
 def cluster_sums(vectors: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
@@ -156,8 +158,6 @@ def cluster(
     *,
     neighbours: int = 20,
     resolution: float = 0.1,
-    merge_share: float = 0.2,
-    merge_passes: int = 1,
     min_size: int = 3,
     sample_size: int = 5000,
     reference_rounds: int = 20,
@@ -174,12 +174,9 @@ def cluster(
         reference = np.sort(np.random.default_rng(seed).choice(n, sample_size, replace=False))
     sample = vectors if reference is None else vectors[reference]
     indices, similarities = nearest_neighbours(sample, neighbours)
-    labels = refine(sample, communities(indices, similarities, resolution, seed), min_size, reference_rounds)
-    for _ in range(merge_passes):
-        merged = refine(sample, merge_linked(labels, indices, similarities, merge_share), min_size, reference_rounds)
-        if merged.max() == labels.max():
-            break
-        labels = merged
+    parts = refine(sample, communities(indices, similarities, resolution, seed), min_size, reference_rounds)
+    groups = communities(indices, similarities, None, seed)
+    labels = refine(sample, whole_groups(parts, groups, indices, similarities), min_size, reference_rounds)
     if reference is not None:
         centroids = normalise(cluster_sums(sample, labels, labels.max() + 1))
         labels = np.unique(nearest_centroid(vectors, centroids), return_inverse=True)[1]

@@ -24,9 +24,6 @@ class Thresholds:
 
 SENTENCE_MODEL = Thresholds(join=0.50, apart=0.25)
 HASHING = Thresholds(join=0.30, apart=0.15)
-# A pair is worth a lead's question when at least one in ten of one theme's neighbour links ends
-# in the other: below that, the neighbours are spread over many themes and none is "the other side".
-ASK_SHARE = 0.1
 
 
 def thresholds_for(embedder_name: str) -> Thresholds:
@@ -49,23 +46,18 @@ def nearest_theme(embedding: np.ndarray, centroids: np.ndarray, threshold: float
     return Placement(best if score >= threshold else None, score)
 
 
-def same_problem_pairs(
-    shares: np.ndarray, closeness: np.ndarray, spread: np.ndarray, floor: float = ASK_SHARE
-) -> list[tuple[int, int, float]]:
-    """Each cluster's strongest link to another (see clustering.link_matrices), when at least
-    `floor` of its neighbour links end there and those links are about as close as the links
-    inside the looser of the two (within one standard deviation: no gap at the border):
-    (a, b, share) with a < b, strongest first."""
+def same_problem_pairs(shares: np.ndarray) -> list[tuple[int, int, float]]:
+    """Themes one of which sends at least as many of its neighbour links to the other as it keeps
+    at home (see clustering.link_shares): the rule by which clustering joins the parts of one
+    problem, asked of a lead where clustering left them apart. (a, b, share) with a < b, the
+    strongest first."""
     outside = shares.copy()
     np.fill_diagonal(outside, 0.0)
-    inside = np.diag(closeness) - spread
     best: dict[tuple[int, int], float] = {}
-    for row in np.flatnonzero(outside.max(axis=1, initial=0.0) >= floor):
-        other = int(outside[row].argmax())
-        if closeness[row, other] < min(inside[row], inside[other]):
-            continue  # a gap at the border: the links cross it far less closely than inside
-        pair = (min(int(row), other), max(int(row), other))
-        best[pair] = max(best.get(pair, 0.0), float(outside[row, other]))
+    for row, other in enumerate(outside.argmax(axis=1) if len(outside) else []):
+        if outside[row, other] > 0 and outside[row, other] >= shares[row, row]:
+            pair = (min(row, int(other)), max(row, int(other)))
+            best[pair] = max(best.get(pair, 0.0), float(outside[row, other]))
     return sorted(((a, b, share) for (a, b), share in best.items()), key=lambda p: (-p[2], p[0], p[1]))
 
 

@@ -429,7 +429,7 @@ class Theming:
         """The leads' "Same problem?" queue, from the evidence clustering merges on: how many of
         one theme's neighbour links end in another."""
         pairs = []
-        for a, b, share in same_problem_pairs(*neighbour_links(vectors, labels)):
+        for a, b, share in same_problem_pairs(neighbour_links(vectors, labels)):
             one, other = theme_of.get(a), theme_of.get(b)
             if one is not None and other is not None and one != other:
                 pairs.append((one, other, share))

@@ -56,6 +56,40 @@ def test_cluster_finds_blobs_without_k():
     assert all(len(set(labels[i * 30 : (i + 1) * 30].tolist())) == 1 for i in range(5))
 
 
+def big_problems_beside_small_ones(seed: int, wordings_apart: float):
+    """Two big problems, each reported 800 times in 40 wordings around its own centre, beside
+    eight small tight problems of 25 reports. `wordings_apart` is how far a wording's centre sits
+    from its problem's centre, against a spread of 0.3 inside each wording."""
+    rng = np.random.default_rng(seed)
+    big = []
+    for _ in range(2):
+        centre = rng.normal(size=64)
+        wordings = centre + rng.normal(scale=wordings_apart, size=(40, 64))
+        big.append(np.vstack([w + rng.normal(scale=0.3, size=(20, 64)) for w in wordings]))
+    small = [rng.normal(size=64) + rng.normal(scale=0.3, size=(25, 64)) for _ in range(8)]
+    return np.vstack([*big, *small]), np.repeat(np.arange(10), [800, 800] + [25] * 8)
+
+
+def test_a_big_problem_in_many_wordings_comes_back_whole_beside_small_ones_that_stay_apart():
+    for seed in range(3):
+        points, truth = big_problems_beside_small_ones(seed, wordings_apart=0.1)
+        labels = cluster(points)
+        for problem in range(10):
+            themes, counts = np.unique(labels[truth == problem], return_counts=True)
+            assert counts.max() >= 0.95 * counts.sum()  # whole, big or small
+            theme = themes[counts.argmax()]
+            assert (truth[labels == theme] == problem).mean() >= 0.95  # and nothing else in it
+
+
+def test_wordings_that_stand_apart_stay_apart():
+    # When each wording is a tight group of its own (its centre three times further from the
+    # problem's centre than its reports are from it), nothing says they are one problem.
+    points, truth = big_problems_beside_small_ones(0, wordings_apart=0.6)
+    labels = cluster(points)
+    assert len(np.unique(labels[truth == 0])) >= 30
+    assert all(len(np.unique(labels[truth == p])) == 1 for p in range(2, 10))
+
+
 def test_match_keeps_keys_and_respects_curation():
     previous = np.array([10, 10, 10, 20, 20, -1, -1])
     # Cluster 0 is mostly theme 10, cluster 1 mostly theme 20, cluster 2 only new items.
@@ -343,16 +377,13 @@ def test_one_person_saying_it_twice_cannot_name_a_theme(service, clock):
     assert "Banana party" not in titles and "Refund approval waits" in titles
 
 
-def test_same_problem_pairs_come_from_neighbour_links_strongest_first():
+def test_same_problem_pairs_are_themes_sending_each_other_what_they_keep_at_home():
     rng = np.random.default_rng(3)
-    # One long group cut in three (0|1|2 along its length) beside two tight groups of their own.
-    line = np.linspace(0, 3, 60)[:, None] * rng.normal(size=(1, 32)) + rng.normal(size=(1, 32)) * 4
-    tight = [rng.normal(size=32) * 4 + rng.normal(scale=0.1, size=(20, 32)) for _ in range(2)]
-    vectors = np.vstack([line + rng.normal(scale=0.1, size=line.shape), *tight])
-    labels = np.repeat([0, 1, 2, 3, 4], 20)
-    pairs = same_problem_pairs(*neighbour_links(vectors, labels))
-    assert {(a, b) for a, b, _ in pairs} == {(0, 1), (1, 2)}  # the pieces of the long group, nothing else
-    assert all(share >= 0.1 for *_, share in pairs) and pairs == sorted(pairs, key=lambda p: -p[2])
+    groups = [rng.normal(size=32) * 4 + rng.normal(scale=0.3, size=(40, 32)) for _ in range(4)]  # four problems
+    vectors = np.vstack(groups)
+    labels = np.repeat([0, 1, 2, 3], 40)
+    labels[rng.permutation(40)[:20]] = 4  # group 0 came back as themes 0 and 4, its reports mixed
+    assert [(a, b) for a, b, _ in same_problem_pairs(neighbour_links(vectors, labels))] == [(0, 4)]
 
 
 def test_a_cluster_holding_two_themes_a_lead_kept_apart_is_cut_between_them():
