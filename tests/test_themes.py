@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 import digests.theming
 from bot.actions import NotTheSame
 from digests.clustering import cluster, neighbour_links
-from digests.themes import keep_distinct, match_clusters, same_problem_pairs
+from digests.themes import keep_apart, keep_distinct, match_clusters, same_problem_pairs
 from storage import queries
 from storage.models import Submission, Theme
 from tests.conftest import LEAD, ask, press
@@ -88,6 +88,22 @@ def test_wordings_that_stand_apart_stay_apart():
     labels = cluster(points)
     assert len(np.unique(labels[truth == 0])) >= 30
     assert all(len(np.unique(labels[truth == p])) == 1 for p in range(2, 10))
+
+
+def test_two_reports_of_a_new_problem_are_not_swallowed_but_a_wide_problem_keeps_its_loose_reports():
+    from digests.embeddings import normalise
+
+    rng = np.random.default_rng(11)
+    refunds, other = rng.normal(size=64), rng.normal(size=64)
+    tight = np.vstack([refunds + rng.normal(scale=0.2, size=(30, 64)), other + rng.normal(scale=0.2, size=(2, 64))])
+    tight = normalise(tight)
+    previous = np.array([1] * 30 + [5, 5])
+    labels = keep_apart(np.zeros(32, dtype=int), tight, previous, threshold=0.25)
+    assert len(set(labels[:30])) == 1 and labels[30] == labels[31] != labels[0]
+    # One problem in many wordings: members far from its centre are many, none an outlier.
+    wide = normalise(refunds + rng.normal(scale=2.6, size=(400, 64)))
+    labels = keep_apart(np.zeros(400, dtype=int), wide, np.ones(400, dtype=int), threshold=0.25)
+    assert (labels == 0).mean() >= 0.99
 
 
 def test_match_keeps_keys_and_respects_curation():
