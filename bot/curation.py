@@ -8,11 +8,17 @@ from storage import queries
 from storage.models import theme_key
 
 
+def two_themes(core: Core, session: Session, event: Inbound, one_id: int, other_id: int, doing: str):
+    """Two different themes, for a lead: what merging and "not the same" act on."""
+    core.require_lead(session, event, doing)
+    one, other = core.theme(session, one_id), core.theme(session, other_id)
+    if one.id == other.id:
+        raise UserError(f"{one.key} and {other.key} are already the same theme.")
+    return one, other
+
+
 def merge(core: Core, session: Session, event: Inbound, source_id: int, target_id: int) -> Reply:
-    core.require_lead(session, event, "merge themes")
-    source, target = core.theme(session, source_id), core.theme(session, target_id)
-    if source.id == target.id:
-        raise UserError(f"{source.key} and {target.key} are already the same theme.")
+    source, target = two_themes(core, session, event, source_id, target_id, "merge themes")
     now = core.clock()
     moved = core.theming.merge(session, source, target, now)
     core.audit(
@@ -26,10 +32,7 @@ def merge(core: Core, session: Session, event: Inbound, source_id: int, target_i
 
 def not_the_same(core: Core, session: Session, event: Inbound, theme_id: int, other_id: int) -> Reply:
     """A lead's "Not the same": remembered, never asked again, and re-clustering keeps them apart."""
-    core.require_lead(session, event, "judge look-alike themes")
-    one, other = core.theme(session, theme_id), core.theme(session, other_id)
-    if one.id == other.id:
-        raise UserError(f"{one.key} and {other.key} are the same theme.")
+    one, other = two_themes(core, session, event, theme_id, other_id, "judge look-alike themes")
     now = core.clock()
     lead = f"{event.platform}:{event.user}"
     if queries.decide_theme_pair(session, one=one.id, other=other.id, verdict="distinct", by=lead, at=now):

@@ -83,7 +83,8 @@ def keep_distinct(
 
 
 def lower_fences(values: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
-    """Per label, Tukey's lower fence of its values: first quartile minus 1.5 interquartile ranges."""
+    """Per label, Tukey's lower outer fence of its values ("far out" below it): the first quartile
+    minus three interquartile ranges."""
     fences = np.full(count, -np.inf)
     order = np.lexsort((values, labels))
     bounds = np.searchsorted(labels[order], np.arange(count + 1))
@@ -91,7 +92,7 @@ def lower_fences(values: np.ndarray, labels: np.ndarray, count: int) -> np.ndarr
         group = values[order[bounds[label] : bounds[label + 1]]]
         if len(group) >= 4:
             q1, q3 = np.percentile(group, [25, 75])
-            fences[label] = q1 - 1.5 * (q3 - q1)
+            fences[label] = q1 - 3 * (q3 - q1)
         else:
             fences[label] = np.inf  # too few to tell an outlier: the threshold alone decides
     return fences
@@ -107,8 +108,8 @@ def keep_apart(labels: np.ndarray, vectors: np.ndarray, previous: np.ndarray, th
     others = sums[labels] - vectors
     norms = np.linalg.norm(others, axis=1)
     fit = np.einsum("ij,ij->i", vectors, others) / np.maximum(norms, 1e-12)
-    # Apart: under the threshold, and an outlier among its cluster's own fits (below the lower
-    # Tukey fence), so a big problem in many wordings does not shed its looser reports.
+    # Apart: under the threshold, and far out among its cluster's own fits (below Tukey's outer
+    # fence), so a big problem in many wordings does not shed its looser reports.
     apart = (fit < threshold) & (norms > 1e-6) & (fit < lower_fences(fit, labels, count)[labels])
     if not apart.any():
         return labels
