@@ -11,7 +11,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from adapters.cli import app
+from bot.settings import Settings
 from digests import models
 from digests.embeddings import LocalEmbedder
 from digests.models import ModelUnavailable, assemble, build_mpnet
@@ -129,3 +133,22 @@ def test_named_choices_are_different_models_and_paths_still_work():
     path = LocalEmbedder("/srv/models/my-model")
     assert path.named is None and path.name == "local:/srv/models/my-model"
     assert path.dimension == 0  # known once loaded, not guessed
+
+
+def test_mpnet_not_built_stops_start_up_saying_run_make_mpnet(tmp_path, monkeypatch):
+    monkeypatch.setattr(models, "built_models_path", lambda: tmp_path / "models")
+    with pytest.raises(ValidationError, match=r"FRICTIONLOG_EMBEDDING_MODEL=mpnet: .* run `make mpnet`"):
+        Settings(embedding_model="mpnet", _env_file=None)
+    Settings(embedding_model="mpnet", embeddings="hashing", _env_file=None)  # not the local model: no matter
+    Settings(embedding_model="minilm", _env_file=None)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'f.db'}")
+    monkeypatch.setenv("FRICTIONLOG_EMBEDDING_MODEL", "mpnet")
+    result = CliRunner().invoke(app, ["cluster"])
+    assert result.exit_code == 2
+    assert "Configuration problem" in result.output and "run `make mpnet`" in result.output
+
+    (tmp_path / "models" / "all-mpnet-base-v2").mkdir(parents=True)
+    (tmp_path / "models" / "all-mpnet-base-v2" / "model.safetensors").write_bytes(WEIGHTS)
+    assert Settings(embedding_model="mpnet", _env_file=None).embedding_model == "mpnet"
