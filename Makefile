@@ -46,8 +46,9 @@ chromium:
 	  else echo "No apt-get here: install chromium and chromedriver for the browser test"; fi; \
 	fi
 
-bench: $(STAMP)
+bench: $(STAMP) mpnet
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/models.py
 	$(BIN)/python bench/themes.py
 	$(BIN)/python bench/themes_scale.py
 	$(BIN)/python bench/ingest.py
