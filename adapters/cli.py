@@ -107,7 +107,7 @@ def service_from(settings: Settings, *, must_exist: bool = False, **kwargs):
 def progress_bar():
     """A rich progress bar fed by the core's (stage, done, total) callbacks."""
     with Progress(
-        TextColumn("{task.description:>12}"),
+        TextColumn("{task.description:>15}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -312,7 +312,8 @@ def cluster(
         bool,
         typer.Option(
             "--embed-again",
-            help="Embed every submission again first (after switching to another model of the same vector size).",
+            help="Embed every submission again first. A switch of model is noticed without it: this is for a "
+            "model whose files changed under the same name or path.",
         ),
     ] = False,
 ) -> None:
@@ -323,6 +324,11 @@ def cluster(
         if embed_again:
             service.theming.embed_again(report, every=True)
         result = service.theming.recluster(service.clock(), report, everything=all_)
+    if result.embedded_again:
+        console.print(
+            f"{result.embedded_again} stored submissions embedded again with {escape(service.theming.embedder.name)} "
+            "(another embedder had made them)."
+        )
     console.print(
         f"{result.submissions} submissions in {result.themes} themes: {result.kept_themes} kept their key, "
         f"{result.new_themes} new, {result.emptied_themes} emptied."

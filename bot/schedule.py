@@ -44,6 +44,8 @@ async def digest_job(service: FrictionService, pipeline: Pipeline, configured: l
 
 async def recluster_job(service: FrictionService) -> None:
     result = await asyncio.to_thread(service.theming.recluster, service.clock())
+    if result.embedded_again:
+        log.info("embedded %s stored submissions again with %s", result.embedded_again, service.theming.embedder.name)
     log.info("re-clustered: %s submissions in %s themes", result.submissions, result.themes)
 
 

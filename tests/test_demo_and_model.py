@@ -8,7 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.cli import app
-from digests.embeddings import MINILM_SHA256, LocalEmbedder, packaged_minilm_path, verify_sha256
+from digests.embeddings import LocalEmbedder
+from digests.models import MINILM_SHA256, packaged_minilm_path, verify_sha256
 
 ROOT = Path(__file__).resolve().parents[1]
 

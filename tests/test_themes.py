@@ -369,6 +369,81 @@ def test_switching_embedders_embeds_again_once_and_keeps_the_themes(service, eng
     assert switched.theming.recluster(clock()).themes == 3
 
 
+class TurnedHashing:
+    """Another model whose vectors have the hashing embedder's size: the hashing embedder's
+    vectors in reverse order. Among its own vectors it sees what the hashing embedder sees; to
+    an old vector it is a stranger. Counts what it embeds; can be told to fail on a call."""
+
+    name = "turned-hashing"
+
+    def __init__(self, fail_on_call: int | None = None):
+        from digests.embeddings import HashingEmbedder
+
+        self.hashing = HashingEmbedder()
+        self.dimension = self.hashing.dimension
+        self.embedded, self.calls, self.fail_on_call = 0, 0, fail_on_call
+
+    def embed(self, texts):
+        self.calls += 1
+        if self.calls == self.fail_on_call:
+            raise RuntimeError("the model went away")
+        self.embedded += len(texts)
+        return np.ascontiguousarray(self.hashing.embed(texts)[:, ::-1])
+
+
+def switch_to(service, embedder):
+    from bot.service import FrictionService
+    from digests.themes import HASHING
+
+    switched = FrictionService(service.engine, service.settings, embedder, clock=service.clock)
+    switched.theming.thresholds = HASHING  # the same space as the hashing embedder's, turned
+    return switched
+
+
+def test_a_switch_to_a_model_of_the_same_size_embeds_again_once_with_progress(service, clock):
+    from digests.theming import ThemeIndex
+
+    log_topics(service)
+    service.theming.recluster(clock())
+    before = themes_by_submission(service)
+    turned = TurnedHashing()
+    switched = switch_to(service, turned)
+    with Session(service.engine) as session:  # the old model's centres are not compared with new vectors
+        assert len(ThemeIndex.load(session, service.theming.embedder).theme_ids) == 3
+        assert ThemeIndex.load(session, turned).theme_ids == []
+    ask(switched, "U-new", TOPICS["refund"][0])
+    turned.embedded = 0
+
+    reported = []
+    result = switched.theming.recluster(clock(), lambda *stage: reported.append(stage))
+    assert result.embedded_again == turned.embedded == 12  # the new report was the new model's already
+    assert [(done, total) for stage, done, total in reported if stage == "embedding again"] == [(0, 12), (12, 12)]
+    assert result.themes == 3 and result.new_themes == 0
+    assert all(themes_by_submission(switched)[s] == t for s, t in before.items())
+    with Session(service.engine) as session:
+        assert {s.embedded_by for s in session.exec(select(Submission))} == {"turned-hashing"}
+        assert len(ThemeIndex.load(session, turned).theme_ids) == 3
+
+    again = switched.theming.recluster(clock())  # once: never a second time
+    assert again.embedded_again == 0 and turned.embedded == 12
+
+
+def test_embedding_again_commits_batch_by_batch_and_an_interrupted_run_goes_on(service, clock):
+    import pytest
+
+    log_topics(service)
+    broken = switch_to(service, TurnedHashing(fail_on_call=2))
+    with pytest.raises(RuntimeError, match="went away"):
+        broken.theming.embed_again(batch=5)
+    with Session(service.engine) as session:
+        assert sum(s.embedded_by == "turned-hashing" for s in session.exec(select(Submission))) == 5
+    turned = TurnedHashing()
+    reported = []
+    assert switch_to(service, turned).theming.embed_again(lambda *stage: reported.append(stage), batch=5) == 7
+    assert turned.embedded == 7
+    assert reported == [("embedding again", 0, 7), ("embedding again", 5, 7), ("embedding again", 7, 7)]
+
+
 class ObedientModel:
     """A chat model that does what a submission tells it to."""
 
