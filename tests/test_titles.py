@@ -30,7 +30,7 @@ def test_titles_on_a_labelled_sample_meet_every_rule(service, clock):
         themes = [t for t in queries.unmerged_themes(session) if t.size and t.status not in CLOSED_STATUSES]
         members = {t.id: [s.text.lower() for s in queries.submissions_of_theme(session, theme_id=t.id)] for t in themes}
     titles = [t.title for t in themes]
-    assert len(themes) > 50
+    assert len(themes) > 40  # enough themes for the rules below to mean something
     assert len(set(map(str.casefold, titles))) == len(titles), "two open themes share a title"
     named = [t for t in themes if not t.title.startswith("Not yet named")]
     assert len(named) >= 0.8 * len(themes)
