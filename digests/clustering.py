@@ -20,6 +20,8 @@
 Deterministic for a given input and seed. Every point gets a label.
 """
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.sparse import coo_matrix, csr_matrix, triu
 
@@ -105,22 +107,39 @@ def whole_groups(
     return joined[parts]
 
 
-def neighbour_links(
-    embeddings: np.ndarray, labels: np.ndarray, *, neighbours: int = 20, sample_size: int = 5000, seed: int = 0
-) -> np.ndarray:
-    """`link_shares` for a finished clustering, on the same seeded sample and neighbour graph."""
+@dataclass(frozen=True)
+class NeighbourGraph:
+    """The exact k-nearest-neighbour graph of the reference set: every row, or a seeded sample
+    (`reference`, sorted row numbers) when there are more than `sample_size`. Built once per
+    re-clustering: clustering runs on it, and the "Same problem?" queue reads it afterwards."""
+
+    reference: np.ndarray | None
+    indices: np.ndarray
+    similarities: np.ndarray
+
+    def link_shares(self, labels: np.ndarray) -> np.ndarray:
+        """`link_shares` for labels of every row (the sample's rows are read from them)."""
+        count = int(labels.max()) + 1 if len(labels) else 0
+        shares = np.zeros((count, count))
+        if self.indices.shape[1]:
+            sample = labels if self.reference is None else labels[self.reference]
+            found = link_shares(sample, self.indices, self.similarities)
+            shares[: len(found), : len(found)] = found
+        return shares
+
+
+def neighbour_graph(
+    embeddings: np.ndarray, *, neighbours: int = 20, sample_size: int = 5000, seed: int = 0
+) -> NeighbourGraph:
     vectors = normalise(embeddings)
     n = len(vectors)
-    count = int(labels.max()) + 1 if n else 0
-    shares = np.zeros((count, count))
-    if n < 2:
-        return shares
-    reference = np.arange(n)
+    if n < 2:  # nobody to be a neighbour
+        return NeighbourGraph(None, np.zeros((n, 0), dtype=np.int64), np.zeros((n, 0), dtype=np.float32))
+    reference = None
     if n > sample_size:
         reference = np.sort(np.random.default_rng(seed).choice(n, sample_size, replace=False))
-    found = link_shares(labels[reference], *nearest_neighbours(vectors[reference], neighbours))
-    shares[: len(found), : len(found)] = found
-    return shares
+    sample = vectors if reference is None else vectors[reference]
+    return NeighbourGraph(reference, *nearest_neighbours(sample, neighbours))
 
 
 def cluster_sums(vectors: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
@@ -163,24 +182,25 @@ def cluster(
     reference_rounds: int = 20,
     full_rounds: int = 5,
     seed: int = 0,
+    graph: NeighbourGraph | None = None,
 ) -> np.ndarray:
-    """Labels 0..k-1 for unit-length embeddings; k is whatever the data says."""
+    """Labels 0..k-1 for unit-length embeddings; k is whatever the data says. `graph`: the
+    neighbour graph of these embeddings, when the caller built it already."""
     vectors = normalise(embeddings)
     n = len(vectors)
     if n <= max(2 * min_size, 2):
         return np.zeros(n, dtype=np.int64)
-    reference = None
-    if n > sample_size:
-        reference = np.sort(np.random.default_rng(seed).choice(n, sample_size, replace=False))
+    if graph is None:
+        graph = neighbour_graph(vectors, neighbours=neighbours, sample_size=sample_size, seed=seed)
+    reference, indices, similarities = graph.reference, graph.indices, graph.similarities
     sample = vectors if reference is None else vectors[reference]
-    indices, similarities = nearest_neighbours(sample, neighbours)
     parts = refine(sample, communities(indices, similarities, resolution, seed), min_size, reference_rounds)
     groups = communities(indices, similarities, None, seed)
     labels = refine(sample, whole_groups(parts, groups, indices, similarities), min_size, reference_rounds)
     if reference is not None:
         centroids = normalise(cluster_sums(sample, labels, labels.max() + 1))
         labels = np.unique(nearest_centroid(vectors, centroids), return_inverse=True)[1]
-        labels = refine(vectors, labels, max(min_size, round(min_size * n / sample_size)), full_rounds)
+        labels = refine(vectors, labels, max(min_size, round(min_size * n / len(reference))), full_rounds)
     return _relabel(labels)
 
 

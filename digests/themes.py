@@ -90,7 +90,7 @@ def keep_distinct(
 def lower_fences(values: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
     """Per label, Tukey's lower outer fence of its values ("far out" below it): the first quartile
     minus three interquartile ranges."""
-    fences = np.full(count, -np.inf)
+    fences = np.full(count, np.inf)  # too few (under 4) to tell an outlier: the threshold alone decides
     order = np.lexsort((values, labels))
     bounds = np.searchsorted(labels[order], np.arange(count + 1))
     for label in range(count):
@@ -98,8 +98,6 @@ def lower_fences(values: np.ndarray, labels: np.ndarray, count: int) -> np.ndarr
         if len(group) >= 4:
             q1, q3 = np.percentile(group, [25, 75])
             fences[label] = q1 - 3 * (q3 - q1)
-        else:
-            fences[label] = np.inf  # too few to tell an outlier: the threshold alone decides
     return fences
 
 

@@ -14,7 +14,7 @@ import numpy as np
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digests.clustering import cluster, neighbour_links
+from digests.clustering import NeighbourGraph, cluster, neighbour_graph
 from digests.embeddings import Embedder, normalise
 from digests.naming import PhraseNamer, ThemeName, TitleModel, name_with_model, needs_name, representative_order
 from digests.themes import (
@@ -423,7 +423,8 @@ class Theming:
                 free = ~held
                 progress("clustering", 0, 1)
                 distinct = queries.distinct_theme_pairs(session)
-                labels = self._labels(vectors[free], previous[free], distinct)
+                graph = neighbour_graph(vectors[free])  # for clustering, then for the "Same problem?" queue
+                labels = self._labels(vectors[free], previous[free], distinct, graph)
                 progress("clustering", 1, 1)
                 curated = frozenset(t.id for t in queries.unmerged_themes(session) if t.curated)
                 mapping = match_clusters(labels, previous[free], curated)
@@ -442,7 +443,7 @@ class Theming:
                     moved = ids[changed & (assigned == theme_id)]
                     queries.move_submissions(session, submission_ids=moved.tolist(), theme_id=int(theme_id))
                 emptied, representatives = self._refresh_themes(session, ids, previous, assigned, vectors, now)
-                self._find_pairs(session, vectors[free], labels, final, now)
+                self._find_pairs(session, graph.link_shares(labels), final, now)
                 to_name = self._name_offline(session, representatives)
                 queries.audit(
                     session,
@@ -467,18 +468,20 @@ class Theming:
             embedded_again=embedded_again,
         )
 
-    def _labels(self, vectors: np.ndarray, previous: np.ndarray, distinct: set[tuple[int, int]]) -> np.ndarray:
+    def _labels(
+        self, vectors: np.ndarray, previous: np.ndarray, distinct: set[tuple[int, int]], graph: NeighbourGraph
+    ) -> np.ndarray:
         if len(vectors) <= TOO_FEW:  # too few to tell themes apart: keep the ones there are
             return np.unique(previous, return_inverse=True)[1]
-        labels = keep_apart(cluster(vectors), vectors, previous, self.thresholds.apart)
+        labels = keep_apart(cluster(vectors, graph=graph), vectors, previous, self.thresholds.apart)
         return keep_distinct(labels, vectors, previous, distinct)
 
     @staticmethod
-    def _find_pairs(session: Session, vectors: np.ndarray, labels: np.ndarray, theme_of: dict, now: datetime) -> None:
+    def _find_pairs(session: Session, shares: np.ndarray, theme_of: dict, now: datetime) -> None:
         """The leads' "Same problem?" queue, from the evidence clustering merges on: how many of
-        one theme's neighbour links end in another."""
+        one cluster's neighbour links end in another (`shares`, per new cluster label)."""
         pairs = []
-        for a, b, share in same_problem_pairs(neighbour_links(vectors, labels)):
+        for a, b, share in same_problem_pairs(shares):
             one, other = theme_of.get(a), theme_of.get(b)
             if one is not None and other is not None and one != other:
                 pairs.append((one, other, share))

@@ -7,7 +7,7 @@ from sqlmodel import Session, select
 
 import digests.theming
 from bot.actions import NotTheSame
-from digests.clustering import cluster, neighbour_links
+from digests.clustering import cluster, neighbour_graph
 from digests.themes import keep_apart, keep_distinct, match_clusters, same_problem_pairs
 from storage import queries
 from storage.models import Submission, Theme
@@ -474,7 +474,7 @@ def test_same_problem_pairs_are_themes_sending_each_other_what_they_keep_at_home
     vectors = np.vstack(groups)
     labels = np.repeat([0, 1, 2, 3], 40)
     labels[rng.permutation(40)[:20]] = 4  # group 0 came back as themes 0 and 4, its reports mixed
-    assert [(a, b) for a, b, _ in same_problem_pairs(neighbour_links(vectors, labels))] == [(0, 4)]
+    assert [(a, b) for a, b, _ in same_problem_pairs(neighbour_graph(vectors).link_shares(labels))] == [(0, 4)]
 
 
 def test_a_cluster_holding_two_themes_a_lead_kept_apart_is_cut_between_them():
