@@ -90,6 +90,34 @@ def test_wordings_that_stand_apart_stay_apart():
     assert all(len(np.unique(labels[truth == p])) == 1 for p in range(2, 10))
 
 
+def elongated_problem_beside_others(seed: int):
+    """One big problem whose 800 reports drift along an arc (its wordings shade from one end to
+    the other: spread 3.8 times wider along the arc than across it, evenly dense all along),
+    beside six big problems of 800 reports in 40 wordings each and eight small tight ones."""
+    rng = np.random.default_rng(seed)
+    centre, drift = rng.normal(size=(2, 64))
+    drift -= drift @ centre / (centre @ centre) * centre
+    drift *= np.linalg.norm(centre) / np.linalg.norm(drift)
+    angle = rng.uniform(-1, 1, size=800) * 2 / np.linalg.norm(centre)  # an arc 4 long, 0.3 across
+    arc = np.outer(np.cos(angle), centre) + np.outer(np.sin(angle), drift)
+    problems = [arc + rng.normal(scale=0.3, size=(800, 64))]
+    for _ in range(6):
+        wordings = rng.normal(size=64) + rng.normal(scale=0.1, size=(40, 64))
+        problems.append(np.vstack([w + rng.normal(scale=0.3, size=(20, 64)) for w in wordings]))
+    problems += [rng.normal(size=64) + rng.normal(scale=0.3, size=(25, 64)) for _ in range(8)]
+    return np.vstack(problems), np.repeat(np.arange(15), [800] * 7 + [25] * 8)
+
+
+def test_a_big_elongated_problem_comes_back_whole_beside_big_and_small_ones():
+    for seed in range(3):
+        points, truth = elongated_problem_beside_others(seed)
+        labels = cluster(points)
+        for problem in range(15):
+            themes, counts = np.unique(labels[truth == problem], return_counts=True)
+            assert counts.max() >= 0.95 * counts.sum(), (seed, problem, counts)
+            assert (truth[labels == themes[counts.argmax()]] == problem).mean() >= 0.95
+
+
 def test_two_reports_of_a_new_problem_are_not_swallowed_but_a_wide_problem_keeps_its_loose_reports():
     from digests.embeddings import normalise
 
