@@ -62,8 +62,8 @@ def same_problem_precision(truth: np.ndarray, themes: np.ndarray, pairs: list[tu
 
 
 def timed(function):
-    """Value, wall seconds, CPU seconds (every thread of this process: what another process on a
-    shared machine cannot inflate, so ratios between methods hold under load) and memory grown."""
+    """Value, wall seconds, CPU seconds (every thread of this process: another job on a shared
+    machine inflates it too, through shared caches, but far less than wall time) and memory grown."""
     with MemoryWatch() as memory:
         started, cpu = time.perf_counter(), time.process_time()
         value = function()
@@ -163,7 +163,7 @@ def main() -> None:
         print(f"| {path.parent.name}/{path.name} | {quality_cells(s)} |")
     print("\nTime: frictionlog's full re-clustering (read embeddings, cluster, match, name, write), the others'")
     print("clustering alone; wall time, and in brackets CPU time over every thread, which a loaded machine")
-    print("inflates far less; peak memory: resident memory the step added on top of the process.")
+    print("inflates less; peak memory: resident memory the step added on top of the process.")
 
 
 if __name__ == "__main__":

@@ -185,7 +185,7 @@ def main() -> None:
     print(f"The same through the product on SQLite (store, place, commit): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print("\nTime covers the whole re-clustering: reading embeddings, clustering, matching to")
     print("existing themes, writing theme ids, recomputing centroids and titles. CPU time counts every")
-    print("thread: on a quiet machine with 2 cores the wall time lies between half of it and all of it.")
+    print("thread; a loaded machine inflates it less than wall time, but it does inflate it.")
 
 
 if __name__ == "__main__":
