@@ -111,6 +111,18 @@ def missed(session: Session, theme: Theme, settings: Settings, now: datetime) ->
     return [d for d in deadlines_of(theme, settings) if d.due <= now and not is_met(session, theme, d)]
 
 
+# How the digest names each missed deadline.
+MISSED = {ACKNOWLEDGE: "not acknowledged in time", UPDATE: "no update in time", RESOLVE: "past its fix date"}
+
+
+def missed_by_theme(core: Core, now: datetime) -> dict[int, tuple[str, ...]]:
+    """Every owned open theme past a deadline, with what it missed: the digest's Overdue list,
+    by the same rule the chase reminds and escalates by."""
+    with Session(core.engine) as session:
+        found = {theme.id: missed(session, theme, core.settings, now) for theme in queries.owned_open_themes(session)}
+    return {theme_id: tuple(MISSED[d.what] for d in late) for theme_id, late in found.items() if late}
+
+
 def chase(core: Core, *, platforms: Iterable[str], now: datetime | None = None, names: Names | None = None) -> Chased:
     """One pass over every owned open theme: remind owners of missed deadlines, escalate those
     still missed FRICTIONLOG_ESCALATE_HOURS after the reminder. Safe to run as often as liked,

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session
 
 from bot.core import Core
+from bot.deadlines import missed_by_theme
 from bot.outbox import enqueue_digest
 from bot.people import Person
 from bot.router import Router
@@ -64,7 +65,7 @@ def compose_for(
         zone=zone or settings.zone,
         now=core.clock(),
         week=week,
-        ack_hours=settings.ack_hours,
+        missed=missed_by_theme(core, core.clock()),
         names=names,
         min_group=settings.min_group,
     )

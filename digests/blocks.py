@@ -42,7 +42,7 @@ def section(text: str) -> dict:
 
 def _theme_block(line: ThemeLine, rank: int, owner: Callable[[Owner], str]) -> dict:
     who = owner(line.owner) if line.owner else "_unowned_"
-    overdue = " · *overdue*" if line.overdue else ""
+    overdue = f" · *{', '.join(line.missed)}*" if line.overdue else ""
     back = " · _came back after being resolved_" if line.came_back else ""
     head = (
         f"*{rank}. {line.key} · {mrkdwn_escape(line.title)}*{back}\n"
@@ -109,7 +109,7 @@ def digest_blocks(digest: Digest, owner: Callable[[Owner], str] = _plain_owner) 
     )
     blocks += _list_blocks(
         "Overdue",
-        [f"• {title_of(t)}: not acknowledged in time · {standing(t)}" for t in digest.overdue],
+        [f"• {title_of(t)}: {', '.join(t.missed)} · {standing(t)}" for t in digest.overdue],
         "• Nothing overdue.",
     )
     blocks += _list_blocks(

@@ -3,7 +3,7 @@
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
@@ -25,14 +25,15 @@ def compose_digest(
     zone: ZoneInfo,
     now: datetime,
     week: IsoWeek | None = None,
-    ack_hours: int = 24,
+    missed: Mapping[int, tuple[str, ...]] | None = None,
     names: Mapping[tuple[str, str], str] | None = None,
     min_group: int = 5,
 ) -> Digest:
-    """The digest of `week` (the last complete one by default). `names`: display names by
+    """The digest of `week` (the last complete one by default). `missed`: by theme id, the
+    deadlines it is past, as bot/deadlines.py counts them. `names`: display names by
     (platform, id), from the platforms; an owner without one is shown by id. Quotes and
     breakdowns only for groups of at least `min_group` distinct reporters."""
-    names = names or {}
+    names, missed = names or {}, missed or {}
     week = week or IsoWeek.last_complete(now, zone)
     start, end = week.bounds(zone)
     trend_start, _ = week.previous(TREND_WEEKS - 1).bounds(zone)
@@ -69,7 +70,9 @@ def compose_digest(
         labels = [str(week.previous(n)) for n in reversed(range(TREND_WEEKS))]
         themes = queries.unmerged_themes(session)
         lines = {
-            theme.id: _line(session, theme, weekly[theme.id], labels, seen, now, ack_hours, names, arrived[theme.id])
+            theme.id: _line(
+                session, theme, weekly[theme.id], labels, seen, missed.get(theme.id, ()), names, arrived[theme.id]
+            )
             for theme in themes
             if theme.size > 0 or theme.id in weekly
         }
@@ -160,15 +163,9 @@ def owner_of(theme: Theme, names: Mapping[tuple[str, str], str]) -> Owner | None
     return Owner(platform, theme.owner, names.get((platform, theme.owner)) or theme.owner)
 
 
-def _line(session, theme: Theme, weekly, labels, seen, now, ack_hours, names, arrived) -> ThemeLine:
+def _line(session, theme: Theme, weekly, labels, seen, missed, names, arrived) -> ThemeLine:
     trend = tuple(weekly[label] for label in labels)
     first, last = seen.get(theme.id, (None, None))
-    overdue = bool(
-        theme.owner
-        and theme.acknowledged_at is None
-        and theme.owner_assigned_at is not None
-        and now - theme.owner_assigned_at > timedelta(hours=ack_hours)
-    )
     return ThemeLine(
         key=theme.key,
         title=theme.title,
@@ -182,7 +179,7 @@ def _line(session, theme: Theme, weekly, labels, seen, now, ack_hours, names, ar
         trend=trend,
         first_seen=first,
         last_seen=last,
-        overdue=overdue,
+        missed=tuple(missed),
         # Reported again after it was closed: the fix did not hold, or was not the fix.
         came_back=theme.status in CLOSED_STATUSES
         and theme.status_changed_at is not None

@@ -74,8 +74,12 @@ class ThemeLine:
     first_seen: datetime | None
     last_seen: datetime | None
     quotes: tuple[str, ...] = ()  # only when at least FRICTIONLOG_MIN_GROUP people reported it
-    overdue: bool = False
+    missed: tuple[str, ...] = ()  # deadlines it is past: "not acknowledged in time", …
     came_back: bool = False  # reported again after it was resolved
+
+    @property
+    def overdue(self) -> bool:
+        return bool(self.missed)
 
     @property
     def growth(self) -> float | None:

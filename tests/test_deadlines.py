@@ -213,6 +213,26 @@ def test_the_owner_sets_a_fix_date_and_is_reminded_when_it_passes(service, clock
     assert not any(item.text.startswith("Escalation") for item in inbox.seen)
 
 
+def test_the_digest_lists_every_missed_deadline_the_chase_counts(service, clock):
+    from bot.publish import compose_for
+    from digests.digest import IsoWeek
+    from digests.render import render_markdown
+
+    owned_theme(service)
+    assert ask(service, "dana", "due T-1 2026-11-20").ok
+    assert press(service, "dana", SetStatus(1, "acknowledged")).ok  # on time, but never updated
+    clock.now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # past the fix date, not yet 7 days in
+    digest = compose_for(service, IsoWeek(2026, 47))
+    [late] = digest.overdue
+    assert (late.key, late.missed) == ("T-1", ("past its fix date",))
+    clock.now = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # and now the first update is late too
+    [late] = compose_for(service, IsoWeek(2026, 47)).overdue
+    assert late.missed == ("no update in time", "past its fix date")
+    assert "**T-1**" in render_markdown(compose_for(service, IsoWeek(2026, 47))).split("Overdue")[-1]
+    assert press(service, "dana", SetStatus(1, "resolved", "self-approval up to $150")).ok
+    assert compose_for(service, IsoWeek(2026, 47)).overdue == ()
+
+
 def test_the_fix_date_command_explains_what_is_wrong(service, clock):
     ask(service, "U1", REFUND)
     assert ask(service, LEAD, "due T-1 2026-12-10").text.startswith("T-1 has no owner yet: assign one first")

@@ -4,6 +4,7 @@ by `frictionlog digest --post` and by the scheduler inside `frictionlog serve`."
 import asyncio
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -64,7 +65,7 @@ def digest(resolved: int = 0, note: str = "fixed") -> Digest:
         top=top,
         growing=top[:2],
         unowned=top[1::2],
-        overdue=top[:1],
+        overdue=(replace(top[0], missed=("not acknowledged in time",)),),
         resolved=tuple(
             Closed(f"T-{n}", "Done <!channel>", "resolved", Owner("slack", "U777", "U777"), note, 3)
             for n in range(resolved)
@@ -98,8 +99,6 @@ def test_digest_blocks_escape_staff_text_and_mention_owners():
 
 
 def test_capped_lists_end_with_how_many_more_and_the_total():
-    from dataclasses import replace
-
     from digests.render import render_html, render_markdown, render_text
 
     capped = replace(digest(), unowned_total=184, growing_total=1)

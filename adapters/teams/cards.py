@@ -140,7 +140,7 @@ def digest_cards(digest: Digest) -> list[dict]:
             text_block(
                 f"{line.this_week} this week · {line.total} in all · {line.reporters} people · "
                 f"{plain(growth_label(line))} · owner {owner} · {STATUS.get(line.status, line.status)}"
-                + (" · **overdue**" if line.overdue else "")
+                + (f" · **{', '.join(line.missed)}**" if line.overdue else "")
             )
         )
         blocks += [text_block(f"“{plain(quote)}”", isSubtle=True) for quote in line.quotes]
@@ -157,7 +157,7 @@ def digest_cards(digest: Digest) -> list[dict]:
         ),
         (
             "Overdue",
-            [f"{t.key} {plain(t.title)}: {plain(str(t.owner))} has not acknowledged it" for t in digest.overdue],
+            [f"{t.key} {plain(t.title)}: {', '.join(t.missed)} · owner {plain(str(t.owner))}" for t in digest.overdue],
         ),
         ("Resolved this week", [f"{r.key} {plain(r.title)}: {plain(r.note)}" for r in digest.resolved]),
         ("Every submission", [plain(f"{digest.accounted} {digest.quotes_rule}")] + [plain(c) for c in digest.curation]),
