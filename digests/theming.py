@@ -26,7 +26,7 @@ from digests.themes import (
     thresholds_for,
 )
 from storage import queries
-from storage.db import session_scope
+from storage.db import job_lock, session_scope
 from storage.models import (
     CLOSED_STATUSES,
     EMBEDDER_CHARS,
@@ -353,25 +353,47 @@ class Theming:
         self.invalidate()
 
     def embed_missing(self, progress: Progress = no_progress, batch: int = 256) -> int:
-        """Embed submissions stored without a theme (a failed embedding, an import) and place them."""
-        with self.lock, session_scope(self.engine) as session:
-            pending = queries.unthemed_submissions(session)
-            for start in range(0, len(pending), batch):
-                chunk = pending[start : start + batch]
-                vectors = self.embedder.embed([s.text for s in chunk])
-                self.place(session, chunk, vectors, chunk[-1].created_at)
-                session.flush()
-                progress("embedding", start + len(chunk), len(pending))
-        return len(pending)
+        """Embed submissions stored without a theme (a failed embedding, an import) and place
+        them; returns how many were placed. One process at a time (the embedding job lock)."""
+        with job_lock(self.engine, "embedding"):
+            return self._embed_missing(progress, batch)
+
+    def _embed_missing(self, progress: Progress, batch: int) -> int:
+        """Batch by batch, like _embed_again: each batch is embedded outside any transaction and
+        lock, then placed and committed on its own, so an interrupted run keeps what it placed, and
+        new submissions are stored (the ack path) and placed (the theme lock) meanwhile. Each batch
+        is read again, locked, as it is placed: a submission placed since (or withdrawn, or changed)
+        is left alone, so none is placed twice."""
+        with Session(self.engine) as session:
+            pending = queries.unthemed_texts(session)
+        placed = 0
+        for start in range(0, len(pending), batch):
+            chunk = pending[start : start + batch]
+            vectors = self.embedder.embed([text for _, text in chunk])
+            with self.lock, session_scope(self.engine) as session:
+                waiting = queries.unthemed_for_update(session, submission_ids=[row_id for row_id, _ in chunk])
+                texts = {row_id: submission.text for row_id, submission in waiting.items()}
+                keep = [i for i, (row_id, text) in enumerate(chunk) if texts.get(row_id) == text]
+                if keep:
+                    chosen = [waiting[chunk[i][0]] for i in keep]
+                    self.place(session, chosen, vectors[keep], max(s.created_at for s in chosen))
+                    placed += len(keep)
+            progress("embedding", start + len(chunk), len(pending))
+        return placed
 
     def embed_again(self, progress: Progress = no_progress, *, every: bool = False, batch: int = 256) -> int:
         """After FRICTIONLOG_EMBEDDINGS or the model changed, embed again every stored vector
         another embedder made (recorded under another name, or of another size), or with `every`
-        all of them: the one time a submission's embedding is recomputed.
+        all of them: the one time a submission's embedding is recomputed. One process at a time
+        (the embedding job lock)."""
+        with job_lock(self.engine, "embedding"):
+            return self._embed_again(progress, every=every, batch=batch)
 
-        Each batch is embedded outside any transaction and lock and committed on its own, so new
+    def _embed_again(self, progress: Progress, *, every: bool = False, batch: int = 256) -> int:
+        """Each batch is embedded outside any transaction and lock and committed on its own, so new
         submissions are stored and placed meanwhile (a larger model takes minutes over many
-        submissions), and an interrupted run continues where it stopped."""
+        submissions), and an interrupted run continues where it stopped. Only rows another
+        embedder made are read, so running it again (another replica, after this one) does nothing."""
         if not every and not self.embedder.dimension:
             self.embedder.embed(["how long is a vector"])  # a model not loaded yet: learn its size
         embedded_by = maker(self.embedder)

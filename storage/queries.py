@@ -139,13 +139,39 @@ def store_embeddings(session: Session, *, vectors: dict[int, bytes], embedder: s
     session.execute(statement, [{"row_id": row_id, "vector": vector} for row_id, vector in vectors.items()])
 
 
-def unthemed_submissions(session: Session) -> list[Submission]:
+def _waiting_for_a_theme():
+    """Stored without a theme (an import, an embedding that failed) and not withdrawn, and not
+    left to a delivery that has yet to run: that delivery places its submission in the
+    transaction that marks it done, so the two never place one submission twice. (A delivery
+    leaves the received state once, for good; few are in it, and ix_delivery_pending finds them.)"""
+    running = select(Delivery.submission_id).where(
+        Delivery.state == "received", col(Delivery.submission_id).is_not(None)
+    )
+    return (
+        col(Submission.theme_id).is_(None),
+        col(Submission.withdrawn_at).is_(None),
+        col(Submission.id).not_in(running),
+    )
+
+
+def unthemed_texts(session: Session) -> list[tuple[int, str]]:
+    """(id, text) of the submissions waiting for a theme, oldest first."""
+    query = select(Submission.id, Submission.text).where(*_waiting_for_a_theme()).order_by(col(Submission.id))
+    return [(row_id, text) for row_id, text in session.exec(query)]
+
+
+def unthemed_for_update(session: Session, *, submission_ids: Sequence[int]) -> dict[int, Submission]:
+    """Those of these submissions still waiting for a theme, read again in the transaction that
+    places them and, on PostgreSQL, locked until it ends: a process that placed one meanwhile has
+    committed it, and a second one waiting here re-reads the row and leaves it out. (SQLite takes
+    one writer at a time.)"""
     query = (
         select(Submission)
-        .where(col(Submission.theme_id).is_(None), col(Submission.withdrawn_at).is_(None))
+        .where(col(Submission.id).in_(list(submission_ids)), *_waiting_for_a_theme())
         .order_by(col(Submission.id))
+        .with_for_update()
     )
-    return list(session.exec(query))
+    return {submission.id: submission for submission in session.exec(query)}
 
 
 def move_submissions(session: Session, *, submission_ids: Sequence[int], theme_id: int) -> None:
