@@ -6,7 +6,8 @@ APScheduler runs each job once per process; exactly-once across replicas comes f
 in the database (bot/publish.py), and the outbox sends what was queued. The digest job does not
 follow any one target's cron: every minute, and once at start-up, it asks which targets' digests
 are due (each has its own schedule), which also posts what was missed while no server ran. Re-clustering in two
-replicas at once is safe but wasteful: run it in one (FRICTIONLOG_RECLUSTER_HOURS=0 elsewhere).
+replicas is safe (one at a time: the embedding job lock) but wasteful: run it in one (FRICTIONLOG_RECLUSTER_HOURS=0
+elsewhere).
 """
 
 import asyncio
@@ -42,8 +43,19 @@ async def digest_job(service: FrictionService, pipeline: Pipeline, configured: l
     return queued
 
 
+def other_model_warning(service: FrictionService, newer_model: str) -> str:
+    return (
+        f"stored vectors are {newer_model}'s, chosen by a process started after this one; this one embeds with "
+        f"{service.theming.embedder.name} and leaves them and re-clustering alone. Restart it with the "
+        "FRICTIONLOG_EMBEDDING_MODEL (or FRICTIONLOG_EMBEDDINGS) every replica should use"
+    )
+
+
 async def recluster_job(service: FrictionService) -> None:
     result = await asyncio.to_thread(service.theming.recluster, service.clock())
+    if result.newer_model:
+        log.warning("re-clustering skipped: %s", other_model_warning(service, result.newer_model))
+        return
     if result.embedded_again:
         log.info("embedded %s stored submissions again with %s", result.embedded_again, service.theming.embedder.name)
     log.info("re-clustered: %s submissions in %s themes", result.submissions, result.themes)

@@ -33,6 +33,7 @@ from storage.models import (
     Submission,
     Theme,
     bytes_to_vector,
+    utcnow,
     vector_bytes,
     vector_to_bytes,
 )
@@ -55,6 +56,8 @@ class ReclusterResult:
     emptied_themes: int
     held: int = 0  # pinned by a lead or older than the window: left where they were
     embedded_again: int = 0  # stored vectors another embedder made, embedded again first
+    # The model a process started after this one switched stored vectors to: nothing was done.
+    newer_model: str | None = None
 
 
 def one_per_person(ranked: list[tuple[str, str | None]]) -> list[str]:
@@ -191,9 +194,13 @@ class Theming:
         embedder: Embedder,
         title_model: TitleModel | None = None,
         window: timedelta | None = None,
+        started: datetime | None = None,
     ):
         self.engine = engine
         self.window = window  # how far back re-clustering reaches; None: everything
+        # When this process started with its embedder: a model switch recorded by a process that
+        # started later wins over this one's (see newer_model).
+        self.started = started or utcnow()
         self.embedder = embedder
         self.title_model = title_model
         self.offline_namer = PhraseNamer(embed=embedder.embed)
@@ -385,8 +392,11 @@ class Theming:
         """After FRICTIONLOG_EMBEDDINGS or the model changed, embed again every stored vector
         another embedder made (recorded under another name, or of another size), or with `every`
         all of them: the one time a submission's embedding is recomputed. One process at a time
-        (the embedding job lock)."""
+        (the embedding job lock); nothing when a process started after this one switched to
+        another model (newer_model)."""
         with job_lock(self.engine, "embedding"):
+            if self._newer_model() is not None:
+                return 0
             return self._embed_again(progress, every=every, batch=batch)
 
     def _embed_again(self, progress: Progress, *, every: bool = False, batch: int = 256) -> int:
@@ -417,6 +427,28 @@ class Theming:
             progress("embedding again", start + len(chunk), len(stale))
         return len(stale)
 
+    def newer_model(self) -> str | None:
+        """None when stored vectors are this process's model's to keep (the switch recorded when
+        this is one), or the model a process started after this one switched them to."""
+        with job_lock(self.engine, "embedding"):
+            return self._newer_model()
+
+    def _newer_model(self) -> str | None:
+        """Held under the embedding job lock, so no two processes decide at once.
+
+        The guard of a rolling deploy: replicas started before a switch, still running the old
+        model, leave stored vectors (and re-clustering) alone instead of embedding everything back,
+        until they are replaced, and the two never flip them back and forth. Any process started
+        after the switch (a restart, `frictionlog cluster`) may switch again: the latest start wins."""
+        mine = maker(self.embedder)
+        with session_scope(self.engine) as session:
+            choice = queries.embedder_choice(session)
+            if choice is not None and choice.embedder != mine and choice.started_at > self.started:
+                return choice.embedder
+            if choice is None or choice.embedder != mine:
+                queries.choose_embedder(session, embedder=mine, started_at=self.started, at=utcnow())
+        return None
+
     def recluster(
         self,
         now: datetime,
@@ -430,16 +462,33 @@ class Theming:
         submissions stay where a lead put them, older ones where they are; a curated (merged-into)
         theme takes every cluster mostly its own; an emptied theme points to where its members went.
         """
-        self.embed_missing(progress)
-        embedded_again = self.embed_again(progress)
+        # One process at a time embeds and re-clusters: a switch of model by another process
+        # cannot land between this one's embedding and its new centres.
+        with job_lock(self.engine, "embedding"):
+            newer = self._newer_model()
+            if newer is not None:
+                return ReclusterResult(0, 0, 0, 0, 0, newer_model=newer)
+            self._embed_missing(progress, 256)
+            embedded_again = self._embed_again(progress)
+            result, to_name = self._recluster(now, progress, everything, include, embedded_again)
+        # A model can take seconds per theme: never inside the write transaction or the locks.
+        self._name_with_model(to_name)
+        return result
+
+    def _recluster(
+        self, now: datetime, progress: Progress, everything: bool, include: Collection[int], embedded_again: int
+    ) -> tuple[ReclusterResult, list[tuple[int, list[str], ThemeName]]]:
         held_before = None if everything or self.window is None else now - self.window
+        mine, size = maker(self.embedder), vector_bytes(self.embedder.dimension)
         # The lock keeps this process from placing a submission between the snapshot and the
         # write; sizes are counted in the database, so another process's placements stay too.
         with self.lock:
             with session_scope(self.engine) as session:
-                ids, previous, held, vectors = queries.embedding_matrix(session, held_before=held_before)
+                ids, previous, held, vectors = queries.embedding_matrix(
+                    session, held_before=held_before, embedder=mine, size=size
+                )
                 if len(ids) == 0:
-                    return ReclusterResult(0, 0, 0, 0, 0, embedded_again=embedded_again)
+                    return ReclusterResult(0, 0, 0, 0, 0, embedded_again=embedded_again), []
                 if include:
                     held &= ~np.isin(ids, np.fromiter(include, dtype=np.int64))
                 free = ~held
@@ -477,10 +526,8 @@ class Theming:
                     f"{len(new_theme_for)} new, {emptied} emptied",
                 )
             self.invalidate()
-        # A model can take seconds per theme: never inside the write transaction or the lock.
-        self._name_with_model(to_name)
         themes = len(np.unique(assigned))
-        return ReclusterResult(
+        result = ReclusterResult(
             len(ids),
             themes,
             len(new_theme_for),
@@ -489,6 +536,7 @@ class Theming:
             held=int(held.sum()),
             embedded_again=embedded_again,
         )
+        return result, to_name
 
     def _labels(
         self, vectors: np.ndarray, previous: np.ndarray, distinct: set[tuple[int, int]], graph: NeighbourGraph

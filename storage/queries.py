@@ -15,6 +15,7 @@ from storage.models import (
     Delivery,
     DigestRun,
     DigestTarget,
+    EmbedderChoice,
     Notice,
     OutboxMessage,
     QuietPerson,
@@ -90,8 +91,19 @@ def all_submissions(session: Session) -> list[Submission]:
     return list(session.exec(query))
 
 
-def embedding_matrix(session: Session, *, held_before: datetime | None = None):
-    """(ids, theme ids with -1 for none, held flags, embeddings) of every embedded submission.
+def _made_by(embedder: str, size: int):
+    """Stored by this embedder: recorded under its name (or under none, before names were kept)
+    and of its size."""
+    named = col(Submission.embedded_by).is_(None) | (col(Submission.embedded_by) == embedder)
+    return named & (func.length(Submission.embedding) == size)
+
+
+def embedding_matrix(
+    session: Session, *, held_before: datetime | None = None, embedder: str | None = None, size: int = 0
+):
+    """(ids, theme ids with -1 for none, held flags, embeddings) of every embedded submission, or
+    with `embedder` of those that embedder made (`size` bytes long): a replica still running
+    another model may have stored a vector since, and vectors of two models never mix.
     Held: a lead pinned it, or it arrived before `held_before` and already has a theme."""
     held = col(Submission.pinned)
     if held_before is not None:
@@ -99,6 +111,8 @@ def embedding_matrix(session: Session, *, held_before: datetime | None = None):
     query = select(Submission.id, Submission.theme_id, held, Submission.embedding).where(
         col(Submission.embedding).is_not(None)
     )
+    if embedder is not None:
+        query = query.where(_made_by(embedder, size))
     rows = session.exec(query.order_by(col(Submission.id))).all()
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     themes = np.fromiter((r[1] if r[1] is not None else -1 for r in rows), dtype=np.int64, count=len(rows))
@@ -172,6 +186,17 @@ def unthemed_for_update(session: Session, *, submission_ids: Sequence[int]) -> d
         .with_for_update()
     )
     return {submission.id: submission for submission in session.exec(query)}
+
+
+def embedder_choice(session: Session) -> EmbedderChoice | None:
+    """The switch of model in force: the newest recorded."""
+    return session.exec(select(EmbedderChoice).order_by(col(EmbedderChoice.id).desc()).limit(1)).first()
+
+
+def choose_embedder(session: Session, *, embedder: str, started_at: datetime, at: datetime) -> None:
+    """Record a switch of model (a new row: the history of switches stays). Callers hold the
+    embedding job lock (storage.db.job_lock), so two processes never read and record at once."""
+    session.add(EmbedderChoice(embedder=embedder, started_at=started_at, chosen_at=at))
 
 
 def move_submissions(session: Session, *, submission_ids: Sequence[int], theme_id: int) -> None:

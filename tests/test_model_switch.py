@@ -1,5 +1,6 @@
 """Switching the embedding model: stored submissions embedded again once, batch by batch, by one
-process at a time. On SQLite and PostgreSQL, with real threads."""
+process at a time, and never flipped back and forth by a replica still running the old model. On SQLite
+and PostgreSQL, with real threads."""
 
 import threading
 import time
@@ -14,7 +15,7 @@ from digests.embeddings import HashingEmbedder
 from digests.themes import HASHING
 from storage import queries
 from storage.db import make_engine
-from storage.models import Submission
+from storage.models import EmbedderChoice, Submission
 from tests.conftest import ask
 
 TEXTS = {
@@ -195,3 +196,44 @@ def test_two_replicas_at_once_embed_each_submission_once(engine, database_url, s
     expected = "turned-hashing" if job == "embed_again" else "hashing"
     assert {s.embedded_by for s in rows(engine)} == {expected}
     theme_sizes_add_up(engine)
+
+
+# 2. A rolling deploy never flips stored vectors back and forth -------------------------------------
+
+
+def test_a_replica_still_on_the_old_model_leaves_stored_vectors_alone_in_a_rolling_deploy(engine, settings, clock):
+    old_model = Counting()
+    old = replica(engine, settings, clock, old_model)
+    log_all(old)
+    assert old.theming.recluster(clock()).themes == 3
+
+    clock.advance(minutes=10)  # the new replica starts later, with the new model
+    new_model = Counting(turned=True)
+    new = replica(engine, settings, clock, new_model)
+    assert new.theming.embed_again() == 12
+
+    for _ in range(2):  # the old replica's re-clusterings, while both run
+        old_model.embedded = 0
+        skipped = old.theming.recluster(clock())
+        assert skipped.newer_model == "turned-hashing" and skipped.embedded_again == 0 and skipped.themes == 0
+        assert old_model.embedded == 0 and old.theming.embed_again() == 0
+        assert old.theming.newer_model() == "turned-hashing"
+        # The old replica still logs what it is sent, with its model; the new one brings that over.
+        ask(old, "U-old", TEXTS["hold"][0])
+        with Session(engine) as session:  # a re-clustering never mixes the old replica's vectors in
+            ids, *_ = queries.embedding_matrix(session, embedder="turned-hashing", size=4 * new_model.dimension)
+            assert len(ids) == len(rows(engine)) - 1
+        result = new.theming.recluster(clock())
+        assert result.newer_model is None and result.embedded_again == 1 and result.submissions == len(rows(engine))
+    assert {s.embedded_by for s in rows(engine)} == {"turned-hashing"}
+    # Each stored submission once, each of the old replica's once (the rest is naming's phrases).
+    assert sum(text in ALL for text in new_model.seen) == 12 + 2
+
+    clock.advance(minutes=10)  # a rollback: a replica started after the switch may switch again
+    back = replica(engine, settings, clock, HashingEmbedder())
+    assert back.theming.recluster(clock()).embedded_again == 14
+    assert new.theming.recluster(clock()).newer_model == "hashing"
+    with Session(engine) as session:
+        choices = session.exec(select(EmbedderChoice).order_by(EmbedderChoice.id)).all()
+        assert [c.embedder for c in choices] == ["hashing", "turned-hashing", "hashing"]
+        assert choices[1].started_at > choices[0].started_at
