@@ -60,6 +60,15 @@ class ReclusterResult:
     newer_model: str | None = None
 
 
+@dataclass(frozen=True)
+class CatchUp:
+    """What bringing stored vectors to this process's model did (`Theming.catch_up`)."""
+
+    embedded_again: int  # stored vectors another embedder had made
+    centres: int  # theme centres made again from their members' new vectors
+    newer_model: str | None = None  # as in ReclusterResult: then nothing was done
+
+
 def one_per_person(ranked: list[tuple[str, str | None]]) -> list[str]:
     """The most representative texts, at most one per person (an unknown author counts as
     someone new): one person saying a thing twice cannot make it look grounded to the namer."""
@@ -448,6 +457,49 @@ class Theming:
             if choice is None or choice.embedder != mine:
                 queries.choose_embedder(session, embedder=mine, started_at=self.started, at=utcnow())
         return None
+
+    def catch_up(self, progress: Progress = no_progress, batch: int = 256) -> CatchUp:
+        """Bring what is stored to this process's model, once (`serve` does at start-up): embed
+        again what another embedder made, then give the themes centres made from their members' new
+        vectors, so new reports join them at once rather than after the next re-clustering. Run
+        again, or by a second replica, it finds nothing to do."""
+        with job_lock(self.engine, "embedding"):
+            newer = self._newer_model()
+            if newer is not None:
+                return CatchUp(0, 0, newer)
+            again = self._embed_again(progress, batch=batch)
+            return CatchUp(again, self._recentre())
+
+    def _recentre(self) -> int:
+        """A centre of this embedder for every live theme whose centre another one made, from its
+        members' vectors (a theme none of whose members this embedder embedded keeps its old one,
+        unused, until re-clustering). The sums are read outside any write transaction; the write is
+        short, and an audit event makes every process load its index again."""
+        mine, size = maker(self.embedder), vector_bytes(self.embedder.dimension)
+        with Session(self.engine) as session:
+            stale = [t.id for t in queries.unmerged_themes(session) if t.size > 0 and not has_centre(t, self.embedder)]
+            sums: dict[int, np.ndarray] = {}
+            for theme_id, vector in queries.theme_member_vectors(session, theme_ids=stale, embedder=mine, size=size):
+                sums[theme_id] = sums.get(theme_id, 0) + bytes_to_vector(vector)
+        if not sums:
+            return 0
+        with self.lock, session_scope(self.engine) as session:
+            changed = 0
+            for theme in queries.themes_by_ids(session, theme_ids=list(sums)):
+                if not has_centre(theme, self.embedder):  # a re-clustering may have given it one since
+                    theme.centroid, theme.embedded_by = vector_to_bytes(normalise(sums[theme.id][None, :])[0]), mine
+                    session.add(theme)
+                    changed += 1
+            queries.audit(
+                session,
+                actor="frictionlog",
+                action="new model",
+                theme_id=None,
+                at=utcnow(),
+                detail=f"{changed} theme centres made again with {mine}",
+            )
+        self.invalidate()
+        return changed
 
     def recluster(
         self,

@@ -188,6 +188,21 @@ def unthemed_for_update(session: Session, *, submission_ids: Sequence[int]) -> d
     return {submission.id: submission for submission in session.exec(query)}
 
 
+def theme_member_vectors(
+    session: Session, *, theme_ids: Sequence[int], embedder: str, size: int
+) -> Iterable[tuple[int, bytes]]:
+    """(theme id, embedding) of the members of these themes that this embedder embedded, a few
+    hundred rows at a time (a centre needs only a running sum)."""
+    ids = list(theme_ids)
+    for start in range(0, len(ids), 900):
+        query = select(Submission.theme_id, Submission.embedding).where(
+            col(Submission.theme_id).in_(ids[start : start + 900]),
+            col(Submission.embedding).is_not(None),
+            _made_by(embedder, size),
+        )
+        yield from session.exec(query.execution_options(yield_per=500))
+
+
 def embedder_choice(session: Session) -> EmbedderChoice | None:
     """The switch of model in force: the newest recorded."""
     return session.exec(select(EmbedderChoice).order_by(col(EmbedderChoice.id).desc()).limit(1)).first()

@@ -1,7 +1,9 @@
 """Switching the embedding model: stored submissions embedded again once, batch by batch, by one
-process at a time, and never flipped back and forth by a replica still running the old model. On SQLite
-and PostgreSQL, with real threads."""
+process at a time, at `serve`'s start-up in the background, and never flipped back and forth by a
+replica still running the old model. On SQLite and PostgreSQL, with real threads and processes."""
 
+import asyncio
+import logging
 import threading
 import time
 
@@ -9,14 +11,16 @@ import numpy as np
 import pytest
 from sqlmodel import Session, select
 
+from adapters.web import PIPELINE, make_web_app
 from bot.messages import Inbound
 from bot.service import FrictionService
 from digests.embeddings import HashingEmbedder
 from digests.themes import HASHING
 from storage import queries
 from storage.db import make_engine
-from storage.models import EmbedderChoice, Submission
+from storage.models import EmbedderChoice, Submission, Theme
 from tests.conftest import ask
+from tests.loopback import served
 
 TEXTS = {
     "refund": [
@@ -110,7 +114,7 @@ def theme_sizes_add_up(engine) -> None:
     assert sum(counted.values()) == len([s for s in rows(engine) if s.theme_id is not None])
 
 
-# 1. What waits for a theme is embedded batch by batch --------------------------------------------
+# 1. Embedding stored submissions: batch by batch, one process at a time ------------------------------
 
 
 def test_embedding_what_waits_for_a_theme_commits_batch_by_batch_and_an_interrupted_run_goes_on(
@@ -166,7 +170,7 @@ def test_embedding_what_waits_never_holds_up_storing_or_running_a_new_report(eng
     theme_sizes_add_up(engine)
 
 
-@pytest.mark.parametrize("job", ["embed_missing", "embed_again"])
+@pytest.mark.parametrize("job", ["embed_missing", "embed_again", "catch_up"])
 def test_two_replicas_at_once_embed_each_submission_once(engine, database_url, settings, clock, job):
     if job == "embed_missing":
         unthemed_after_a_failed_embedding(engine, settings, clock)
@@ -193,12 +197,128 @@ def test_two_replicas_at_once_embed_each_submission_once(engine, database_url, s
         for e in engines:
             e.dispose()
     assert made[0].embedded == 12 and made[1].embedded == 0  # the second found it done
-    expected = "turned-hashing" if job == "embed_again" else "hashing"
+    expected = "hashing" if job == "embed_missing" else "turned-hashing"
     assert {s.embedded_by for s in rows(engine)} == {expected}
     theme_sizes_add_up(engine)
 
 
-# 2. A rolling deploy never flips stored vectors back and forth -------------------------------------
+# 2. serve brings stored vectors to its model at start-up -----------------------------------------
+
+
+def test_serve_embeds_stored_submissions_again_once_at_start_up_while_new_reports_are_acknowledged(
+    engine, settings, clock, caplog
+):
+    caplog.set_level(logging.INFO)
+    old = replica(engine, settings, clock, HashingEmbedder())
+    log_all(old)
+    old.theming.recluster(clock())
+    before = {s.id: s.theme_id for s in rows(engine)}
+    turned = Counting(turned=True, hold=True)
+    switched = replica(engine, settings, clock, turned)
+
+    async def start_and_report() -> None:
+        app = make_web_app(switched, schedule=True)
+        async with served(app):
+            try:
+                assert await asyncio.to_thread(turned.holding.wait, WAIT)  # embedding again, in the background
+                started = time.monotonic()
+                event = Inbound(user="U-new", user_name="U-new", text="the chat widget logs me out", platform="test")
+                accepted = await app[PIPELINE].receive(event)  # the ack path: stored, not waiting
+                assert not accepted.duplicate and time.monotonic() - started < settings.accept_timeout
+                await until(lambda: rows(engine)[-1].theme_id is not None)  # and run: placed meanwhile
+                assert turned.holding.is_set() and not turned.release.is_set()
+            finally:
+                turned.release.set()
+            await until(lambda: "theme centres made again" in caplog.text)
+
+    asyncio.run(start_and_report())
+    assert sorted(t for t in turned.seen if t in ALL) == sorted(ALL)  # the twelve stored ones, once each
+    assert {s.embedded_by for s in rows(engine)} == {"turned-hashing"}
+    assert {s.id: s.theme_id for s in rows(engine) if s.id in before} == before  # themes untouched
+    with Session(engine) as session:
+        assert {t.embedded_by for t in queries.live_themes(session) if t.id in before.values()} == {"turned-hashing"}
+    assert "embedding again with turned-hashing: 0 of 12 (0%)" in caplog.text
+    assert "embedding again with turned-hashing: 12 of 12 (100%)" in caplog.text
+    assert "stored vectors are turned-hashing's now: 12 submissions embedded again, 3 theme centres made again" in (
+        caplog.text
+    )
+    # The themes have this model's centres already: a new report joins one, before any re-clustering.
+    assert "joined T-" in ask(switched, "U-later", TEXTS["refund"][0]).text
+
+    caplog.clear()
+    turned.seen.clear()
+    asyncio.run(start_again(replica(engine, settings, clock, turned)))  # a restart: nothing left to do
+    assert turned.seen == ["warming up"] and "embedding again" not in caplog.text
+
+
+async def start_again(service) -> None:
+    async with served(make_web_app(service, schedule=True)):
+        await asyncio.sleep(0.5)
+
+
+async def until(condition, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def test_an_interrupted_start_up_catch_up_goes_on_and_still_gives_the_themes_new_centres(engine, settings, clock):
+    old = replica(engine, settings, clock, HashingEmbedder())
+    log_all(old)
+    old.theming.recluster(clock())
+    broken = replica(engine, settings, clock, Counting(turned=True, fail_on_call=2))
+    with pytest.raises(RuntimeError, match="went away"):
+        broken.theming.catch_up(batch=5)
+    assert sum(s.embedded_by == "turned-hashing" for s in rows(engine)) == 5
+    turned = Counting(turned=True)
+    done = replica(engine, settings, clock, turned).theming.catch_up(batch=5)
+    assert (done.embedded_again, done.centres, turned.embedded) == (7, 3, 7)
+    with Session(engine) as session:
+        assert all(t.embedded_by == "turned-hashing" for t in session.exec(select(Theme)) if t.size)
+
+
+def test_two_frictionlog_serve_replicas_started_together_embed_again_once_with_the_real_model(
+    engine, database_url, settings, clock, tmp_path
+):
+    """The real command, twice at once, configured with MiniLM on a database the hashing embedder
+    filled: both answer Slack at once; the stored submissions are embedded again once, by one."""
+    from aiohttp import ClientSession
+
+    from tests.fake_slack import FakeSlackThread
+    from tests.test_reliability import Serve, deliver
+
+    old = replica(engine, settings, clock, HashingEmbedder())
+    log_all(old)
+    old.theming.recluster(clock())
+    minilm = "local:all-MiniLM-L6-v2"
+    switched = f"stored vectors are {minilm}'s now: 12 submissions embedded again, 3 theme centres made again"
+
+    async def main(fake) -> list[str]:
+        env = {"FRICTIONLOG_EMBEDDINGS": "local", "FRICTIONLOG_EMBEDDING_MODEL": "minilm"}
+        replicas = [Serve(database_url, fake, tmp_path, **env).start() for _ in range(2)]
+        try:
+            async with ClientSession() as http:
+                for n, serve in enumerate(replicas):
+                    await serve.ready(http)
+                    status, _ = await deliver(http, serve, f"U-new{n}", "the chat widget logs me out", f"Ev-{n}")
+                    assert status == 200
+                await until(lambda: any(switched in serve.log.read_text() for serve in replicas), timeout=120)
+        finally:
+            for serve in replicas:
+                serve.stop()
+        return [serve.log.read_text() for serve in replicas]
+
+    with FakeSlackThread() as fake:
+        logs = asyncio.run(main(fake))
+    assert sum(switched in log for log in logs) == 1  # one replica did it
+    assert sum("embedding again with" in log for log in logs) == 1  # the other found nothing to do
+    assert {s.embedded_by for s in rows(engine)} == {minilm}
+    with Session(engine) as session:
+        assert {t.embedded_by for t in queries.live_themes(session)} == {minilm}
+
+
+# 3. A rolling deploy never flips stored vectors back and forth -------------------------------------
 
 
 def test_a_replica_still_on_the_old_model_leaves_stored_vectors_alone_in_a_rolling_deploy(engine, settings, clock):
@@ -210,14 +330,14 @@ def test_a_replica_still_on_the_old_model_leaves_stored_vectors_alone_in_a_rolli
     clock.advance(minutes=10)  # the new replica starts later, with the new model
     new_model = Counting(turned=True)
     new = replica(engine, settings, clock, new_model)
-    assert new.theming.embed_again() == 12
+    assert new.theming.catch_up().embedded_again == 12
 
     for _ in range(2):  # the old replica's re-clusterings, while both run
         old_model.embedded = 0
         skipped = old.theming.recluster(clock())
         assert skipped.newer_model == "turned-hashing" and skipped.embedded_again == 0 and skipped.themes == 0
         assert old_model.embedded == 0 and old.theming.embed_again() == 0
-        assert old.theming.newer_model() == "turned-hashing"
+        assert old.theming.catch_up().newer_model == "turned-hashing"
         # The old replica still logs what it is sent, with its model; the new one brings that over.
         ask(old, "U-old", TEXTS["hold"][0])
         with Session(engine) as session:  # a re-clustering never mixes the old replica's vectors in
