@@ -324,6 +324,13 @@ def cluster(
         if embed_again:
             service.theming.embed_again(report, every=True)
         result = service.theming.recluster(service.clock(), report, everything=all_)
+    if result.newer_model:
+        errors.print(
+            f"[red]Nothing done:[/red] a `frictionlog serve` started after this command switched stored vectors to "
+            f"{escape(result.newer_model)}; this command embeds with {escape(service.theming.embedder.name)}. "
+            "Run it with the FRICTIONLOG_EMBEDDING_MODEL the servers use."
+        )
+        raise typer.Exit(1)
     if result.embedded_again:
         console.print(
             f"{result.embedded_again} stored submissions embedded again with {escape(service.theming.embedder.name)} "

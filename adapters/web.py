@@ -3,6 +3,7 @@ and delivery worker, the model warmed before the first message, and the schedule
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -27,7 +28,8 @@ def make_web_app(
     teams_credentials=None,
 ) -> web.Application:
     """Health check, Slack (when SLACK_BOT_TOKEN is set), the Teams route, the pipeline's
-    background work, and with `schedule` the weekly digest and re-clustering jobs."""
+    background work, and with `schedule` (`frictionlog serve`) the weekly digest and
+    re-clustering jobs, and stored vectors brought to the configured model once at start-up."""
     settings = service.settings
     app = web.Application()
     router = Router()
@@ -99,7 +101,34 @@ def make_web_app(
     app.on_cleanup.append(stop)
     if schedule:
         _add_scheduler(app, service, pipeline, targets)
+        _add_catch_up(app, service)
     return app
+
+
+def _add_catch_up(app: web.Application, service: FrictionService) -> None:
+    """After a switch of model, embed stored submissions again once, at start-up (bot/schedule.py).
+
+    In the background, not before serving: over many submissions it takes minutes (about 25 for
+    100,000 with mpnet), and a server not answering meanwhile would have Slack and Teams give up
+    on their deliveries. The ack never waits for it: it embeds outside any transaction and lock,
+    and holds the database only to commit each batch (milliseconds). Until it finishes, new
+    reports are stored, acknowledged and confirmed; they cannot join an old theme until its
+    centre is made again at the end, so they open themes of their own, which the next
+    re-clustering joins to theirs. A daemon thread, not the event loop's executor: when `serve`
+    stops it ends after the batch it is on, and while it waits for another replica's run (the
+    embedding job lock) it does not hold the process up; an unfinished batch is rolled back."""
+    stopping = threading.Event()
+
+    async def start(_app: web.Application) -> None:
+        from bot.schedule import catch_up
+
+        threading.Thread(target=catch_up, args=(service, stopping), name="frictionlog-catch-up", daemon=True).start()
+
+    async def stop(_app: web.Application) -> None:
+        stopping.set()
+
+    app.on_startup.append(start)
+    app.on_cleanup.append(stop)
 
 
 def _add_scheduler(app: web.Application, service: FrictionService, pipeline: Pipeline, targets: list[Target]) -> None:

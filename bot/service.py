@@ -67,7 +67,7 @@ class FrictionService(Core):
         clock: Clock = system_clock,
         title_model: TitleModel | None = None,
     ):
-        theming = Theming(engine, embedder, title_model, window=settings.recluster_window)
+        theming = Theming(engine, embedder, title_model, window=settings.recluster_window, started=clock())
         super().__init__(engine, settings, theming, clock)
         self.worker = f"core-{uuid.uuid4().hex[:12]}"
         self.lease = timedelta(seconds=settings.claim_seconds)

@@ -26,13 +26,14 @@ from digests.themes import (
     thresholds_for,
 )
 from storage import queries
-from storage.db import session_scope
+from storage.db import job_lock, session_scope
 from storage.models import (
     CLOSED_STATUSES,
     EMBEDDER_CHARS,
     Submission,
     Theme,
     bytes_to_vector,
+    utcnow,
     vector_bytes,
     vector_to_bytes,
 )
@@ -55,6 +56,17 @@ class ReclusterResult:
     emptied_themes: int
     held: int = 0  # pinned by a lead or older than the window: left where they were
     embedded_again: int = 0  # stored vectors another embedder made, embedded again first
+    # The model a process started after this one switched stored vectors to: nothing was done.
+    newer_model: str | None = None
+
+
+@dataclass(frozen=True)
+class CatchUp:
+    """What bringing stored vectors to this process's model did (`Theming.catch_up`)."""
+
+    embedded_again: int  # stored vectors another embedder had made
+    centres: int  # theme centres made again from their members' new vectors
+    newer_model: str | None = None  # as in ReclusterResult: then nothing was done
 
 
 def one_per_person(ranked: list[tuple[str, str | None]]) -> list[str]:
@@ -191,9 +203,13 @@ class Theming:
         embedder: Embedder,
         title_model: TitleModel | None = None,
         window: timedelta | None = None,
+        started: datetime | None = None,
     ):
         self.engine = engine
         self.window = window  # how far back re-clustering reaches; None: everything
+        # When this process started with its embedder: a model switch recorded by a process that
+        # started later wins over this one's (see newer_model).
+        self.started = started or utcnow()
         self.embedder = embedder
         self.title_model = title_model
         self.offline_namer = PhraseNamer(embed=embedder.embed)
@@ -353,25 +369,50 @@ class Theming:
         self.invalidate()
 
     def embed_missing(self, progress: Progress = no_progress, batch: int = 256) -> int:
-        """Embed submissions stored without a theme (a failed embedding, an import) and place them."""
-        with self.lock, session_scope(self.engine) as session:
-            pending = queries.unthemed_submissions(session)
-            for start in range(0, len(pending), batch):
-                chunk = pending[start : start + batch]
-                vectors = self.embedder.embed([s.text for s in chunk])
-                self.place(session, chunk, vectors, chunk[-1].created_at)
-                session.flush()
-                progress("embedding", start + len(chunk), len(pending))
-        return len(pending)
+        """Embed submissions stored without a theme (a failed embedding, an import) and place
+        them; returns how many were placed. One process at a time (the embedding job lock)."""
+        with job_lock(self.engine, "embedding"):
+            return self._embed_missing(progress, batch)
+
+    def _embed_missing(self, progress: Progress, batch: int) -> int:
+        """Batch by batch, like _embed_again: each batch is embedded outside any transaction and
+        lock, then placed and committed on its own, so an interrupted run keeps what it placed, and
+        new submissions are stored (the ack path) and placed (the theme lock) meanwhile. Each batch
+        is read again, locked, as it is placed: a submission placed since (or withdrawn, or changed)
+        is left alone, so none is placed twice."""
+        with Session(self.engine) as session:
+            pending = queries.unthemed_texts(session)
+        placed = 0
+        for start in range(0, len(pending), batch):
+            chunk = pending[start : start + batch]
+            vectors = self.embedder.embed([text for _, text in chunk])
+            with self.lock, session_scope(self.engine) as session:
+                waiting = queries.unthemed_for_update(session, submission_ids=[row_id for row_id, _ in chunk])
+                texts = {row_id: submission.text for row_id, submission in waiting.items()}
+                keep = [i for i, (row_id, text) in enumerate(chunk) if texts.get(row_id) == text]
+                if keep:
+                    chosen = [waiting[chunk[i][0]] for i in keep]
+                    self.place(session, chosen, vectors[keep], max(s.created_at for s in chosen))
+                    placed += len(keep)
+            progress("embedding", start + len(chunk), len(pending))
+        return placed
 
     def embed_again(self, progress: Progress = no_progress, *, every: bool = False, batch: int = 256) -> int:
         """After FRICTIONLOG_EMBEDDINGS or the model changed, embed again every stored vector
         another embedder made (recorded under another name, or of another size), or with `every`
-        all of them: the one time a submission's embedding is recomputed.
+        all of them: the one time a submission's embedding is recomputed. One process at a time
+        (the embedding job lock); nothing when a process started after this one switched to
+        another model (newer_model)."""
+        with job_lock(self.engine, "embedding"):
+            if self._newer_model() is not None:
+                return 0
+            return self._embed_again(progress, every=every, batch=batch)
 
-        Each batch is embedded outside any transaction and lock and committed on its own, so new
+    def _embed_again(self, progress: Progress, *, every: bool = False, batch: int = 256) -> int:
+        """Each batch is embedded outside any transaction and lock and committed on its own, so new
         submissions are stored and placed meanwhile (a larger model takes minutes over many
-        submissions), and an interrupted run continues where it stopped."""
+        submissions), and an interrupted run continues where it stopped. Only rows another
+        embedder made are read, so running it again (another replica, after this one) does nothing."""
         if not every and not self.embedder.dimension:
             self.embedder.embed(["how long is a vector"])  # a model not loaded yet: learn its size
         embedded_by = maker(self.embedder)
@@ -395,6 +436,71 @@ class Theming:
             progress("embedding again", start + len(chunk), len(stale))
         return len(stale)
 
+    def newer_model(self) -> str | None:
+        """None when stored vectors are this process's model's to keep (the switch recorded when
+        this is one), or the model a process started after this one switched them to."""
+        with job_lock(self.engine, "embedding"):
+            return self._newer_model()
+
+    def _newer_model(self) -> str | None:
+        """Held under the embedding job lock, so no two processes decide at once.
+
+        The guard of a rolling deploy: replicas started before a switch, still running the old
+        model, leave stored vectors (and re-clustering) alone instead of embedding everything back,
+        until they are replaced, and the two never flip them back and forth. Any process started
+        after the switch (a restart, `frictionlog cluster`) may switch again: the latest start wins."""
+        mine = maker(self.embedder)
+        with session_scope(self.engine) as session:
+            choice = queries.embedder_choice(session)
+            if choice is not None and choice.embedder != mine and choice.started_at > self.started:
+                return choice.embedder
+            if choice is None or choice.embedder != mine:
+                queries.choose_embedder(session, embedder=mine, started_at=self.started, at=utcnow())
+        return None
+
+    def catch_up(self, progress: Progress = no_progress, batch: int = 256) -> CatchUp:
+        """Bring what is stored to this process's model, once (`serve` does at start-up): embed
+        again what another embedder made, then give the themes centres made from their members' new
+        vectors, so new reports join them at once rather than after the next re-clustering. Run
+        again, or by a second replica, it finds nothing to do."""
+        with job_lock(self.engine, "embedding"):
+            newer = self._newer_model()
+            if newer is not None:
+                return CatchUp(0, 0, newer)
+            again = self._embed_again(progress, batch=batch)
+            return CatchUp(again, self._recentre())
+
+    def _recentre(self) -> int:
+        """A centre of this embedder for every live theme whose centre another one made, from its
+        members' vectors (a theme none of whose members this embedder embedded keeps its old one,
+        unused, until re-clustering). The sums are read outside any write transaction; the write is
+        short, and an audit event makes every process load its index again."""
+        mine, size = maker(self.embedder), vector_bytes(self.embedder.dimension)
+        with Session(self.engine) as session:
+            stale = [t.id for t in queries.unmerged_themes(session) if t.size > 0 and not has_centre(t, self.embedder)]
+            sums: dict[int, np.ndarray] = {}
+            for theme_id, vector in queries.theme_member_vectors(session, theme_ids=stale, embedder=mine, size=size):
+                sums[theme_id] = sums.get(theme_id, 0) + bytes_to_vector(vector)
+        if not sums:
+            return 0
+        with self.lock, session_scope(self.engine) as session:
+            changed = 0
+            for theme in queries.themes_by_ids(session, theme_ids=list(sums)):
+                if not has_centre(theme, self.embedder):  # a re-clustering may have given it one since
+                    theme.centroid, theme.embedded_by = vector_to_bytes(normalise(sums[theme.id][None, :])[0]), mine
+                    session.add(theme)
+                    changed += 1
+            queries.audit(
+                session,
+                actor="frictionlog",
+                action="new model",
+                theme_id=None,
+                at=utcnow(),
+                detail=f"{changed} theme centres made again with {mine}",
+            )
+        self.invalidate()
+        return changed
+
     def recluster(
         self,
         now: datetime,
@@ -408,16 +514,33 @@ class Theming:
         submissions stay where a lead put them, older ones where they are; a curated (merged-into)
         theme takes every cluster mostly its own; an emptied theme points to where its members went.
         """
-        self.embed_missing(progress)
-        embedded_again = self.embed_again(progress)
+        # One process at a time embeds and re-clusters: a switch of model by another process
+        # cannot land between this one's embedding and its new centres.
+        with job_lock(self.engine, "embedding"):
+            newer = self._newer_model()
+            if newer is not None:
+                return ReclusterResult(0, 0, 0, 0, 0, newer_model=newer)
+            self._embed_missing(progress, 256)
+            embedded_again = self._embed_again(progress)
+            result, to_name = self._recluster(now, progress, everything, include, embedded_again)
+        # A model can take seconds per theme: never inside the write transaction or the locks.
+        self._name_with_model(to_name)
+        return result
+
+    def _recluster(
+        self, now: datetime, progress: Progress, everything: bool, include: Collection[int], embedded_again: int
+    ) -> tuple[ReclusterResult, list[tuple[int, list[str], ThemeName]]]:
         held_before = None if everything or self.window is None else now - self.window
+        mine, size = maker(self.embedder), vector_bytes(self.embedder.dimension)
         # The lock keeps this process from placing a submission between the snapshot and the
         # write; sizes are counted in the database, so another process's placements stay too.
         with self.lock:
             with session_scope(self.engine) as session:
-                ids, previous, held, vectors = queries.embedding_matrix(session, held_before=held_before)
+                ids, previous, held, vectors = queries.embedding_matrix(
+                    session, held_before=held_before, embedder=mine, size=size
+                )
                 if len(ids) == 0:
-                    return ReclusterResult(0, 0, 0, 0, 0, embedded_again=embedded_again)
+                    return ReclusterResult(0, 0, 0, 0, 0, embedded_again=embedded_again), []
                 if include:
                     held &= ~np.isin(ids, np.fromiter(include, dtype=np.int64))
                 free = ~held
@@ -455,10 +578,8 @@ class Theming:
                     f"{len(new_theme_for)} new, {emptied} emptied",
                 )
             self.invalidate()
-        # A model can take seconds per theme: never inside the write transaction or the lock.
-        self._name_with_model(to_name)
         themes = len(np.unique(assigned))
-        return ReclusterResult(
+        result = ReclusterResult(
             len(ids),
             themes,
             len(new_theme_for),
@@ -467,6 +588,7 @@ class Theming:
             held=int(held.sum()),
             embedded_again=embedded_again,
         )
+        return result, to_name
 
     def _labels(
         self, vectors: np.ndarray, previous: np.ndarray, distinct: set[tuple[int, int]], graph: NeighbourGraph

@@ -112,7 +112,7 @@ def _alembic_config(engine: Engine, connection: Connection | None = None) -> Con
 ADVISORY_LOCK_KEY = 0x6672_6963_746C_6F67
 
 
-def _sqlite_lock_path(url: URL) -> Path | None:
+def _sqlite_lock_path(url: URL, suffix: str = ".lock") -> Path | None:
     """The file to flock next to a SQLite database; None for an in-memory database (one process)."""
     database = url.database or ""
     if database in ("", ":memory:"):
@@ -124,7 +124,7 @@ def _sqlite_lock_path(url: URL) -> Path | None:
         if "memory" in modes or parts.path in ("", ":memory:"):
             return None
         database = parts.path
-    return Path(database + ".lock")
+    return Path(database + suffix)
 
 
 @contextmanager
@@ -156,6 +156,50 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
         try:
             with engine.begin() as connection:
                 yield connection
+        finally:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+
+
+# Session-level advisory lock keys of long jobs that one process at a time may run ("frictemb").
+JOB_LOCK_KEYS = {"embedding": 0x6672_6963_7465_6D62}
+_IN_MEMORY_JOBS: "weakref.WeakKeyDictionary[Engine, dict[str, threading.Lock]]" = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def job_lock(engine: Engine, name: str) -> Iterator[None]:
+    """Run a long job (embedding stored submissions) in one process at a time, however many
+    replicas share the database; a second one waits, then finds the work done.
+
+    Unlike the migration lock, no transaction stays open while it is held: the job commits batch
+    by batch, and every other writer goes on. PostgreSQL: a session-level advisory lock on a
+    connection of its own in autocommit mode, released at the end, and by the server when the
+    process dies. SQLite: an exclusive flock on `<database file>.<name>.lock` (a different open
+    file for each holder, so two threads of one process exclude each other too), released by the
+    kernel when the process dies. In-memory SQLite lives in one process: a lock in memory."""
+    if engine.dialect.name == "postgresql":
+        key = JOB_LOCK_KEYS[name]
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                try:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                except Exception:
+                    connection.invalidate()  # closed, not pooled: the server releases the lock
+                    raise
+        return
+    path = _sqlite_lock_path(engine.url, f".{name}.lock") if engine.dialect.name == "sqlite" else None
+    if path is None:
+        with _IN_MEMORY_JOBS.setdefault(engine, {}).setdefault(name, threading.Lock()):
+            yield
+        return
+    import fcntl
+
+    with open(path, "a+b") as lock_file:
+        fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
         finally:
             fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
 

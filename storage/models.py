@@ -216,6 +216,18 @@ class ThemePair(SQLModel, table=True):
     decided_at: datetime | None = _timestamp(nullable=True)
 
 
+class EmbedderChoice(SQLModel, table=True):
+    """A switch of the model stored vectors are embedded with, recorded by the process that made it
+    (digests/theming.py, `Theming.newer_model`); the newest row is in force. `started_at`, when
+    that process started, is what keeps an older replica still running the old model, in a rolling
+    deploy, from embedding everything back."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    embedder: str = Field(max_length=EMBEDDER_CHARS)
+    started_at: datetime = _timestamp()
+    chosen_at: datetime = _timestamp()
+
+
 class ConversationRef(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("platform", "user_id"),)
     id: int | None = Field(default=None, primary_key=True)

@@ -15,6 +15,7 @@ from storage.models import (
     Delivery,
     DigestRun,
     DigestTarget,
+    EmbedderChoice,
     Notice,
     OutboxMessage,
     QuietPerson,
@@ -90,8 +91,19 @@ def all_submissions(session: Session) -> list[Submission]:
     return list(session.exec(query))
 
 
-def embedding_matrix(session: Session, *, held_before: datetime | None = None):
-    """(ids, theme ids with -1 for none, held flags, embeddings) of every embedded submission.
+def _made_by(embedder: str, size: int):
+    """Stored by this embedder: recorded under its name (or under none, before names were kept)
+    and of its size."""
+    named = col(Submission.embedded_by).is_(None) | (col(Submission.embedded_by) == embedder)
+    return named & (func.length(Submission.embedding) == size)
+
+
+def embedding_matrix(
+    session: Session, *, held_before: datetime | None = None, embedder: str | None = None, size: int = 0
+):
+    """(ids, theme ids with -1 for none, held flags, embeddings) of every embedded submission, or
+    with `embedder` of those that embedder made (`size` bytes long): a replica still running
+    another model may have stored a vector since, and vectors of two models never mix.
     Held: a lead pinned it, or it arrived before `held_before` and already has a theme."""
     held = col(Submission.pinned)
     if held_before is not None:
@@ -99,6 +111,8 @@ def embedding_matrix(session: Session, *, held_before: datetime | None = None):
     query = select(Submission.id, Submission.theme_id, held, Submission.embedding).where(
         col(Submission.embedding).is_not(None)
     )
+    if embedder is not None:
+        query = query.where(_made_by(embedder, size))
     rows = session.exec(query.order_by(col(Submission.id))).all()
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     themes = np.fromiter((r[1] if r[1] is not None else -1 for r in rows), dtype=np.int64, count=len(rows))
@@ -139,13 +153,65 @@ def store_embeddings(session: Session, *, vectors: dict[int, bytes], embedder: s
     session.execute(statement, [{"row_id": row_id, "vector": vector} for row_id, vector in vectors.items()])
 
 
-def unthemed_submissions(session: Session) -> list[Submission]:
+def _waiting_for_a_theme():
+    """Stored without a theme (an import, an embedding that failed) and not withdrawn, and not
+    left to a delivery that has yet to run: that delivery places its submission in the
+    transaction that marks it done, so the two never place one submission twice. (A delivery
+    leaves the received state once, for good; few are in it, and ix_delivery_pending finds them.)"""
+    running = select(Delivery.submission_id).where(
+        Delivery.state == "received", col(Delivery.submission_id).is_not(None)
+    )
+    return (
+        col(Submission.theme_id).is_(None),
+        col(Submission.withdrawn_at).is_(None),
+        col(Submission.id).not_in(running),
+    )
+
+
+def unthemed_texts(session: Session) -> list[tuple[int, str]]:
+    """(id, text) of the submissions waiting for a theme, oldest first."""
+    query = select(Submission.id, Submission.text).where(*_waiting_for_a_theme()).order_by(col(Submission.id))
+    return [(row_id, text) for row_id, text in session.exec(query)]
+
+
+def unthemed_for_update(session: Session, *, submission_ids: Sequence[int]) -> dict[int, Submission]:
+    """Those of these submissions still waiting for a theme, read again in the transaction that
+    places them and, on PostgreSQL, locked until it ends: a process that placed one meanwhile has
+    committed it, and a second one waiting here re-reads the row and leaves it out. (SQLite takes
+    one writer at a time.)"""
     query = (
         select(Submission)
-        .where(col(Submission.theme_id).is_(None), col(Submission.withdrawn_at).is_(None))
+        .where(col(Submission.id).in_(list(submission_ids)), *_waiting_for_a_theme())
         .order_by(col(Submission.id))
+        .with_for_update()
     )
-    return list(session.exec(query))
+    return {submission.id: submission for submission in session.exec(query)}
+
+
+def theme_member_vectors(
+    session: Session, *, theme_ids: Sequence[int], embedder: str, size: int
+) -> Iterable[tuple[int, bytes]]:
+    """(theme id, embedding) of the members of these themes that this embedder embedded, a few
+    hundred rows at a time (a centre needs only a running sum)."""
+    ids = list(theme_ids)
+    for start in range(0, len(ids), 900):
+        query = select(Submission.theme_id, Submission.embedding).where(
+            col(Submission.theme_id).in_(ids[start : start + 900]),
+            col(Submission.embedding).is_not(None),
+            _made_by(embedder, size),
+        )
+        yield from session.exec(query.execution_options(yield_per=500))
+
+
+def embedder_choice(session: Session) -> EmbedderChoice | None:
+    """The switch of model in force: the newest recorded."""
+    return session.exec(select(EmbedderChoice).order_by(col(EmbedderChoice.id).desc()).limit(1)).first()
+
+
+def choose_embedder(session: Session, *, embedder: str, started_at: datetime, at: datetime) -> None:
+    """Record a switch of model (a new row: the history of switches stays). Callers hold the
+    embedding job lock (storage.db.job_lock), so two processes never read and record at once."""
+    session.add(EmbedderChoice(embedder=embedder, started_at=started_at, chosen_at=at))
 
 
 def move_submissions(session: Session, *, submission_ids: Sequence[int], theme_id: int) -> None:
