@@ -19,6 +19,27 @@ POSTGRES_URL = os.environ.get("FRICTIONLOG_TEST_POSTGRES", "postgresql+psycopg:/
 LEAD = "U-LEAD"
 # A Wednesday, so "this week" and "last week" both have room in tests.
 START = datetime(2026, 11, 18, 10, 0, tzinfo=UTC)
+# Three problems, four reports each, in the words agents use.
+TOPICS = {
+    "refund": [
+        "refund approval from a supervisor takes three days",
+        "supervisor approval for every refund over fifty dollars is slow",
+        "refunds wait days for supervisor approval",
+        "another refund stuck waiting for supervisor approval",
+    ],
+    "hold": [
+        "phone hold times over forty minutes in the evening",
+        "callers on hold for forty minutes again tonight",
+        "evening phone hold times are terrible, forty minutes",
+        "hold times on the phone queue hit forty minutes",
+    ],
+    "tracking": [
+        "tracking link in the shipping email is broken",
+        "the shipping email tracking link gives a 404",
+        "broken tracking link in every shipping confirmation email",
+        "customers cannot open the tracking link in the shipping email",
+    ],
+}
 
 
 def _postgres_or_skip():

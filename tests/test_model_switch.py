@@ -19,30 +19,10 @@ from digests.themes import HASHING
 from storage import queries
 from storage.db import make_engine
 from storage.models import EmbedderChoice, Submission, Theme
-from tests.conftest import ask
+from tests.conftest import TOPICS, ask
 from tests.loopback import served
 
-TEXTS = {
-    "refund": [
-        "refund approval from a supervisor takes three days",
-        "supervisor approval for every refund over fifty dollars is slow",
-        "refunds wait days for supervisor approval",
-        "another refund stuck waiting for supervisor approval",
-    ],
-    "hold": [
-        "phone hold times over forty minutes in the evening",
-        "callers on hold for forty minutes again tonight",
-        "evening phone hold times are terrible, forty minutes",
-        "hold times on the phone queue hit forty minutes",
-    ],
-    "tracking": [
-        "tracking link in the shipping email is broken",
-        "the shipping email tracking link gives a 404",
-        "broken tracking link in every shipping confirmation email",
-        "customers cannot open the tracking link in the shipping email",
-    ],
-}
-ALL = [text for texts in TEXTS.values() for text in texts]
+ALL = [text for texts in TOPICS.values() for text in texts]
 WAIT = 20  # seconds: far more than any step here takes, so a failure is a hang, not a slow machine
 
 
@@ -243,7 +223,7 @@ def test_serve_embeds_stored_submissions_again_once_at_start_up_while_new_report
         caplog.text
     )
     # The themes have this model's centres already: a new report joins one, before any re-clustering.
-    assert "joined T-" in ask(switched, "U-later", TEXTS["refund"][0]).text
+    assert "joined T-" in ask(switched, "U-later", TOPICS["refund"][0]).text
 
     caplog.clear()
     turned.seen.clear()
@@ -339,7 +319,7 @@ def test_a_replica_still_on_the_old_model_leaves_stored_vectors_alone_in_a_rolli
         assert old_model.embedded == 0 and old.theming.embed_again() == 0
         assert old.theming.catch_up().newer_model == "turned-hashing"
         # The old replica still logs what it is sent, with its model; the new one brings that over.
-        ask(old, "U-old", TEXTS["hold"][0])
+        ask(old, "U-old", TOPICS["hold"][0])
         with Session(engine) as session:  # a re-clustering never mixes the old replica's vectors in
             ids, *_ = queries.embedding_matrix(session, embedder="turned-hashing", size=4 * new_model.dimension)
             assert len(ids) == len(rows(engine)) - 1

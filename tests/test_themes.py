@@ -11,28 +11,7 @@ from digests.clustering import cluster, neighbour_graph
 from digests.themes import keep_apart, keep_distinct, match_clusters, same_problem_pairs
 from storage import queries
 from storage.models import Submission, Theme
-from tests.conftest import LEAD, ask, press
-
-TOPICS = {
-    "refund": [
-        "refund approval from a supervisor takes three days",
-        "supervisor approval for every refund over fifty dollars is slow",
-        "refunds wait days for supervisor approval",
-        "another refund stuck waiting for supervisor approval",
-    ],
-    "hold": [
-        "phone hold times over forty minutes in the evening",
-        "callers on hold for forty minutes again tonight",
-        "evening phone hold times are terrible, forty minutes",
-        "hold times on the phone queue hit forty minutes",
-    ],
-    "tracking": [
-        "tracking link in the shipping email is broken",
-        "the shipping email tracking link gives a 404",
-        "broken tracking link in every shipping confirmation email",
-        "customers cannot open the tracking link in the shipping email",
-    ],
-}
+from tests.conftest import LEAD, TOPICS, ask, press
 
 
 def log_topics(service, user_prefix="U"):
