@@ -4,7 +4,7 @@ process, timing `frictionlog cluster`'s own re-clustering and its peak memory.
 Submissions are synthetic from real MiniLM embeddings of CLINC150 (each a real embedding plus
 a little noise, renormalised), already placed in themes as they would be at submit time.
 
-    python bench/themes_scale.py [--sizes 10000 50000 100000]
+    python bench/themes_scale.py [--sizes 10000 50000 100000] [--model minilm|mpnet]
 """
 
 import argparse
@@ -18,20 +18,24 @@ from pathlib import Path
 import numpy as np
 from common import ROOT, SHARED, machine, peak_rss_mb, read_labelled, scores
 
-CACHE = ROOT / "bench" / "results" / "clinc_test_minilm.npy"
+
+def cache(model: str) -> Path:
+    return ROOT / "bench" / "results" / f"clinc_test_{model}.npy"
 
 
-def base_embeddings() -> np.ndarray:
-    if not CACHE.exists():
+def base_embeddings(model: str) -> np.ndarray:
+    """The model's embeddings of CLINC150 test, made once and kept in bench/results/."""
+    path = cache(model)
+    if not path.exists():
         from digests.embeddings import LocalEmbedder
 
         texts, _ = read_labelled(SHARED / "test.csv")
-        CACHE.parent.mkdir(parents=True, exist_ok=True)
-        np.save(CACHE, LocalEmbedder().embed(texts))
-    return np.load(CACHE)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, LocalEmbedder(model).embed(texts))
+    return np.load(path)
 
 
-def child(size: int) -> None:
+def child(size: int, model: str) -> None:
     from sqlmodel import Session
 
     from adapters.wiring import build_service
@@ -40,13 +44,18 @@ def child(size: int) -> None:
     from storage.models import Theme, vector_to_bytes
 
     texts, labels = read_labelled(SHARED / "test.csv")
-    base = np.load(CACHE)
+    base = np.load(cache(model))
     rng = np.random.default_rng(size)
     source = rng.integers(0, len(base), size)
     vectors = normalise(base[source] + rng.normal(scale=0.02, size=(size, base.shape[1])).astype(np.float32))
     names = sorted(set(labels))
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(database_url=f"sqlite:///{Path(folder) / 'scale.db'}", embeddings="local", _env_file=None)
+        settings = Settings(
+            database_url=f"sqlite:///{Path(folder) / 'scale.db'}",
+            embeddings="local",
+            embedding_model=model,
+            _env_file=None,
+        )
         service = build_service(settings)
         now = datetime.now(UTC)
         with Session(service.engine) as session:
@@ -90,14 +99,14 @@ def child(size: int) -> None:
         )
 
 
-def assignment_latency(themes: int = 10_000, submissions: int = 2_000) -> tuple[float, float]:
+def assignment_latency(model: str, themes: int = 10_000, submissions: int = 2_000) -> tuple[float, float]:
     """Joining a theme at submit time, after the embedding: p50 and p99 in milliseconds over
     `themes` live centroids (the in-memory index `frictionlog serve` keeps)."""
     from digests.embeddings import normalise
     from digests.themes import SENTENCE_MODEL, nearest_theme
     from digests.theming import ThemeIndex
 
-    base = np.load(CACHE)
+    base = np.load(cache(model))
     rng = np.random.default_rng(1)
     centroids = normalise(
         base[rng.integers(0, len(base), themes)] + rng.normal(scale=0.05, size=(themes, base.shape[1]))
@@ -116,7 +125,7 @@ def assignment_latency(themes: int = 10_000, submissions: int = 2_000) -> tuple[
     return float(np.percentile(times, 50)), float(np.percentile(times, 99))
 
 
-def placement_latency(themes: int = 10_000, submissions: int = 300) -> tuple[float, float]:
+def placement_latency(model: str, themes: int = 10_000, submissions: int = 300) -> tuple[float, float]:
     """Placing one submission through the product (`Theming.place`, what a DM runs after its
     embedding) with `themes` live themes stored in SQLite: p50 and p99 in milliseconds, database
     reads and writes and the commit included."""
@@ -126,14 +135,19 @@ def placement_latency(themes: int = 10_000, submissions: int = 300) -> tuple[flo
     from storage.db import session_scope
     from storage.models import Submission, Theme, vector_to_bytes
 
-    base = np.load(CACHE)
+    base = np.load(cache(model))
     rng = np.random.default_rng(2)
     centroids = normalise(
         base[rng.integers(0, len(base), themes)] + rng.normal(scale=0.05, size=(themes, base.shape[1]))
     )
     probes = normalise(base[rng.integers(0, len(base), submissions)])
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(database_url=f"sqlite:///{Path(folder) / 'place.db'}", embeddings="local", _env_file=None)
+        settings = Settings(
+            database_url=f"sqlite:///{Path(folder) / 'place.db'}",
+            embeddings="local",
+            embedding_model=model,
+            _env_file=None,
+        )
         service = build_service(settings)
         now = datetime.now(UTC)
         with session_scope(service.engine) as session:
@@ -157,19 +171,23 @@ def placement_latency(themes: int = 10_000, submissions: int = 300) -> tuple[flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 50_000, 100_000])
+    parser.add_argument("--model", default="minilm", choices=["minilm", "mpnet"], help="the local model's vectors")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child)
+        child(args.child, args.model)
         return
-    base_embeddings()
-    print(f"Re-theming stored submissions · {machine()}")
+    base_embeddings(args.model)
+    print(f"Re-theming stored submissions, {args.model} vectors · {machine()}")
     print()
     print("| submissions | re-clustering (CPU time) | peak memory (whole process) | themes | NMI vs source labels |")
     print("|---:|---:|---:|---:|---:|")
     for size in args.sizes:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", str(size)], capture_output=True, text=True, check=False
+            [sys.executable, __file__, "--child", str(size), "--model", args.model],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         line = [row for row in out.stdout.splitlines() if row.count("\t") == 5]
         if out.returncode or not line:
@@ -178,10 +196,10 @@ def main() -> None:
             continue
         _, seconds, cpu, peak, themes, nmi = line[-1].split("\t")
         print(f"| {size:,} | {seconds} s ({cpu} s) | {int(peak):,} MB | {themes} | {nmi} |", flush=True)
-    p50, p99 = assignment_latency()
+    p50, p99 = assignment_latency(args.model)
     print(f"\nJoining a theme at submit time with 10,000 live themes: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     print("(after the embedding; nearest centroid and the centroid update).")
-    p50, p99 = placement_latency()
+    p50, p99 = placement_latency(args.model)
     print(f"The same through the product on SQLite (store, place, commit): p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     print("\nTime covers the whole re-clustering: reading embeddings, clustering, matching to")
     print("existing themes, writing theme ids, recomputing centroids and titles. CPU time counts every")
