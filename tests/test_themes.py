@@ -169,6 +169,27 @@ def test_lead_merge_and_split_survive_reclustering(service, clock):
     assert "merged into" in ask(service, "x", f"theme T-{hold}").text
 
 
+def test_a_theme_that_grew_mixed_comes_apart_at_reclustering(service, clock):
+    # Submit-time joining can put one problem's reports into another's theme (nobody merged them):
+    # re-clustering gives them a theme of their own, and the mixed theme keeps its key and owner.
+    log_topics(service)
+    service.theming.recluster(clock())
+    refund, hold = themes_by_submission(service)[1], themes_by_submission(service)[5]
+    with Session(service.engine) as session:
+        for submission in session.exec(select(Submission).where(Submission.theme_id == hold)):
+            submission.theme_id = refund
+        session.get(Theme, refund).size, session.get(Theme, hold).size = 8, 0
+        session.commit()
+    assert ask(service, LEAD, f"assign T-{refund} @dana").ok
+    service.theming.recluster(clock())
+    after = themes_by_submission(service)
+    refunds, holds = {after[s] for s in range(1, 5)}, {after[s] for s in range(5, 9)}
+    assert len(refunds) == len(holds) == 1 and refunds != holds  # apart again, each whole
+    assert refund in refunds | holds
+    with Session(service.engine) as session:
+        assert session.get(Theme, refund).owner == "dana" and session.get(Theme, refund).size == 4
+
+
 def test_a_merge_holds_even_where_another_theme_outnumbers_it(service, clock):
     log_topics(service)
     service.theming.recluster(clock())
