@@ -84,6 +84,11 @@ def one_per_person(ranked: list[tuple[str, str | None]]) -> list[str]:
     return texts
 
 
+# Reports read to name a theme at the moment a second reporter joins it: enough for two people's
+# words, few enough that the join stays quick.
+PLACEHOLDER_READ = 20
+
+
 def not_yet_named(theme: Theme) -> str:
     """The title of a theme whose reporters share no words yet (or that has one reporter): its
     key keeps it apart from the others; the next re-clustering names it."""
@@ -271,6 +276,8 @@ class Theming:
                     theme.size += 1
                     theme.updated_at = now
                     session.add(theme)
+                    if not theme.title_locked and theme.title == not_yet_named(theme):
+                        self._name_when_grounded(session, theme, submission)
                 submission.theme_id = theme.id
                 session.add(submission)
 
@@ -654,6 +661,15 @@ class Theming:
             target.owner, target.owner_platform = theme.owner, theme.owner_platform
         moves[theme.id] = target.id
         session.add(target)
+
+    def _name_when_grounded(self, session: Session, theme: Theme, joining: Submission) -> None:
+        """A theme not yet named is named as soon as a second reporter's words can ground a title,
+        not at the next re-clustering: the one who just joined it is told a title, not a key."""
+        members = queries.submissions_of_theme(session, theme_id=theme.id, limit=PLACEHOLDER_READ)
+        name = self._name_one(session, [s.id for s in members if s.id != joining.id] + [joining.id])
+        if name.title:
+            theme.summary, theme.named_size = name.summary, theme.size
+            give_titles(session, [(theme, name)])
 
     def _name_one(self, session: Session, submission_ids: list[int]) -> ThemeName:
         """A name for one group of submissions (a split, what a withdrawal left)."""

@@ -70,10 +70,21 @@ def test_a_lone_report_waits_for_a_second_reporter_before_it_is_named(service):
         theme = queries.unmerged_themes(session)[0]
     assert theme.title == f"Not yet named ({theme.key})"
     assert theme.key in reply.text
+    # The same person again names nothing; a second reporter's words name it at once.
+    ask(service, "U1", "the warehouse scanner app crashes when scanning pallets, again")
+    with Session(service.engine) as session:
+        assert queries.unmerged_themes(session)[0].title == f"Not yet named ({theme.key})"
+    reply = ask(service, "U2", "scanner app crashes every time we scan a pallet in the warehouse")
+    with Session(service.engine) as session:
+        [named] = queries.unmerged_themes(session)
+    assert named.key == theme.key and not named.title.startswith("Not yet named")
+    assert {"scanner", "crashes"} & set(named.title.lower().split())
+    assert named.title in reply.text
 
 
 def test_a_leads_rename_wins_over_every_automatic_title(service, clock):
-    from tests.test_themes import TOPICS, log_topics
+    from tests.conftest import TOPICS
+    from tests.test_themes import log_topics
 
     log_topics(service)
     service.theming.recluster(clock())
