@@ -53,6 +53,7 @@ REPLY = TypeAdapter(Reply)
 DIGEST = TypeAdapter(Digest)
 RECIPIENT = TypeAdapter(dict)
 NOTIFICATION = TypeAdapter(Notification)
+NOTIFICATIONS = TypeAdapter(list[Notification])  # a batch's: each held message's own notice
 # How long the message that takes a person's last place of the day waits for others to join it.
 BATCH_WAIT = timedelta(minutes=10)
 # Called in the transaction that marks a digest sent (bot/seen_by_leadership.py).
@@ -331,6 +332,12 @@ class Outbox:
             return []
         first = replies[0][0]
         numbers = ", ".join(f"#{row.id}" for row, _ in replies)
+        # Whoever a held message would have told, had it not reached its person, still hears.
+        notices = [
+            NOTIFICATION.validate_json(raw)
+            for row, _ in replies
+            if (raw := self.sealer.open_bytes(row.if_undeliverable_sealed)) is not None
+        ]
         batch = OutboxMessage(
             platform=first.platform,
             kind="notify",
@@ -338,6 +345,7 @@ class Outbox:
             recipient_sealed=first.recipient_sealed,
             body_sealed=self.sealer.seal_bytes(REPLY.dump_json(together([r for _, r in replies], self.budget))),
             recipient_hash=first.recipient_hash,
+            if_undeliverable_sealed=self.sealer.seal_bytes(NOTIFICATIONS.dump_json(notices)) if notices else None,
             budgeted=True,
             state="pending",
             attempts=1,
@@ -427,13 +435,17 @@ class Outbox:
             queries.record_parts_sent(session, message_id=message_id, worker=self.worker, parts_done=done)
 
     def _tell_instead(self, message: Claimed, reason: str) -> None:
-        """The message cannot reach its person: whoever it names (a lead) hears why."""
-        if message.if_undeliverable is None:
+        """The message cannot reach its person: whoever it names (a lead) hears why; for a batch,
+        whoever each of its held messages names."""
+        raw = message.if_undeliverable
+        if raw is None:
             return
-        notice = NOTIFICATION.validate_json(message.if_undeliverable)
-        notice = replace(notice, text=f"{notice.text} Reason: {reason}.")
+        notices = (
+            NOTIFICATIONS.validate_json(raw) if raw.lstrip().startswith(b"[") else [NOTIFICATION.validate_json(raw)]
+        )
         with session_scope(self.engine) as session:
-            enqueue_notification(session, self.sealer, notice)
+            for notice in notices:
+                enqueue_notification(session, self.sealer, replace(notice, text=f"{notice.text} Reason: {reason}."))
 
     def _plain_fallback(self, message: Claimed) -> None:
         """The reply could not go where it was asked: tell the sender directly, in plain text."""

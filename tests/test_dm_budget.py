@@ -16,7 +16,7 @@ from bot.messages import Button, Notification
 from bot.outbox import enqueue_notification
 from bot.people import Person
 from bot.pipeline import delivery_worker
-from bot.router import Router
+from bot.router import Router, SendFailed
 from storage.db import session_scope
 from storage.models import OutboxMessage
 from tests.conftest import LEAD, ask
@@ -126,6 +126,34 @@ def test_a_lead_assigning_many_themes_to_one_owner_reaches_them_within_the_budge
     owned = [line for item in owner_notes for line in item.text.splitlines() if line.startswith("You now own")]
     assert len(owned) == assigned  # every assignment reached its owner
     assert len(inbox.to(LEAD, "reply")) == 7  # the lead's own replies are not budgeted
+
+
+class Refusing(Inbox):
+    """A platform on which one person cannot be written to (they blocked the bot)."""
+
+    def __init__(self, refused: str):
+        super().__init__()
+        self.refused = refused
+
+    async def notify(self, user_id: str, message) -> None:
+        if user_id == self.refused:
+            raise SendFailed("cannot_dm_bot", permanent=True)
+        await super().notify(user_id, message)
+
+
+def test_a_lead_hears_of_every_assignment_that_could_not_reach_its_owner_batched_or_not(service, clock):
+    for n, text in enumerate(PROBLEMS):
+        ask(service, f"U{n}", text)
+    assert all(ask(service, LEAD, f"assign T-{key} @dana").ok for key in range(1, 8))
+    inbox = Refusing("dana")
+    deliver(service, inbox)
+    clock.advance(minutes=10)  # the rest go to dana together, and fail together
+    deliver(service, inbox)
+    deliver(service, inbox)
+    told = [item.text for item in inbox.to(LEAD) if "could not be told" in item.text]
+    assert sorted(text.split("'")[0] for text in told) == [f"T-{key}" for key in range(1, 8)]
+    assert all(text.endswith("Reason: cannot_dm_bot.") for text in told)
+    assert "batched" in states(service).values()
 
 
 def test_racing_workers_keep_the_budget(service, clock):
