@@ -24,7 +24,16 @@ CHAT_STOP_WORDS = frozenset(
     "ve ll don didn doesn isn wasn aren t s m re d lol omg ok okay thing things every literally "
     "going make makes made know way lot lots".split()
 )
-STOP_WORDS = list(ENGLISH_STOP_WORDS | CHAT_STOP_WORDS)
+# scikit-learn's English list is an old search-engine list: beside function words it holds nouns,
+# verbs and adjectives that name a problem ("water bill due", "call", "find my phone", "name",
+# "fire", "system", "interest"). Those are content words here: they may stand in a title, and
+# like any content word only when two reporters used them. Light verbs ("get", "take", "put",
+# "keep") and quantities stay stop words.
+NAMING_WORDS = frozenset(
+    "amount bill bottom call cry describe detail due empty fill find fire found front full interest "
+    "move name part serious show side system thick thin top".split()
+)
+STOP_WORDS = list((ENGLISH_STOP_WORDS - NAMING_WORDS) | CHAT_STOP_WORDS)
 _STOP = frozenset(STOP_WORDS)
 MAX_TITLE_WORDS = 8
 # A model's title stays as short as before: it has no submission's word order to lean on.
