@@ -39,7 +39,10 @@ from storage.models import (
 )
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
-REPRESENTATIVES = 8
+REPRESENTATIVES = 8  # texts a title model is sent
+# The offline namer reads more: a word that names the problem is more often shared by two of
+# sixteen reporters than by two of eight, and it is only read here, never sent anywhere.
+NAMING_TEXTS = 16
 TOO_FEW = 6  # submissions: below this, re-clustering keeps the themes there are
 
 
@@ -69,9 +72,9 @@ class CatchUp:
     newer_model: str | None = None  # as in ReclusterResult: then nothing was done
 
 
-def one_per_person(ranked: list[tuple[str, str | None]]) -> list[str]:
-    """The most representative texts, at most one per person (an unknown author counts as
-    someone new): one person saying a thing twice cannot make it look grounded to the namer."""
+def one_per_person(ranked: list[tuple[str, str | None]], limit: int = REPRESENTATIVES) -> list[str]:
+    """The most representative texts (`limit` of them), at most one per person (an unknown author
+    counts as someone new): one person saying a thing twice cannot make it look grounded to the namer."""
     seen: set[str] = set()
     texts = []
     for text, author in ranked:
@@ -79,7 +82,7 @@ def one_per_person(ranked: list[tuple[str, str | None]]) -> list[str]:
             texts.append(text)
         if author is not None:
             seen.add(author)
-        if len(texts) == REPRESENTATIVES:
+        if len(texts) == limit:
             break
     return texts
 
@@ -646,7 +649,7 @@ class Theming:
             ranked = ids[group][representative_order(vectors[group], centre)]
             theme.example_submission_id = int(ranked[0])
             theme.updated_at = now
-            representatives[theme_id] = ranked[: 3 * REPRESENTATIVES]  # room to pick one per person
+            representatives[theme_id] = ranked[: 3 * NAMING_TEXTS]  # room to pick one per person
             session.add(theme)
         queries.move_votes(session, moves=moves)
         return emptied, representatives
@@ -684,7 +687,7 @@ class Theming:
         returns those themes and their texts, for a model to name afterwards."""
         themes = queries.themes_by_ids(session, theme_ids=list(representatives))
         rows = queries.texts_and_authors(session, submission_ids=[int(i) for r in representatives.values() for i in r])
-        groups = [one_per_person([rows[int(i)] for i in representatives[t.id]]) for t in themes]
+        groups = [one_per_person([rows[int(i)] for i in representatives[t.id]], NAMING_TEXTS) for t in themes]
         stale = [
             i
             for i, t in enumerate(themes)
@@ -698,7 +701,11 @@ class Theming:
             themes[i].summary, themes[i].named_size = name.summary, themes[i].size
         give_titles(session, [(themes[i], name) for i, name in zip(stale, names, strict=True)])
         # A model names only what at least two people said: one person's words are not a theme's.
-        return [(themes[i].id, groups[i], name) for i, name in zip(stale, names, strict=True) if len(groups[i]) >= 2]
+        return [
+            (themes[i].id, groups[i][:REPRESENTATIVES], name)
+            for i, name in zip(stale, names, strict=True)
+            if len(groups[i]) >= 2
+        ]
 
     def _name_with_model(self, to_name: list[tuple[int, list[str], ThemeName]]) -> None:
         if self.title_model is None:
