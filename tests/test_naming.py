@@ -1,0 +1,111 @@
+"""How the offline namer chooses: which words may name a theme, and which phrase names it.
+
+The end-to-end rules (a fixed labelled sample, the hostile reporter, a lead's rename) are in
+tests/test_titles.py; these pin the choices behind them on small, hand-made themes."""
+
+import json
+
+import numpy as np
+
+from bot.service import FrictionService
+from digests.embeddings import HashingEmbedder
+from digests.naming import PhraseNamer, is_content, supported_phrases
+from digests.theming import REPRESENTATIVES
+from tests.conftest import ask
+from tests.test_openai_models import chat_server, title_model
+
+BILLS = [
+    "my water bill is due tomorrow and i can't see the amount",
+    "when is the water bill due this month",
+    "customer asks when the water bill is due",
+    "water bill due date is missing from the app",
+]
+CALLS = [
+    "the app won't let me call the branch",
+    "customer cannot call the branch from the app",
+    "call the branch button does nothing",
+]
+NAMES = [
+    "changing the name on an account takes a week",
+    "customer wants to change the name on the account",
+    "name change on a joint account is stuck",
+]
+
+
+def test_nouns_and_verbs_that_name_a_problem_are_content_words():
+    # scikit-learn's English stop list holds them; a bank's themes need them.
+    for word in ("bill", "call", "name", "amount", "interest", "system", "find", "due"):
+        assert is_content(word), word
+    for word in ("the", "and", "get", "take", "keep", "please", "customer"):
+        assert not is_content(word), word
+
+
+def test_domain_words_tell_themes_apart_in_their_titles():
+    titles = [name.title.lower() for name in PhraseNamer().name([BILLS, CALLS, NAMES])]
+    assert "bill" in titles[0] and "due" in titles[0]
+    assert "call" in titles[1]
+    assert "name" in titles[2]
+    assert len(set(titles)) == 3
+
+
+def test_a_content_word_still_needs_two_reporters():
+    # "system" became a content word: one reporter saying it cannot put it in a title.
+    support = PhraseNamer._support(["the booking system is down again", "bookings fail all morning"])
+    assert not any("system" in " ".join(p).lower() for p in supported_phrases("the booking system is down", support))
+
+
+# Hand-made vectors: "card" is what the first two themes share, "declined" what the first and
+# the third share; each theme is mostly about its object, as a bank's themes are.
+DIRECTIONS = {"card": 0, "declined": 1, "stolen": 2, "loan": 3}
+
+
+def bag_of_words(texts: list[str]) -> np.ndarray:
+    vectors = np.zeros((len(texts), len(DIRECTIONS)), dtype=np.float32)
+    for row, text in enumerate(texts):
+        for word in text.lower().split():
+            if word in DIRECTIONS:
+                vectors[row, DIRECTIONS[word]] += 1.0
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+CARD_DECLINED = ["card declined", "my card declined", "card declined again", "the card declined twice"]
+CARD_STOLEN = ["card stolen", "my card stolen", "card stolen again", "the card stolen twice"]
+LOAN_DECLINED = ["loan declined", "my loan declined", "loan declined again", "the loan declined twice"]
+GROUPS = [CARD_DECLINED, CARD_STOLEN, LOAN_DECLINED]
+CENTRES = np.array([[3.0, 1.0, 0.0, 0.0], [3.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 3.0]])
+
+
+def test_the_title_tells_its_theme_from_its_neighbours():
+    # "Card" is the phrase closest to the first theme's centre (0.95 against 0.89 for "Card
+    # declined"), but it fits the stolen-card theme as well; "Declined" fits the loan theme as
+    # well. "Card declined" is the one a reader can tell from both: the domain word stays
+    # because it tells this theme from another.
+    unit = CENTRES / np.linalg.norm(CENTRES, axis=1, keepdims=True)
+    card, card_declined = bag_of_words(["card", "card declined"])
+    assert card @ unit[0] > card_declined @ unit[0]
+    names = PhraseNamer(embed=bag_of_words).name(GROUPS, CENTRES)
+    assert names[0].title == "Card declined"
+    assert {"Card", "Declined"} <= set(names[0].alternatives)  # for when another theme has the title
+
+
+def test_one_theme_alone_gets_the_phrase_closest_to_its_centre():
+    names = PhraseNamer(embed=bag_of_words).name([CARD_DECLINED], CENTRES[:1])
+    assert names[0].title == "Card"  # nothing to tell it from: the phrase nearest what it is about
+
+
+def test_naming_some_themes_reads_all_of_them_for_contrast():
+    everything = PhraseNamer(embed=bag_of_words).name(GROUPS, CENTRES)
+    some = PhraseNamer(embed=bag_of_words).name(GROUPS, CENTRES, wanted=[2, 0])
+    assert some == [everything[2], everything[0]]
+
+
+def test_a_title_model_is_sent_at_most_the_usual_texts(engine, settings, clock):
+    """The offline namer reads up to 16 reporters' texts; a model is still sent at most 8."""
+    answer = json.dumps({"title": "Refunds wait for supervisor approval", "summary": "Agents wait days."})
+    with chat_server(answer) as server:
+        service = FrictionService(engine, settings, HashingEmbedder(), clock=clock, title_model=title_model(server))
+        for n in range(20):
+            ask(service, f"U{n}", f"refund {n} waits days for supervisor approval")
+        service.theming.recluster(clock())
+        sent = [json.loads(call.json()["messages"][1]["content"].split("\n", 1)[1]) for call in server.calls]
+    assert sent and all(2 <= len(texts) <= REPRESENTATIVES for texts in sent)
