@@ -5,7 +5,9 @@ all-MiniLM-L6-v2 is the majority label of its theme's members. Themes come from 
 own import and re-clustering (no k). Offline titles are what frictionlog shows without a
 language model; with FRICTIONLOG_OPENAI_CHAT_MODEL (and OPENAI_BASE_URL / OPENAI_API_KEY)
 set, the model's titles are measured too. Beside them, in the same run: each theme's most
-central submission as is (no rules), and the keyword lists titles used to be.
+central submission as is (no rules), the keyword lists titles used to be, and the theme's centre
+itself, as if a title's vector could sit exactly there: about what a choice guided by the centre
+can reach.
 
 By default three sets, side by side: CLINC150 test; a seeded sample of 4,500 CLINC150 rows that
 are not in test.csv (texts no naming rule was looked at on); and SNIPS. A label's name is read
@@ -35,7 +37,7 @@ from bot.settings import Settings
 from bot.transfer import import_rows
 from digests.naming import CHAT_STOP_WORDS, is_content, word_key
 from storage import queries
-from storage.models import CLOSED_STATUSES
+from storage.models import CLOSED_STATUSES, bytes_to_vector
 
 WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?")
 PLACEHOLDER = re.compile(r"Not yet named \(T-\d+\)$")
@@ -77,8 +79,8 @@ def label_words(label: str) -> str:
 
 
 def themes_of(texts: list[str], model: str):
-    """Import and re-cluster through the product; each open theme's title, members and example,
-    the embedder, and how long re-clustering took and how much of it the offline namer took."""
+    """Import and re-cluster through the product; each open theme's title, members, example and
+    centre, the embedder, and how long re-clustering took and how much of it the offline namer took."""
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(
             database_url=f"sqlite:///{Path(folder) / 'naming.db'}",
@@ -99,9 +101,8 @@ def themes_of(texts: list[str], model: str):
             for theme in queries.unmerged_themes(session):
                 members = [row_of[s.id] for s in queries.submissions_of_theme(session, theme_id=theme.id)]
                 if members and theme.status not in CLOSED_STATUSES:
-                    themes.append(
-                        (theme.title, members, theme.example_submission_id and row_of[theme.example_submission_id])
-                    )
+                    example = theme.example_submission_id and row_of[theme.example_submission_id]
+                    themes.append((theme.title, members, example, bytes_to_vector(theme.centroid)))
         embedder = service.theming.embedder
         service.engine.dispose()
     return themes, embedder, seconds, naming[0]
@@ -195,9 +196,9 @@ def main() -> None:
         for run_name, run_model in runs:
             themes, embedder, seconds, naming = themes_of(texts, run_model)
             label_vectors = embedder.embed([label_words(label) for label in labels])
-            groups = [[texts[i] for i in members] for _, members, _ in themes]
-            majority = [Counter(truth[members]).most_common(1)[0][0] for _, members, _ in themes]
-            titles = [t for t, _, _ in themes]
+            groups = [[texts[i] for i in members] for _, members, _, _ in themes]
+            majority = [Counter(truth[members]).most_common(1)[0][0] for _, members, _, _ in themes]
+            titles = [t for t, _, _, _ in themes]
             rows.append(measure(run_name, titles, majority, labels, label_vectors, embedder, groups))
             print(
                 f"  {run_name}: {len(themes)} themes; re-clustering took {seconds:.1f} s, "
@@ -206,16 +207,20 @@ def main() -> None:
             )
             if not run_model:
                 against = (majority, labels, label_vectors, embedder, groups)
-                central = [texts[example] for _, _, example in themes]
+                central = [texts[example] for _, _, example, _ in themes]
                 rows.append(measure("most central submission, as is", central, *against))
                 rows.append(measure("keyword lists (before)", keyword_titles(groups), *against))
+                centres = np.stack([centre for _, _, _, centre in themes])
+                nearest = np.argmax(centres @ label_vectors.T, axis=1)
+                centre_hits = np.mean([labels[n] == m for n, m in zip(nearest, majority, strict=True)])
                 examples = list(zip(titles, majority, strict=True))
-                summary.append((labelled.name, len(themes), naming, [row[1] for row in rows]))
+                summary.append((labelled.name, len(themes), naming, [row[1] for row in rows], centre_hits))
         print()
         print("| titles | hits | repeating a word | open themes sharing a title | breaking a rule | not yet named |")
         print("|---|---:|---:|---:|---:|---:|")
         for name, hits, repeated, shared, broken, unnamed in rows:
             print(f"| {name} | {hits:.1%} | {repeated:.1%} | {shared} | {broken} | {unnamed} |")
+        print(f"| the theme's centre itself (a vector, no title) | {summary[-1][4]:.1%} | — | — | — | — |")
         if number == 0 and args.examples:
             print(f"\n{args.examples} offline titles beside their theme's majority label:\n")
             print("| title | label |\n|---|---|")
@@ -223,11 +228,14 @@ def main() -> None:
             for title, label in examples[::step][: args.examples]:
                 print(f"| {title} | {label} |")
         print(flush=True)
-    print("Hits side by side (offline titles meet every rule; the other two rows do not):\n")
-    print("| set | themes | offline (frictionlog) | most central submission, as is | keyword lists (before) | naming |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for name, count, naming, (offline, central, keywords, *_) in summary:
-        print(f"| {name} | {count} | {offline:.1%} | {central:.1%} | {keywords:.1%} | {naming:.2f} s |")
+    print("Hits side by side (offline titles meet every rule; central submissions and keyword lists do not):\n")
+    print(
+        "| set | themes | offline (frictionlog) | most central submission, as is | keyword lists (before) "
+        "| the theme's centre itself | naming |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, count, naming, (offline, central, keywords, *_), centre in summary:
+        print(f"| {name} | {count} | {offline:.1%} | {central:.1%} | {keywords:.1%} | {centre:.1%} | {naming:.2f} s |")
 
 
 if __name__ == "__main__":
