@@ -70,16 +70,26 @@ class TitleModel(Protocol):
 MARKUP = re.compile(r"[<>@#*_`\[\]{}|]|https?:|www\.|\n")
 
 
+def _grounding_words(title: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z]+", title.lower()) if len(w) > 2 and w not in ENGLISH_STOP_WORDS]
+
+
 def grounded(title: str, texts: Sequence[str]) -> bool:
     """Most of the title's words must appear in at least two of the texts (one, if there is
     only one): a single submission cannot put its own words into a theme's title."""
-    words = [w for w in re.findall(r"[a-z]+", title.lower()) if len(w) > 2 and w not in ENGLISH_STOP_WORDS]
+    words = _grounding_words(title)
     if not words:
         return False
     needed = 2 if len(texts) > 1 else 1
     stems = [{w[:4] for w in re.findall(r"[a-z]+", text.lower()) if len(w) > 2} for text in texts]
     supported = sum(1 for w in words if sum(w[:4] in s for s in stems) >= needed)
     return supported * 2 >= len(words)
+
+
+def lost_its_grounding(title: str, texts: Sequence[str]) -> bool:
+    """A title its theme's reporters no longer ground (by the rule a model's title passed): its
+    members changed, and the words that made it are now one person's, or nobody's."""
+    return bool(_grounding_words(title)) and not grounded(title, texts)
 
 
 def validated(name: ThemeName, texts: Sequence[str]) -> ThemeName | None:

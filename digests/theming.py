@@ -16,7 +16,15 @@ from sqlmodel import Session
 
 from digests.clustering import NeighbourGraph, cluster, neighbour_graph
 from digests.embeddings import Embedder, normalise
-from digests.naming import PhraseNamer, ThemeName, TitleModel, name_with_model, needs_name, representative_order
+from digests.naming import (
+    PhraseNamer,
+    ThemeName,
+    TitleModel,
+    lost_its_grounding,
+    name_with_model,
+    needs_name,
+    representative_order,
+)
 from digests.themes import (
     keep_apart,
     keep_distinct,
@@ -691,7 +699,12 @@ class Theming:
         stale = [
             i
             for i, t in enumerate(themes)
-            if needs_name(t.size, t.named_size, t.title_locked) or not t.title or t.title == not_yet_named(t)
+            if needs_name(t.size, t.named_size, t.title_locked)
+            or not t.title
+            or t.title == not_yet_named(t)
+            # Its members changed though its size did not: the reporters whose words made the
+            # title may have gone to another theme, and one person's words must not stay on.
+            or (not t.title_locked and lost_its_grounding(t.title, groups[i]))
         ]
         if not stale:
             return []

@@ -6,11 +6,14 @@ tests/test_titles.py; these pin the choices behind them on small, hand-made them
 import json
 
 import numpy as np
+from sqlmodel import Session
 
 from bot.service import FrictionService
 from digests.embeddings import HashingEmbedder
 from digests.naming import PhraseNamer, is_content, supported_phrases
 from digests.theming import REPRESENTATIVES
+from storage import queries
+from storage.models import Submission
 from tests.conftest import ask
 from tests.test_openai_models import chat_server, title_model
 
@@ -109,3 +112,38 @@ def test_a_title_model_is_sent_at_most_the_usual_texts(engine, settings, clock):
         service.theming.recluster(clock())
         sent = [json.loads(call.json()["messages"][1]["content"].split("\n", 1)[1]) for call in server.calls]
     assert sent and all(2 <= len(texts) <= REPRESENTATIVES for texts in sent)
+
+
+def test_a_title_its_reporters_no_longer_ground_is_made_again(service, clock):
+    """Re-clustering can change a theme's members without changing its size: the title must not
+    outlive the reporters whose words made it."""
+    for n, text in enumerate(["what does serendipity mean", "what does epicurean mean", "what does verbose mean"]):
+        ask(service, f"U{n}", text)
+    service.theming.recluster(clock())
+    with Session(service.engine) as session:
+        theme = queries.follow_merges(session, theme_id=session.get(Submission, 1).theme_id)
+        assert theme.size == 3, "the test needs the three in one theme"
+        # As if the second "serendipity" had gone to another theme and "verbose" had come in.
+        theme.title, theme.named_size = "Serendipity", theme.size
+        session.add(theme)
+        session.commit()
+    service.theming.recluster(clock())
+    with Session(service.engine) as session:
+        title = queries.follow_merges(session, theme_id=session.get(Submission, 1).theme_id).title
+    assert "serendipity" not in title.lower()
+
+
+def test_a_title_is_kept_while_its_reporters_ground_it(service, clock):
+    for n, text in enumerate(["what does serendipity mean", "define serendipity", "serendipity meaning"]):
+        ask(service, f"U{n}", text)
+    service.theming.recluster(clock())
+    with Session(service.engine) as session:
+        theme = queries.follow_merges(session, theme_id=session.get(Submission, 1).theme_id)
+        theme.title, theme.named_size = "Serendipity, defined", theme.size
+        session.add(theme)
+        session.commit()
+    service.theming.recluster(clock())
+    with Session(service.engine) as session:
+        assert queries.follow_merges(session, theme_id=session.get(Submission, 1).theme_id).title == (
+            "Serendipity, defined"
+        )
