@@ -35,6 +35,7 @@ NAMING_WORDS = frozenset(
 )
 STOP_WORDS = list((ENGLISH_STOP_WORDS - NAMING_WORDS) | CHAT_STOP_WORDS)
 _STOP = frozenset(STOP_WORDS)
+PRONOUN_I = {"i": "I", "i'm": "I'm", "i've": "I've", "i'd": "I'd", "i'll": "I'll"}
 MAX_TITLE_WORDS = 8
 # A model's title stays as short as before: it has no submission's word order to lean on.
 MAX_MODEL_TITLE_WORDS = 6
@@ -252,7 +253,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 
 def _tidy(words: list[str]) -> str:
-    title = " ".join(words)
+    title = " ".join(PRONOUN_I.get(word, word) for word in words)  # chat's lower-case "i" as "I"
     return title[0].upper() + title[1:]
 
 

@@ -51,6 +51,12 @@ def test_domain_words_tell_themes_apart_in_their_titles():
     assert len(set(titles)) == 3
 
 
+def test_chat_lower_case_i_reads_as_i_in_a_title():
+    texts = ["how far am i from the airport", "far am i from the airport now", "so far am i from the airport"]
+    [name] = PhraseNamer().name([texts])
+    assert name.title == "Far am I from the airport"
+
+
 def test_a_content_word_still_needs_two_reporters():
     # "system" became a content word: one reporter saying it cannot put it in a title.
     support = PhraseNamer._support(["the booking system is down again", "bookings fail all morning"])
