@@ -51,6 +51,7 @@ REPRESENTATIVES = 8  # texts a title model is sent
 # The offline namer reads more: a word that names the problem is more often shared by two of
 # sixteen reporters than by two of eight, and it is only read here, never sent anywhere.
 NAMING_TEXTS = 16
+BATCH = 256  # submissions embedded, then committed, at a time
 TOO_FEW = 6  # submissions: below this, re-clustering keeps the themes there are
 
 
@@ -386,7 +387,7 @@ class Theming:
         session.add(theme)
         self.invalidate()
 
-    def embed_missing(self, progress: Progress = no_progress, batch: int = 256) -> int:
+    def embed_missing(self, progress: Progress = no_progress, batch: int = BATCH) -> int:
         """Embed submissions stored without a theme (a failed embedding, an import) and place
         them; returns how many were placed. One process at a time (the embedding job lock)."""
         with job_lock(self.engine, "embedding"):
@@ -415,7 +416,7 @@ class Theming:
             progress("embedding", start + len(chunk), len(pending))
         return placed
 
-    def embed_again(self, progress: Progress = no_progress, *, every: bool = False, batch: int = 256) -> int:
+    def embed_again(self, progress: Progress = no_progress, *, every: bool = False, batch: int = BATCH) -> int:
         """After FRICTIONLOG_EMBEDDINGS or the model changed, embed again every stored vector
         another embedder made (recorded under another name, or of another size), or with `every`
         all of them: the one time a submission's embedding is recomputed. One process at a time
@@ -426,7 +427,7 @@ class Theming:
                 return 0
             return self._embed_again(progress, every=every, batch=batch)
 
-    def _embed_again(self, progress: Progress, *, every: bool = False, batch: int = 256) -> int:
+    def _embed_again(self, progress: Progress, *, every: bool = False, batch: int = BATCH) -> int:
         """Each batch is embedded outside any transaction and lock and committed on its own, so new
         submissions are stored and placed meanwhile (a larger model takes minutes over many
         submissions), and an interrupted run continues where it stopped. Only rows another
@@ -476,7 +477,7 @@ class Theming:
                 queries.choose_embedder(session, embedder=mine, started_at=self.started, at=utcnow())
         return None
 
-    def catch_up(self, progress: Progress = no_progress, batch: int = 256) -> CatchUp:
+    def catch_up(self, progress: Progress = no_progress, batch: int = BATCH) -> CatchUp:
         """Bring what is stored to this process's model, once (`serve` does at start-up): embed
         again what another embedder made, then give the themes centres made from their members' new
         vectors, so new reports join them at once rather than after the next re-clustering. Run
@@ -538,7 +539,7 @@ class Theming:
             newer = self._newer_model()
             if newer is not None:
                 return ReclusterResult(0, 0, 0, 0, 0, newer_model=newer)
-            self._embed_missing(progress, 256)
+            self._embed_missing(progress, BATCH)
             embedded_again = self._embed_again(progress)
             result, to_name = self._recluster(now, progress, everything, include, embedded_again)
         # A model can take seconds per theme: never inside the write transaction or the locks.

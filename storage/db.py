@@ -128,6 +128,20 @@ def _sqlite_lock_path(url: URL, suffix: str = ".lock") -> Path | None:
 
 
 @contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path`, through an open file of its own (so two holders in one process
+    exclude each other too); the kernel releases it when the process dies."""
+    import fcntl  # POSIX; imported here so that PostgreSQL deployments need it not
+
+    with open(path, "a+b") as lock_file:
+        fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
 def _migration_lock(engine: Engine) -> Iterator[Connection]:
     """A connection in a transaction that holds the migration lock, committed on success.
 
@@ -149,15 +163,8 @@ def _migration_lock(engine: Engine) -> Iterator[Connection]:
         with engine.begin() as connection:
             yield connection
         return
-    import fcntl  # POSIX; imported here so that PostgreSQL deployments need it not
-
-    with open(path, "a+b") as lock_file:
-        fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
-        try:
-            with engine.begin() as connection:
-                yield connection
-        finally:
-            fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+    with _file_lock(path), engine.begin() as connection:
+        yield connection
 
 
 # Session-level advisory lock keys of long jobs that one process at a time may run ("frictemb").
@@ -194,14 +201,8 @@ def job_lock(engine: Engine, name: str) -> Iterator[None]:
         with _IN_MEMORY_JOBS.setdefault(engine, {}).setdefault(name, threading.Lock()):
             yield
         return
-    import fcntl
-
-    with open(path, "a+b") as lock_file:
-        fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock_file.fileno(), fcntl.LOCK_UN)
+    with _file_lock(path):
+        yield
 
 
 def _current_revision(connection: Connection) -> str | None:

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import bindparam, false, func, insert, union, update
+from sqlalchemy import bindparam, false, func, insert, not_, union, update
 from sqlalchemy import delete as sqldelete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -134,8 +134,7 @@ def texts_embedded_otherwise(session: Session, *, embedder: str | None, size: in
     embedded submission."""
     query = select(Submission.id, Submission.text).where(col(Submission.embedding).is_not(None))
     if embedder is not None:
-        by_another = col(Submission.embedded_by).is_not(None) & (col(Submission.embedded_by) != embedder)
-        query = query.where(by_another | (func.length(Submission.embedding) != size))
+        query = query.where(not_(_made_by(embedder, size)))
     return [(row_id, text) for row_id, text in session.exec(query.order_by(col(Submission.id)))]
 
 
