@@ -96,8 +96,15 @@ def compose_digest(
 
     open_lines = [line for line in lines.values() if line.status not in CLOSED_STATUSES]
     by_week = sorted((line for line in lines.values() if line.this_week), key=lambda line: (-line.this_week, line.key))
+    # Growing: themes known before this week; a new or returning one is named under New already.
     growing = sorted(
-        (line for line in open_lines if line.this_week >= 3 and line.this_week >= 1.5 * max(line.last_week, 1)),
+        (
+            line
+            for line in open_lines
+            if line.this_week >= 3
+            and line.this_week >= 1.5 * max(line.last_week, 1)
+            and not (line.is_new or line.came_back)
+        ),
         key=lambda line: (-(line.this_week - line.last_week), line.key),
     )
     unowned = sorted(
