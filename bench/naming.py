@@ -7,7 +7,8 @@ language model; with FRICTIONLOG_OPENAI_CHAT_MODEL (and OPENAI_BASE_URL / OPENAI
 set, the model's titles are measured too. Beside them, in the same run: each theme's most
 central submission as is (no rules), the keyword lists titles used to be, and the theme's centre
 itself, as if a title's vector could sit exactly there: about what a choice guided by the centre
-can reach.
+can reach. "Cut at the start": titles that begin inside their sentence's phrase ("Far am I from
+orlando" of "how far am I from orlando").
 
 By default three sets, side by side: CLINC150 test; a seeded sample of 4,500 CLINC150 rows that
 are not in test.csv (texts no naming rule was looked at on); and SNIPS. A label's name is read
@@ -152,6 +153,25 @@ def rules_broken(title: str, member_texts: list[str]) -> list[str]:
     return broken
 
 
+def cut_at_start(title: str, member_texts: list[str]) -> bool:
+    """A title that starts inside its sentence's phrase: after the "how"/"what" it hangs on ("Far am
+    I from orlando") or after a content word two reporters used ("Limit on my visa" of "credit
+    limit on my visa"), wherever a member's text holds it."""
+    wanted = [w.lower() for w in WORD.findall(title)]
+    reporters = [{word_key(w) for w in WORD.findall(text)} for text in member_texts]
+    found = False
+    for text in member_texts:
+        words = [w.lower() for w in WORD.findall(text)]
+        for at in range(len(words) - len(wanted) + 1):
+            if words[at : at + len(wanted)] == wanted:
+                before = words[at - 1] if at else ""
+                shared = bool(before) and is_content(before) and sum(word_key(before) in r for r in reporters) >= 2
+                if not (before in ("how", "what", "which") or shared):
+                    return False  # one reporter wrote it as a phrase of its own
+                found = True
+    return found
+
+
 def measure(name: str, titles: list[str], majority: list[str], labels: list[str], label_vectors, embedder, groups):
     vectors = embedder.embed(titles)
     nearest = np.argmax(vectors @ label_vectors.T, axis=1)
@@ -163,7 +183,8 @@ def measure(name: str, titles: list[str], majority: list[str], labels: list[str]
     shared = len(titles) - len(set(map(str.casefold, titles)))
     broken = sum(bool(rules_broken(t, g)) for t, g in zip(titles, groups, strict=True))
     unnamed = sum(bool(PLACEHOLDER.match(t)) for t in titles)
-    return name, hits, repeated, shared, broken, unnamed
+    cut = sum(cut_at_start(t, g) for t, g in zip(titles, groups, strict=True))
+    return name, hits, repeated, shared, broken, unnamed, cut
 
 
 def main() -> None:
@@ -216,11 +237,14 @@ def main() -> None:
                 examples = list(zip(titles, majority, strict=True))
                 summary.append((labelled.name, len(themes), naming, [row[1] for row in rows], centre_hits))
         print()
-        print("| titles | hits | repeating a word | open themes sharing a title | breaking a rule | not yet named |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for name, hits, repeated, shared, broken, unnamed in rows:
-            print(f"| {name} | {hits:.1%} | {repeated:.1%} | {shared} | {broken} | {unnamed} |")
-        print(f"| the theme's centre itself (a vector, no title) | {summary[-1][4]:.1%} | — | — | — | — |")
+        print(
+            "| titles | hits | repeating a word | open themes sharing a title | breaking a rule | not yet named "
+            "| cut at the start |"
+        )
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for name, hits, repeated, shared, broken, unnamed, cut in rows:
+            print(f"| {name} | {hits:.1%} | {repeated:.1%} | {shared} | {broken} | {unnamed} | {cut} |")
+        print(f"| the theme's centre itself (a vector, no title) | {summary[-1][4]:.1%} | — | — | — | — | — |")
         if number == 0 and args.examples:
             print(f"\n{args.examples} offline titles beside their theme's majority label:\n")
             print("| title | label |\n|---|---|")

@@ -150,13 +150,18 @@ def is_content(word: str) -> bool:
 
 
 def supported_phrases(text: str, support: dict[str, int]) -> list[list[str]]:
-    """Every run of up to MAX_TITLE_WORDS words of `text` that has a content word, whose
-    content words each appear in at least two reporters' texts, and that repeats no word."""
+    """Every run of up to MAX_TITLE_WORDS words of `text` that has a content word other than a
+    number, whose content words each appear in at least two reporters' texts, and that repeats no
+    word. A run starts at a content word, not after one it could have kept, with the question
+    words it hangs on; it ends at a content word."""
     words = _WORD.findall(text)
     phrases = []
     for first in range(len(words)):
         if not is_content(words[first]):
             continue  # "to refund …" reads worse than "refund …"
+        before = words[first - 1] if first else ""
+        if is_content(before) and support.get(word_key(before), 0) >= 2:
+            continue  # cut off its own start ("limit on my visa" of "credit limit on my visa")
         for last in range(first, min(len(words), first + MAX_TITLE_WORDS)):
             word = words[last]
             if is_content(word) and support.get(word_key(word), 0) < 2:
@@ -165,9 +170,30 @@ def supported_phrases(text: str, support: dict[str, int]) -> list[list[str]]:
             keys = [word_key(w) for w in phrase]
             if len(set(keys)) < len(keys):
                 break
-            if is_content(word):
-                phrases.append(phrase)
+            if is_content(word) and any(is_content(w) and not w.isdigit() for w in phrase):  # not "45"
+                lead = question_lead(words, first)
+                if len(lead) + len(phrase) <= MAX_TITLE_WORDS:
+                    phrases.append(lead + phrase)
     return phrases
+
+
+# "How" leads a phrase from up to two words back ("how many days …"); "what" and "which" only as
+# the word right before it ("what date …"): "what the weather" and "what my score" read worse than
+# "weather" and "credit score".
+QUESTION_LEADS = {"how": 2, "what": 1, "which": 1}
+
+
+def question_lead(words: list[str], first: int) -> list[str]:
+    """The question words a phrase starting at `first` hangs on ("how far …", "how many days …",
+    "what date …"): without them it reads broken ("Far am I from orlando"). Only stop words lie
+    between, so the lead adds no content word."""
+    for back in (1, 2):
+        at = first - back
+        if at < 0 or not all(not is_content(w) for w in words[at + 1 : first]):
+            break
+        if QUESTION_LEADS.get(words[at].lower(), 0) >= back:
+            return words[at:first]
+    return []
 
 
 class PhraseNamer:
