@@ -15,6 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlmodel import Session, create_engine
@@ -213,6 +214,14 @@ def _head(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
 
 
+def _known(engine: Engine, revision: str) -> bool:
+    """Whether this frictionlog's migrations hold the revision."""
+    try:
+        return ScriptDirectory.from_config(_alembic_config(engine)).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to the newest migration (a no-op when it is already there), under the
     migration lock: replicas and `frictionlog db upgrade` may run at the same time."""
@@ -234,6 +243,13 @@ def prepare(engine: Engine) -> None:
         current = _current_revision(connection)
         if current is None:
             command.upgrade(_alembic_config(engine, connection), "head")
+        elif not _known(engine, current):
+            # A newer frictionlog upgraded it (a rolling deploy, an old replica restarting):
+            # upgrading cannot help this one, and downgrading would break the newer ones.
+            raise SchemaOutOfDate(
+                f"the database schema is at revision {current}, newer than this frictionlog knows: "
+                "a newer version upgraded it; run that version here"
+            )
         elif current != _head(engine):
             raise SchemaOutOfDate(
                 f"the database schema is at revision {current}, older than this frictionlog: "

@@ -77,6 +77,24 @@ def test_an_older_schema_is_refused_not_migrated_behind_the_admins_back(database
     engine.dispose()
 
 
+def test_a_schema_a_newer_frictionlog_made_is_refused_with_what_to_do(database_url, settings):
+    # An old replica restarting after a newer one upgraded the database: "run db upgrade" would
+    # be wrong advice, since this version has nothing to upgrade to.
+    import pytest
+    from sqlalchemy import text
+
+    from adapters.wiring import build_service
+    from storage.db import SchemaOutOfDate
+
+    engine = make_engine(database_url)
+    upgrade(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0099_from_the_future'"))
+    with pytest.raises(SchemaOutOfDate, match="newer than this frictionlog knows: a newer version upgraded it"):
+        build_service(settings)
+    engine.dispose()
+
+
 def test_healthz_in_production_without_any_platform_is_not_healthy(service, settings):
     production = settings.model_copy(update={"environment": "production"})
     service.settings = production
