@@ -32,7 +32,8 @@ RUN set -e; \
       *) echo "EMBEDDING_MODEL must be minilm or mpnet, not '$EMBEDDING_MODEL'" >&2; exit 1 ;; \
     esac; \
     rm -rf /tmp/model-build
-ENV FRICTIONLOG_EMBEDDING_MODEL=$EMBEDDING_MODEL
+ENV FRICTIONLOG_EMBEDDING_MODEL=$EMBEDDING_MODEL \
+    FRICTIONLOG_IMAGE=1
 
 WORKDIR /app
 COPY pyproject.toml README.md ./

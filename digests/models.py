@@ -15,6 +15,7 @@ time a process loads the model.
 """
 
 import hashlib
+import os
 import shutil
 import sys
 import tempfile
@@ -84,7 +85,17 @@ class LocalModel:
     dimension: int
     weights_sha256: str
     locate: Callable[[], Path]  # the directory sentence-transformers loads
-    remedy: str  # what to do when it is missing or changed
+    remedy: str  # what to do when it is missing or changed, outside the Docker image
+
+
+# Set by the Dockerfile: inside the image the fix is a rebuild, not a make target.
+IN_IMAGE = "FRICTIONLOG_IMAGE"
+
+
+def remedy(model: LocalModel) -> str:
+    if os.environ.get(IN_IMAGE):
+        return f"rebuild the image with `--build-arg EMBEDDING_MODEL={model.choice}`"
+    return model.remedy
 
 
 MINILM = LocalModel(
@@ -132,7 +143,7 @@ def missing(model: LocalModel) -> str | None:
     except ImportError:
         weights = None
     if weights is None or not weights.is_file():
-        return f"{model.name} is not installed in this environment: {model.remedy}"
+        return f"{model.name} is not installed in this environment: {remedy(model)}"
     return None
 
 
@@ -142,7 +153,7 @@ def verified_path(model: LocalModel) -> Path:
     if problem:
         raise ModelUnavailable(problem)
     directory = model.locate()
-    verify_sha256(directory / "model.safetensors", model.weights_sha256, model.remedy)
+    verify_sha256(directory / "model.safetensors", model.weights_sha256, remedy(model))
     return directory
 
 

@@ -126,6 +126,21 @@ def test_a_tampered_model_is_refused_at_load_with_how_to_rebuild(installed_parts
         LocalEmbedder("mpnet").embed(["refunds wait days for approval"])
 
 
+def test_inside_the_image_the_advice_is_to_rebuild_it(installed_parts, monkeypatch, tmp_path):
+    # An image built without mpnet, told to use it: `make mpnet` is not there to run.
+    monkeypatch.setenv(models.IN_IMAGE, "1")
+    with pytest.raises(
+        ModelUnavailable,
+        match=r"not installed in this environment: rebuild the image with "
+        r"`--build-arg EMBEDDING_MODEL=mpnet`",
+    ):
+        LocalEmbedder("mpnet").embed(["refunds wait days for approval"])
+    path, _ = build_mpnet()
+    (path / "model.safetensors").write_bytes(b"tampered")
+    with pytest.raises(ModelUnavailable, match=r"refusing to load it \(rebuild the image with"):
+        LocalEmbedder("mpnet").embed(["refunds wait days for approval"])
+
+
 def test_named_choices_are_different_models_and_paths_still_work():
     default, minilm, mpnet = LocalEmbedder(""), LocalEmbedder("minilm"), LocalEmbedder("MPNet")
     assert default.name == minilm.name == "local:all-MiniLM-L6-v2" and minilm.dimension == 384
