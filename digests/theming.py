@@ -285,9 +285,8 @@ class Theming:
                 else:
                     if index.centre_ids[row] == theme.id:  # its own centre moves; a merged one's stays
                         theme.centroid, theme.embedded_by = vector_to_bytes(index.join(row, vector)), embedded_by
-                    theme.size += 1
                     theme.updated_at = now
-                    session.add(theme)
+                    queries.resize_theme(session, theme=theme, by=1)
                     if not theme.title_locked and theme.title == not_yet_named(theme):
                         self._name_when_grounded(session, theme, submission)
                 submission.theme_id = theme.id
@@ -317,8 +316,8 @@ class Theming:
         moved = queries.reassign_theme(session, from_theme_id=source.id, to_theme_id=target.id)
         queries.pin_theme(session, theme_id=target.id)  # the lead put them together: they stay
         queries.move_votes(session, moves={source.id: target.id})
-        target.size += moved
         target.curated, target.updated_at = True, now
+        queries.resize_theme(session, theme=target, by=moved)
         if target.owner is None:
             target.owner, target.owner_platform = source.owner, source.owner_platform
         # The source keeps its centre: new reports like its own still find their way here.
@@ -347,9 +346,7 @@ class Theming:
             submission.theme_id, submission.pinned = new_theme.id, True
             session.add(submission)
         if from_theme_id is not None:
-            old = session.get(Theme, from_theme_id)
-            old.size = max(0, old.size - len(chosen))
-            session.add(old)
+            queries.resize_theme(session, theme=session.get(Theme, from_theme_id), by=-len(chosen))
         self.invalidate()
         return new_theme
 
@@ -371,7 +368,7 @@ class Theming:
         session.flush()
         if theme is None:
             return
-        theme.size = max(0, theme.size - 1)
+        queries.resize_theme(session, theme=theme, by=-1)
         rest = queries.submissions_of_theme(session, theme_id=theme.id, limit=3 * REPRESENTATIVES)
         if theme.example_submission_id == submission.id or theme.summary == words[:500]:
             name = self._name_one(session, [s.id for s in rest]) if rest else ThemeName("", "")

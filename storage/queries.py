@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import bindparam, false, func, insert, not_, union, update
+from sqlalchemy import bindparam, case, false, func, insert, not_, union, update
 from sqlalchemy import delete as sqldelete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -232,6 +232,15 @@ def pin_theme(session: Session, *, theme_id: int) -> None:
 
 
 # Themes ------------------------------------------------------------------------------------
+
+
+def resize_theme(session: Session, *, theme: Theme, by: int) -> None:
+    """Add `by` to a theme's size (never below 0) in the database's own arithmetic, then read it
+    back: replicas placing and withdrawing at once each keep their change, where a size read,
+    changed and written back would overwrite the other's."""
+    theme.size = case((Theme.size + by > 0, Theme.size + by), else_=0)
+    session.add(theme)
+    session.flush()
 
 
 def live_themes(session: Session) -> list[Theme]:

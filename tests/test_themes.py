@@ -581,3 +581,37 @@ def test_without_a_verdict_reclustering_joins_the_pieces_and_merge_joins_them_at
     assert press(service, LEAD, merge.action).ok
     after = themes_by_submission(service)
     assert len({after[s] for s in range(1, 5)}) == 1 and same_problem_questions(service) == []
+
+
+def test_replicas_placing_and_withdrawing_at_once_keep_a_themes_size_exact(service, engine, settings, clock):
+    """A theme's size is what the digest counts "in all" by: one replica adding reports to it while
+    another withdraws some must not lose either's change (a read-modify-write would, on PostgreSQL)."""
+    from bot.service import FrictionService
+    from digests.embeddings import HashingEmbedder
+
+    refund = TOPICS["refund"]
+    for n in range(24):
+        ask(service, f"U-old{n}", refund[n % len(refund)])
+    other = FrictionService(engine, settings, HashingEmbedder(), clock=clock)
+    start = threading.Barrier(2)
+
+    def add():
+        start.wait()
+        for n in range(24):
+            ask(service, f"U-new{n}", refund[n % len(refund)])
+
+    def withdraw():
+        start.wait()
+        for n in range(24):
+            assert ask(other, f"U-old{n}", f"undo S-{n + 1}").ok
+
+    threads = [threading.Thread(target=add), threading.Thread(target=withdraw)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with Session(engine) as session:
+        themes = [t for t in queries.unmerged_themes(session) if t.size or t.id == 1]
+        counted = {t.id: len(queries.submissions_of_theme(session, theme_id=t.id)) for t in themes}
+        assert {t.id: t.size for t in themes} == counted
+        assert sum(counted.values()) == 24
