@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import snowballstemmer
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 log = logging.getLogger(__name__)
@@ -132,17 +133,17 @@ def representative_order(vectors: np.ndarray, centre: np.ndarray) -> np.ndarray:
     return np.argsort(-(vectors @ centre), kind="stable")
 
 
+_STEMMER = snowballstemmer.stemmer("english")  # Snowball's English (Porter2) stemmer
 _WORD = re.compile(r"[A-Za-z0-9]+(?:'[A-Za-z]+)?")
 
 
 def word_key(word: str) -> str:
-    """A word as compared: lower case, without a possessive or a plural s."""
+    """A word as compared: lower case, without a possessive, stemmed: "loop", "loops", "looped"
+    and "looping" are one word to the two-reporter rule and the no-repeat rule."""
     word = word.lower()
     if word.endswith("'s"):
         word = word[:-2]
-    if len(word) > 4 and word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    return word
+    return _STEMMER.stemWord(word)
 
 
 def is_content(word: str) -> bool:
@@ -153,8 +154,17 @@ def supported_phrases(text: str, support: dict[str, int]) -> list[list[str]]:
     """Every run of up to MAX_TITLE_WORDS words of `text` that has a content word other than a
     number, whose content words each appear in at least two reporters' texts, and that repeats no
     word. A run starts at a content word, not after one it could have kept, with the question
-    words it hangs on; it ends at a content word."""
-    words = _WORD.findall(text)
+    words it hangs on; it ends at a content word. A run stays inside one sentence, and hashtags
+    are tags, not words of it ("#chatbot the bot loops" is not "Chatbot the bot loops")."""
+    return [phrase for piece in BREAK.split(text) for phrase in _phrases(_WORD.findall(piece), support)]
+
+
+# Where a phrase may not run on: a hashtag, the end of a sentence (not the point in "2.5" or
+# "$14.50"), a line break.
+BREAK = re.compile(r"#[\w-]+|[.!?;:]+(?=\s|$)|\n")
+
+
+def _phrases(words: list[str], support: dict[str, int]) -> list[list[str]]:
     phrases = []
     for first in range(len(words)):
         if not is_content(words[first]):

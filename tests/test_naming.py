@@ -124,6 +124,22 @@ def test_a_title_does_not_start_inside_a_run_of_content_words():
     assert not any(p.startswith("limit") for p in phrases)
 
 
+def test_a_title_stays_inside_one_sentence_and_leaves_hashtags_out():
+    # Agents tag their messages ("#chatbot the bot loops"); a tag is not a word of the sentence.
+    others = ["the chatbot loops forever. nobody answers", "bot loops forever, chatbot is useless"]
+    phrases = phrases_of("#chatbot the bot loops forever. nobody answers", others)
+    assert "bot loops forever" in phrases
+    assert not any(p.lower().startswith("chatbot the bot") for p in phrases)
+    assert not any("forever nobody" in p for p in phrases)  # never across the full stop
+
+
+def test_two_reporters_share_a_word_whatever_its_ending():
+    # "loops" and "looping" are one word: the two reporters ground "chatbot loops".
+    assert "chatbot loops" in phrases_of("the chatbot loops", ["chatbot looping again"])
+    assert "chatbot loops" not in phrases_of("the chatbot loops", ["chatbot crashed again"])
+    assert phrases_of("refund refunds", ["refund refunds"]) == ["refund"]  # a repeat, however inflected
+
+
 def test_a_number_alone_names_nothing():
     # "45" told a reader nothing; a number may stand beside a word that says what it is.
     assert phrases_of("what is 45 times 3", ["45 divided by 9"]) == []

@@ -240,7 +240,7 @@ def test_offline_titles_are_phrases_that_tell_themes_apart():
     from digests.naming import PhraseNamer
 
     names = PhraseNamer().name([TOPICS["refund"], TOPICS["hold"], TOPICS["tracking"]])
-    assert {"refund", "approval", "supervisor"} <= set(names[0].title.lower().split())
+    assert "refund" in names[0].title.lower() and "supervisor approval" in names[0].title.lower()
     assert "hold" in names[1].title.lower()
     assert "tracking link" in names[2].title.lower()
     assert len({n.title for n in names}) == 3
