@@ -489,23 +489,25 @@ class Theming:
     def _recentre(self) -> int:
         """A centre of this embedder for every live theme whose centre another one made, from its
         members' vectors (a theme none of whose members this embedder embedded keeps its old one,
-        unused, until re-clustering). The sums are read outside any write transaction; the write is
-        short, and an audit event makes every process load its index again."""
+        unused, until re-clustering), and for every merged theme (`_recentre_merged`). The sums are
+        read outside any write transaction; the write is short, and an audit event makes every
+        process load its index again."""
         mine, size = maker(self.embedder), vector_bytes(self.embedder.dimension)
         with Session(self.engine) as session:
             stale = [t.id for t in queries.unmerged_themes(session) if t.size > 0 and not has_centre(t, self.embedder)]
             sums: dict[int, np.ndarray] = {}
             for theme_id, vector in queries.theme_member_vectors(session, theme_ids=stale, embedder=mine, size=size):
                 sums[theme_id] = sums.get(theme_id, 0) + bytes_to_vector(vector)
-        if not sums:
-            return 0
+        seeds = self._merged_seeds()
         with self.lock, session_scope(self.engine) as session:
-            changed = 0
+            changed = self._recentre_merged(session, seeds)
             for theme in queries.themes_by_ids(session, theme_ids=list(sums)):
                 if not has_centre(theme, self.embedder):  # a re-clustering may have given it one since
                     theme.centroid, theme.embedded_by = vector_to_bytes(normalise(sums[theme.id][None, :])[0]), mine
                     session.add(theme)
                     changed += 1
+            if not changed:
+                return 0
             queries.audit(
                 session,
                 actor="frictionlog",
@@ -515,6 +517,42 @@ class Theming:
                 detail=f"{changed} theme centres made again with {mine}",
             )
         self.invalidate()
+        return changed
+
+    def _merged_seeds(self) -> dict[int, np.ndarray]:
+        """For each merged theme whose centre another embedder made (an emptied one has none), its
+        summary (its most representative report, or a title model's sentence) embedded by this one:
+        where its reports lie now. Embedded outside any transaction and lock, like every embedding."""
+        with Session(self.engine) as session:
+            stale = [
+                t
+                for t in queries.merged_themes(session)
+                if t.centroid is not None and t.summary and not has_centre(t, self.embedder)
+            ]
+        if not stale:
+            return {}
+        return dict(zip([t.id for t in stale], normalise(self.embedder.embed([t.summary for t in stale])), strict=True))
+
+    def _recentre_merged(self, session: Session, seeds: dict[int, np.ndarray]) -> int:
+        """A centre of this embedder for the merged themes `seeds` names: what brings new reports
+        like theirs to the theme each was merged into. Their members are that theme's now, not told
+        apart, so a centre is the mean of as many of them as it had when it was last named, those
+        nearest its seed. Returns how many were made again."""
+        mine, size = maker(self.embedder), vector_bytes(self.embedder.dimension)
+        changed = 0
+        for merged in queries.themes_by_ids(session, theme_ids=list(seeds)):
+            target = queries.follow_merges(session, theme_id=merged.id)
+            if has_centre(merged, self.embedder) or target is None:
+                continue
+            members = queries.theme_member_vectors(session, theme_ids=[target.id], embedder=mine, size=size)
+            vectors = np.array([bytes_to_vector(vector) for _, vector in members]).reshape(-1, len(seeds[merged.id]))
+            if not len(vectors):
+                continue  # not embedded again yet: the next catch-up or re-clustering will be
+            nearest = np.argsort(-(vectors @ seeds[merged.id]))[: max(1, merged.named_size)]
+            merged.centroid = vector_to_bytes(normalise(vectors[nearest].mean(axis=0, keepdims=True))[0])
+            merged.embedded_by = mine
+            session.add(merged)
+            changed += 1
         return changed
 
     def recluster(
@@ -538,13 +576,20 @@ class Theming:
                 return ReclusterResult(0, 0, 0, 0, 0, newer_model=newer)
             self._embed_missing(progress, BATCH)
             embedded_again = self._embed_again(progress)
-            result, to_name = self._recluster(now, progress, everything, include, embedded_again)
+            seeds = self._merged_seeds()
+            result, to_name = self._recluster(now, progress, everything, include, embedded_again, seeds)
         # A model can take seconds per theme: never inside the write transaction or the locks.
         self._name_with_model(to_name)
         return result
 
     def _recluster(
-        self, now: datetime, progress: Progress, everything: bool, include: Collection[int], embedded_again: int
+        self,
+        now: datetime,
+        progress: Progress,
+        everything: bool,
+        include: Collection[int],
+        embedded_again: int,
+        seeds: dict[int, np.ndarray],
     ) -> tuple[ReclusterResult, list[tuple[int, list[str], ThemeName]]]:
         held_before = None if everything or self.window is None else now - self.window
         mine, size = maker(self.embedder), vector_bytes(self.embedder.dimension)
@@ -582,6 +627,7 @@ class Theming:
                     moved = ids[changed & (assigned == theme_id)]
                     queries.move_submissions(session, submission_ids=moved.tolist(), theme_id=int(theme_id))
                 emptied, representatives = self._refresh_themes(session, ids, previous, assigned, vectors, now)
+                self._recentre_merged(session, seeds)  # after a switch of model
                 self._find_pairs(session, graph.link_shares(labels), final, now)
                 to_name = self._name_offline(session, representatives)
                 queries.audit(

@@ -615,3 +615,20 @@ def test_replicas_placing_and_withdrawing_at_once_keep_a_themes_size_exact(servi
         counted = {t.id: len(queries.submissions_of_theme(session, theme_id=t.id)) for t in themes}
         assert {t.id: t.size for t in themes} == counted
         assert sum(counted.values()) == 24
+
+
+def test_a_merged_themes_centre_still_brings_its_reports_after_a_switch_of_model(service, clock):
+    """"merge T-3 into T-1" means new reports like T-3's join T-1. After a switch of model, T-3's
+    centre (the old model's) cannot be compared with new vectors: it is made again, from the
+    members of T-1 most like T-3's example, or such reports open a theme of their own."""
+    for n, text in enumerate(TOPICS["tracking"] + 4 * TOPICS["refund"]):  # T-1 mostly about refunds
+        ask(service, f"U{n}", text)
+    tracking, refund = (themes_by_submission(service)[s] for s in (1, 5))
+    assert ask(service, LEAD, f"merge T-{tracking} into T-{refund}").ok
+    assert f"joined T-{refund}" in ask(service, "U-old", "the tracking link in the shipping email is broken").text
+    switched = switch_to(service, TurnedHashing())
+    switched.theming.catch_up()
+    reply = ask(switched, "U-new", "tracking link in the shipping confirmation email is broken again")
+    assert f"joined T-{refund}" in reply.text
+    switched.theming.recluster(clock())  # and re-clustering keeps it so
+    assert f"joined T-{refund}" in ask(switched, "U-new2", "shipping email tracking link broken for everyone").text
