@@ -618,9 +618,9 @@ def test_replicas_placing_and_withdrawing_at_once_keep_a_themes_size_exact(servi
 
 
 def test_a_merged_themes_centre_still_brings_its_reports_after_a_switch_of_model(service, clock):
-    """"merge T-3 into T-1" means new reports like T-3's join T-1. After a switch of model, T-3's
+    """After "merge T-3 into T-1", new reports like T-3's join T-1. After a switch of model, T-3's
     centre (the old model's) cannot be compared with new vectors: it is made again, from the
-    members of T-1 most like T-3's example, or such reports open a theme of their own."""
+    members of T-1 most like T-3's summary, or such reports open a theme of their own."""
     for n, text in enumerate(TOPICS["tracking"] + 4 * TOPICS["refund"]):  # T-1 mostly about refunds
         ask(service, f"U{n}", text)
     tracking, refund = (themes_by_submission(service)[s] for s in (1, 5))
