@@ -6,12 +6,14 @@ The service calls this one object; it owns every change to a theme's size and ce
 pass their session, so a change lands in the same transaction as what caused it."""
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from digests.clustering import NeighbourGraph, cluster, neighbour_graph
@@ -36,7 +38,6 @@ from digests.themes import (
 from storage import queries
 from storage.db import job_lock, session_scope
 from storage.models import (
-    CLOSED_STATUSES,
     EMBEDDER_CHARS,
     Submission,
     Theme,
@@ -110,13 +111,7 @@ def not_yet_named(theme: Theme) -> str:
 def give_titles(session: Session, named: list[tuple[Theme, ThemeName]]) -> None:
     """Each theme its name's title, unless another open theme has it: then its next phrase,
     or the title with its key. A lead's rename is never touched."""
-    renaming = {theme.id for theme, _ in named}
-    others = [
-        t
-        for t in queries.unmerged_themes(session)
-        if t.id not in renaming and t.size > 0 and t.status not in CLOSED_STATUSES
-    ]
-    taken = {t.title.casefold() for t in others}
+    taken = queries.open_titles(session, excluding={theme.id for theme, _ in named})
     for theme, name in sorted(named, key=lambda pair: -pair[0].size):  # the biggest keeps its first choice
         if theme.title_locked:
             taken.add(theme.title.casefold())
@@ -248,10 +243,13 @@ class Theming:
             self._index = ThemeIndex.load(session, self.embedder)
         return self._index
 
-    def _nearest(self, session: Session, vector: np.ndarray) -> tuple[ThemeIndex, int | None, Theme | None]:
-        """The index, the row and the theme to join, or no theme when it is a new problem."""
+    def _nearest(
+        self, session: Session, vector: np.ndarray, fresh: bool = False
+    ) -> tuple[ThemeIndex, int | None, Theme | None]:
+        """The index, the row and the theme to join, or no theme when it is a new problem.
+        `fresh`: the index was checked against the database already in this transaction."""
         for _ in range(2):
-            index = self._fresh_index(session)
+            index = self._index if fresh and self._index is not None else self._fresh_index(session)
             row = nearest_theme(vector, index.centroids, self.thresholds.join).theme_index
             if row is None:
                 return index, None, None
@@ -265,9 +263,11 @@ class Theming:
         """Store embeddings and put each submission in its nearest theme or a new one."""
         with self.lock:
             embedded_by = maker(self.embedder)
-            for submission, vector in zip(submissions, vectors, strict=True):
+            grown: Counter[int] = Counter()  # added to sizes in the database at the end
+            for n, (submission, vector) in enumerate(zip(submissions, vectors, strict=True)):
                 submission.embedding, submission.embedded_by = vector_to_bytes(vector), embedded_by
-                index, row, theme = self._nearest(session, vector)
+                # One look at the database for what other processes changed, per batch.
+                index, row, theme = self._nearest(session, vector, fresh=n > 0)
                 if theme is None:
                     theme = Theme(
                         summary=submission.text[:500],
@@ -286,11 +286,16 @@ class Theming:
                     if index.centre_ids[row] == theme.id:  # its own centre moves; a merged one's stays
                         theme.centroid, theme.embedded_by = vector_to_bytes(index.join(row, vector)), embedded_by
                     theme.updated_at = now
-                    queries.resize_theme(session, theme=theme, by=1)
+                    # Read as one more here; never written back as a number, which would
+                    # overwrite what another replica added or withdrew meanwhile.
+                    set_committed_value(theme, "size", theme.size + 1)
+                    grown[theme.id] += 1
+                    session.add(theme)
                     if not theme.title_locked and theme.title == not_yet_named(theme):
                         self._name_when_grounded(session, theme, submission)
                 submission.theme_id = theme.id
                 session.add(submission)
+            queries.grow_themes(session, grown=grown)
 
     def same_problem(self, session: Session, themes: list[Theme]) -> list[tuple[Theme, Theme, float]]:
         """The pairs among these themes that re-clustering found linked and no lead has judged,

@@ -1,6 +1,6 @@
 """Every query frictionlog runs. Functions take the session first and keywords after."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 import numpy as np
@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.models import (
+    CLOSED_STATUSES,
     AuditEvent,
     ConversationRef,
     Delivery,
@@ -273,6 +274,27 @@ def theme_generation(session: Session) -> tuple[int, int]:
     newest_event = select(func.max(AuditEvent.id)).scalar_subquery()
     theme, event = session.exec(select(newest_theme, newest_event)).one()
     return theme or 0, event or 0
+
+
+def open_titles(session: Session, *, excluding: Collection[int]) -> set[str]:
+    """The titles of the open themes (holding submissions, not merged, not closed) but these,
+    case-folded: titles only, however many themes there are."""
+    query = select(Theme.title).where(
+        col(Theme.merged_into_id).is_(None),
+        Theme.size > 0,
+        col(Theme.status).not_in(CLOSED_STATUSES),
+        col(Theme.id).not_in(list(excluding)),
+    )
+    return {title.casefold() for title in session.exec(query)}
+
+
+def grow_themes(session: Session, *, grown: dict[int, int]) -> None:
+    """Add to themes' sizes in the database's own arithmetic, one statement per theme (see
+    `resize_theme`): what a batch of placements added, all at once."""
+    for theme_id, by in grown.items():
+        statement = update(Theme).where(col(Theme.id) == theme_id).values(size=Theme.size + by)
+        # The caller's objects already read the new sizes: leave them as they are.
+        session.exec(statement.execution_options(synchronize_session=False))
 
 
 def unmerged_themes(session: Session) -> list[Theme]:
