@@ -154,14 +154,15 @@ def supported_phrases(text: str, support: dict[str, int]) -> list[list[str]]:
     """Every run of up to MAX_TITLE_WORDS words of `text` that has a content word other than a
     number, whose content words each appear in at least two reporters' texts, and that repeats no
     word. A run starts at a content word, not after one it could have kept, with the question
-    words it hangs on; it ends at a content word. A run stays inside one sentence, and hashtags
-    are tags, not words of it ("#chatbot the bot loops" is not "Chatbot the bot loops")."""
+    words it hangs on; it ends at a content word. A run stays inside one clause of one sentence,
+    and hashtags are tags, not words of it ("#chatbot the bot loops" is not "Chatbot the bot
+    loops")."""
     return [phrase for piece in BREAK.split(text) for phrase in _phrases(_WORD.findall(piece), support)]
 
 
 # Where a phrase may not run on: a hashtag, the end of a sentence (not the point in "2.5" or
-# "$14.50"), a line break.
-BREAK = re.compile(r"#[\w-]+|[.!?;:]+(?=\s|$)|\n")
+# "$14.50"), a line break, a word that joins two clauses ("address changed in CRM but billing").
+BREAK = re.compile(r"#[\w-]+|[.!?;:]+(?=\s|$)|\n|\b(?:but|because|bc|although|though|whereas)\b", re.I)
 
 
 def _phrases(words: list[str], support: dict[str, int]) -> list[list[str]]:
@@ -255,10 +256,11 @@ class PhraseNamer:
             if count >= 2
         }
         scored: dict[str, float] = {}
+        forms = usual_forms(texts)
         for text in texts[: self.sources]:
             for phrase in supported_phrases(text, support):
                 score = sum(weight.get(word_key(w), 0.0) for w in phrase if is_content(w))
-                title = _tidy(phrase)
+                title = _tidy([forms.get(w.lower(), w) for w in phrase])
                 scored[title] = max(scored.get(title, 0.0), score)
         ranked = sorted(scored, key=lambda title: (-scored[title], len(title)))
         return ranked[: max(SHORTLIST, PHRASES_KEPT)]
@@ -288,8 +290,17 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
+def usual_forms(texts: Sequence[str]) -> dict[str, str]:
+    """Each word as most of the texts write it: "CRM" when most reporters wrote "CRM", whoever
+    wrote the phrase the title comes from (a tie goes to the form written first)."""
+    forms: dict[str, str] = {}
+    for form, _ in Counter(w for text in texts for w in _WORD.findall(text)).most_common():
+        forms.setdefault(form.lower(), form)
+    return forms
+
+
 def _tidy(words: list[str]) -> str:
-    title = " ".join(PRONOUN_I.get(word, word) for word in words)  # chat's lower-case "i" as "I"
+    title = " ".join(PRONOUN_I.get(word.lower(), word) for word in words)  # chat's lower-case "i" as "I"
     return title[0].upper() + title[1:]
 
 

@@ -131,6 +131,10 @@ def test_a_title_stays_inside_one_sentence_and_leaves_hashtags_out():
     assert "bot loops forever" in phrases
     assert not any(p.lower().startswith("chatbot the bot") for p in phrases)
     assert not any("forever nobody" in p for p in phrases)  # never across the full stop
+    # Nor across "but": "Address changed in CRM but billing" is half of a second clause.
+    others = ["address changed in CRM, billing lags", "billing still old but address changed in CRM"]
+    phrases = phrases_of("address changed in CRM but billing still has the old one", others)
+    assert "address changed in CRM" in phrases and not any("but" in p for p in phrases)
 
 
 def test_two_reporters_share_a_word_whatever_its_ending():
@@ -202,3 +206,14 @@ def test_a_title_is_kept_while_its_reporters_ground_it(service, clock):
         assert queries.follow_merges(session, theme_id=session.get(Submission, 1).theme_id).title == (
             "Serendipity, defined"
         )
+
+
+def test_a_title_writes_each_word_as_most_reporters_do():
+    # The phrase comes from someone who typed "crm"; most wrote "CRM", and so does the title.
+    texts = [
+        "crm billing mismatch again",
+        "CRM billing mismatch on 6 accounts",
+        "CRM and billing disagree",
+        "the CRM billing mismatch",
+    ]
+    assert PhraseNamer().name([texts])[0].title.startswith("CRM billing mismatch")
