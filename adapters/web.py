@@ -2,6 +2,7 @@
 and delivery worker, the model warmed before the first message, and the schedule."""
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -92,6 +93,11 @@ def make_web_app(
     async def start(_app: web.Application) -> None:
         # The model loads now, not on the first message after a start.
         await asyncio.to_thread(service.theming.embedder.embed, ["warming up"])
+        # The model and libraries are hundreds of thousands of objects that live as long as the
+        # process: kept out of the collector's full passes, which otherwise stall every request
+        # in flight for a third of a second now and then (bench/ingest.py, bursts).
+        gc.collect()
+        gc.freeze()
         pipeline.start()
 
     async def stop(_app: web.Application) -> None:

@@ -45,6 +45,16 @@ async def _get_healthz(service) -> tuple[int, dict]:
 NONE = {"slack": "not configured", "teams": "not configured"}
 
 
+def test_serve_keeps_what_lives_as_long_as_it_out_of_the_collectors_full_passes(service):
+    # With the model loaded a full pass over every object takes about 0.25 s, and it came now
+    # and then in the middle of a burst of requests (bench/ingest.py: ack p99 ~370 ms against ~60).
+    import gc
+
+    gc.unfreeze()
+    assert asyncio.run(_get_healthz(service))[0] == 200
+    assert gc.get_freeze_count() > 10_000  # everything loaded by the time it served
+
+
 def test_healthz_reports_the_database(service, settings):
     assert asyncio.run(_get_healthz(service)) == (200, {"ok": True, "database": "up", "platforms": NONE})
     unreachable = FrictionService(make_engine("postgresql://postgres@127.0.0.1:1/none"), settings, HashingEmbedder())
