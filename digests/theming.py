@@ -108,6 +108,19 @@ def not_yet_named(theme: Theme) -> str:
     return f"Not yet named ({theme.key})"
 
 
+def read_as_resized(theme: Theme, by: int) -> None:
+    """This session reads the theme `by` larger (never below 0), and never writes the number back:
+    that would overwrite what another replica added or withdrew meanwhile. The database is told
+    the change itself (queries.add_to_sizes)."""
+    set_committed_value(theme, "size", max(0, theme.size + by))
+
+
+def resize(session: Session, theme: Theme, by: int) -> None:
+    """A theme `by` larger (never below 0), here and in the database."""
+    read_as_resized(theme, by)
+    queries.add_to_sizes(session, added={theme.id: by})
+
+
 def give_titles(session: Session, named: list[tuple[Theme, ThemeName]]) -> None:
     """Each theme its name's title, unless another open theme has it: then its next phrase,
     or the title with its key. A lead's rename is never touched."""
@@ -286,16 +299,14 @@ class Theming:
                     if index.centre_ids[row] == theme.id:  # its own centre moves; a merged one's stays
                         theme.centroid, theme.embedded_by = vector_to_bytes(index.join(row, vector)), embedded_by
                     theme.updated_at = now
-                    # Read as one more here; never written back as a number, which would
-                    # overwrite what another replica added or withdrew meanwhile.
-                    set_committed_value(theme, "size", theme.size + 1)
-                    grown[theme.id] += 1
+                    read_as_resized(theme, 1)
+                    grown[theme.id] += 1  # written once per theme, at the end
                     session.add(theme)
                     if not theme.title_locked and theme.title == not_yet_named(theme):
                         self._name_when_grounded(session, theme, submission)
                 submission.theme_id = theme.id
                 session.add(submission)
-            queries.grow_themes(session, grown=grown)
+            queries.add_to_sizes(session, added=grown)
 
     def same_problem(self, session: Session, themes: list[Theme]) -> list[tuple[Theme, Theme, float]]:
         """The pairs among these themes that re-clustering found linked and no lead has judged,
@@ -322,7 +333,7 @@ class Theming:
         queries.pin_theme(session, theme_id=target.id)  # the lead put them together: they stay
         queries.move_votes(session, moves={source.id: target.id})
         target.curated, target.updated_at = True, now
-        queries.resize_theme(session, theme=target, by=moved)
+        resize(session, target, moved)
         if target.owner is None:
             target.owner, target.owner_platform = source.owner, source.owner_platform
         # The source keeps its centre: new reports like its own still find their way here.
@@ -351,7 +362,7 @@ class Theming:
             submission.theme_id, submission.pinned = new_theme.id, True
             session.add(submission)
         if from_theme_id is not None:
-            queries.resize_theme(session, theme=session.get(Theme, from_theme_id), by=-len(chosen))
+            resize(session, session.get(Theme, from_theme_id), -len(chosen))
         self.invalidate()
         return new_theme
 
@@ -373,7 +384,7 @@ class Theming:
         session.flush()
         if theme is None:
             return
-        queries.resize_theme(session, theme=theme, by=-1)
+        resize(session, theme, -1)
         rest = queries.submissions_of_theme(session, theme_id=theme.id, limit=3 * REPRESENTATIVES)
         if theme.example_submission_id == submission.id or theme.summary == words[:500]:
             name = self._name_one(session, [s.id for s in rest]) if rest else ThemeName("", "")

@@ -1,6 +1,6 @@
 """Every query frictionlog runs. Functions take the session first and keywords after."""
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 
 import numpy as np
@@ -235,15 +235,6 @@ def pin_theme(session: Session, *, theme_id: int) -> None:
 # Themes ------------------------------------------------------------------------------------
 
 
-def resize_theme(session: Session, *, theme: Theme, by: int) -> None:
-    """Add `by` to a theme's size (never below 0) in the database's own arithmetic, then read it
-    back: replicas placing and withdrawing at once each keep their change, where a size read,
-    changed and written back would overwrite the other's."""
-    theme.size = case((Theme.size + by > 0, Theme.size + by), else_=0)
-    session.add(theme)
-    session.flush()
-
-
 def live_themes(session: Session) -> list[Theme]:
     """Themes that hold submissions and were not merged away, biggest first."""
     query = (
@@ -288,12 +279,14 @@ def open_titles(session: Session, *, excluding: Collection[int]) -> set[str]:
     return {title.casefold() for title in session.exec(query)}
 
 
-def grow_themes(session: Session, *, grown: dict[int, int]) -> None:
-    """Add to themes' sizes in the database's own arithmetic, one statement per theme (see
-    `resize_theme`): what a batch of placements added, all at once."""
-    for theme_id, by in grown.items():
-        statement = update(Theme).where(col(Theme.id) == theme_id).values(size=Theme.size + by)
-        # The caller's objects already read the new sizes: leave them as they are.
+def add_to_sizes(session: Session, *, added: Mapping[int, int]) -> None:
+    """Add to themes' sizes (never below 0) in the database's own arithmetic, one statement per
+    theme: replicas placing and withdrawing at once each keep their change, where a size read,
+    changed and written back would overwrite the other's. The caller's objects are left as they
+    are: they read the new sizes already (digests/theming.py)."""
+    for theme_id, by in added.items():
+        size = case((Theme.size + by > 0, Theme.size + by), else_=0)
+        statement = update(Theme).where(col(Theme.id) == theme_id).values(size=size)
         session.exec(statement.execution_options(synchronize_session=False))
 
 
