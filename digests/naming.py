@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 import snowballstemmer
+from scipy.special import logsumexp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 log = logging.getLogger(__name__)
@@ -273,8 +274,7 @@ class PhraseNamer:
             return shortlists
         similarities = _unit(self.embed(candidates)) @ centres.T  # phrases x themes
         logits = similarities / TEMPERATURE
-        top = logits.max(axis=1, keepdims=True)
-        log_total = top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))
+        log_total = logsumexp(logits, axis=1)
         ordered, at = [], 0
         for phrases, theme in zip(shortlists, wanted, strict=True):
             head = phrases[:SHORTLIST]
