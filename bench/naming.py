@@ -36,7 +36,7 @@ from sqlmodel import Session
 from adapters.wiring import build_service
 from bot.settings import Settings
 from bot.transfer import import_rows
-from digests.naming import CHAT_STOP_WORDS, is_content, word_key
+from digests.naming import CHAT_STOP_WORDS, QUESTION_LEADS, is_content, word_key
 from storage import queries
 from storage.models import CLOSED_STATUSES, bytes_to_vector
 
@@ -166,7 +166,7 @@ def cut_at_start(title: str, member_texts: list[str]) -> bool:
             if words[at : at + len(wanted)] == wanted:
                 before = words[at - 1] if at else ""
                 shared = bool(before) and is_content(before) and sum(word_key(before) in r for r in reporters) >= 2
-                if not (before in ("how", "what", "which") or shared):
+                if not (before in QUESTION_LEADS or shared):
                     return False  # one reporter wrote it as a phrase of its own
                 found = True
     return found
