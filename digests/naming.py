@@ -15,6 +15,8 @@ import snowballstemmer
 from scipy.special import logsumexp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
+from digests.embeddings import normalise
+
 log = logging.getLogger(__name__)
 
 # Words every frontline message uses; they never tell one problem from another. Domain nouns
@@ -235,7 +237,7 @@ class PhraseNamer:
         themes_with: Counter[str] = Counter(word for support in supports for word in support)
         shortlists = [self._shortlist(groups[i], supports[i], themes_with, len(groups)) for i in wanted]
         if self.embed is not None and centres is not None and len(centres) == len(groups):
-            shortlists = self._by_meaning(shortlists, _unit(np.asarray(centres, dtype=np.float32)), wanted)
+            shortlists = self._by_meaning(shortlists, normalise(centres), wanted)
         return [
             ThemeName(phrases[0] if phrases else "", _example(groups[i]), tuple(phrases[1:PHRASES_KEPT]))
             for i, phrases in zip(wanted, shortlists, strict=True)
@@ -272,7 +274,7 @@ class PhraseNamer:
         candidates = [phrase for phrases in shortlists for phrase in phrases[:SHORTLIST]]
         if not candidates:
             return shortlists
-        similarities = _unit(self.embed(candidates)) @ centres.T  # phrases x themes
+        similarities = normalise(self.embed(candidates)) @ centres.T  # phrases x themes
         logits = similarities / TEMPERATURE
         log_total = logsumexp(logits, axis=1)
         ordered, at = [], 0
@@ -284,10 +286,6 @@ class PhraseNamer:
             order = np.lexsort((-own, -np.round(surety, 6)))
             ordered.append([head[i] for i in order] + phrases[SHORTLIST:])
         return ordered
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
 def usual_forms(texts: Sequence[str]) -> dict[str, str]:
