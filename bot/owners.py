@@ -22,8 +22,10 @@ def assign(core: Core, session: Session, event: Inbound, theme_id: int, owner: P
     theme = core.theme(session, theme_id)
     now = core.clock()
     previous = Person.stored(theme.owner_platform, theme.owner)
-    if previous != owner:  # a fix date is its owner's promise: the new owner makes their own
-        theme.resolution_due_at = None
+    if previous == owner and theme.owner_assigned_at is not None:
+        # Typed again: the deadlines they met or are working to stand; only a new owner restarts them.
+        return Reply(f"{theme.key} “{theme.title}” is already {owner}'s; its deadlines stand.")
+    theme.resolution_due_at = None  # a fix date is its owner's promise: the new owner makes their own
     # The clock starts again: every deadline is counted from the assignment (bot/deadlines.py).
     theme.owner, theme.owner_platform = owner.id, owner.platform
     theme.owner_assigned_at, theme.acknowledged_at, theme.updated_at = now, None, now

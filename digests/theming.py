@@ -121,6 +121,15 @@ def resize(session: Session, theme: Theme, by: int) -> None:
     queries.add_to_sizes(session, added={theme.id: by})
 
 
+def hand_over_owner(source: Theme, target: Theme) -> None:
+    """An unowned theme that takes in an owned one takes its owner, with the owner's clock and fix
+    date: their deadlines go on being chased where the reports now are (bot/deadlines.py)."""
+    if target.owner is None and source.owner is not None:
+        target.owner, target.owner_platform = source.owner, source.owner_platform
+        target.owner_assigned_at, target.acknowledged_at = source.owner_assigned_at, source.acknowledged_at
+        target.resolution_due_at = source.resolution_due_at
+
+
 def give_titles(session: Session, named: list[tuple[Theme, ThemeName]]) -> None:
     """Each theme its name's title, unless another open theme has it: then its next phrase,
     or the title with its key. A lead's rename is never touched."""
@@ -334,8 +343,7 @@ class Theming:
         queries.move_votes(session, moves={source.id: target.id})
         target.curated, target.updated_at = True, now
         resize(session, target, moved)
-        if target.owner is None:
-            target.owner, target.owner_platform = source.owner, source.owner_platform
+        hand_over_owner(source, target)
         # The source keeps its centre: new reports like its own still find their way here.
         source.merged_into_id, source.size, source.updated_at = target.id, 0, now
         session.add_all([source, target])
@@ -728,8 +736,7 @@ class Theming:
         if target is None or target.id == theme.id:
             return
         theme.merged_into_id = target.id  # "theme T-7" still answers, with where it went
-        if target.owner is None:
-            target.owner, target.owner_platform = theme.owner, theme.owner_platform
+        hand_over_owner(theme, target)
         moves[theme.id] = target.id
         session.add(target)
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import Session, select
 
 from bot.actions import SetStatus
-from bot.deadlines import Chased, chase
+from bot.deadlines import Chased, chase, missed_by_theme
 from bot.service import FrictionService
 from digests.embeddings import HashingEmbedder
 from storage.db import make_engine
@@ -181,6 +181,39 @@ def test_reassigning_the_owner_restarts_the_clock(service, clock):
     assert chased(service, inbox).reminders == ("T-1:acknowledge",)
     assert [item.to for item in inbox.seen if item.text.startswith("Reminder")] == ["lee"]
     assert "assigned to you on Thu 19 Nov 06:00 UTC" in inbox.to("lee")[-1].text
+
+
+def test_assigning_the_same_owner_again_leaves_their_deadlines_alone(service, clock):
+    owned_theme(service)
+    clock.advance(hours=2)
+    assert press(service, "dana", SetStatus(1, "acknowledged")).ok
+    assert ask(service, "dana", "status T-1 in-progress talking to finance").ok
+    clock.advance(hours=1)
+    again = ask(service, LEAD, "assign T-1 @dana")  # typed once more
+    assert again.ok and "is already" in again.text and "deadlines stand" in again.text
+    clock.advance(hours=25)
+    inbox = Inbox()
+    assert chased(service, inbox).reminders == ()
+    assert not [seen for seen in inbox.to("dana") if seen.text.startswith("Reminder")]  # she is on it
+    assert missed_by_theme(service, clock()) == {}
+
+
+def test_an_owned_theme_merged_into_an_unowned_one_keeps_its_owners_deadlines(service, clock):
+    ask(service, "U1", REFUND)
+    ask(service, "U2", REFUND_2)
+    ask(service, "U3", "hold times on the phone line are over forty minutes every evening")
+    assert ask(service, LEAD, "assign T-2 @dana").ok
+    assert ask(service, "dana", "due T-2 2026-11-25").ok
+    clock.advance(hours=1)
+    assert ask(service, LEAD, "merge T-2 into T-1").ok
+    with Session(service.engine) as session:
+        theme = session.get(Theme, 1)
+        assert (theme.owner, theme.resolution_due_at) == ("dana", datetime(2026, 11, 26, tzinfo=UTC))  # its end
+    clock.advance(hours=24)  # 25 h after dana was given T-2, never acknowledged
+    inbox = Inbox()
+    assert chased(service, inbox).reminders == ("T-1:acknowledge",)
+    assert inbox.to("dana")[-1].text.startswith("Reminder")
+    assert missed_by_theme(service, clock()) == {1: ("not acknowledged in time",)}
 
 
 def test_the_owner_sets_a_fix_date_and_is_reminded_when_it_passes(service, clock):
