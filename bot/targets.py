@@ -71,6 +71,12 @@ def digest_here(
         removed = queries.remove_digest_target(session, platform=target.platform, channel=target.channel)
         if removed:
             core.audit(session, event, "digest target", None, f"{target} removed")
+        if target in configured_targets(core.settings):  # chat cannot undo what the environment says
+            return Reply(
+                ("Its own schedule is gone. " if removed else "")
+                + "This channel still gets the weekly digest on the default schedule: it is listed in "
+                "FRICTIONLOG_DIGEST_SLACK_CHANNELS, and only taking it out of that setting stops it."
+            )
         return Reply(
             "This channel will no longer get the weekly digest." if removed else "This channel gets no digest."
         )

@@ -110,6 +110,19 @@ def test_a_lead_gives_a_channel_its_own_schedule_and_bad_ones_are_refused(servic
     assert "next on Fri 20 Nov 2026 16:00" in moved.text
 
 
+def test_digest_here_off_in_a_configured_channel_says_the_digest_goes_on(engine, settings, clock):
+    settings = settings.model_copy(update={"digest_slack_channels": "C-EXEC"})
+    service = FrictionService(engine, settings, HashingEmbedder(), clock=clock)
+    configured = [Target("slack", "C-EXEC")]
+    assert ask(service, LEAD, "digest here 0 16 * * fri", platform="slack", channel="C-EXEC").ok
+    off = ask(service, LEAD, "digest here off", platform="slack", channel="C-EXEC")
+    assert off.text.startswith("Its own schedule is gone. This channel still gets the weekly digest")
+    assert "FRICTIONLOG_DIGEST_SLACK_CHANNELS" in off.text
+    assert "no longer" not in ask(service, LEAD, "digest here off", platform="slack", channel="C-EXEC").text
+    clock.now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # the default schedule, Monday 09:00
+    assert [str(due.target) for due in due_digests(service, configured)] == ["slack:C-EXEC"]
+
+
 # The due-check, with a clock the tests move -----------------------------------------------------
 
 
