@@ -32,7 +32,7 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta, tzinfo
 
 from pydantic import TypeAdapter
@@ -135,6 +135,18 @@ class Claimed:
     if_undeliverable: bytes | None = None
 
 
+@dataclass
+class Claims:
+    """How long one pass holds its claims, as last renewed, and the ones it lost meanwhile."""
+
+    until: datetime
+    margin: timedelta  # a third of the lease: renewed in time, a claim never comes this close to its end
+    lost: set[int] = field(default_factory=set)
+
+    def hold(self, message_id: int) -> bool:
+        return message_id not in self.lost and utcnow() + self.margin < self.until
+
+
 class Outbox:
     """The delivery worker: claims due messages and sends them through the router."""
 
@@ -177,8 +189,15 @@ class Outbox:
     async def send_due(self, limit: int = 100) -> int:
         """Send what is due now (one pass); returns how many messages this worker claimed."""
         claimed = await asyncio.to_thread(self._claim_due, limit)
+        if not claimed:
+            return 0
         limiter = asyncio.Semaphore(self.concurrency)
-        outcomes = await asyncio.gather(*(self._send(message, limiter) for message in claimed))
+        claims = Claims(utcnow() + self.lease, self.lease / 3)
+        renewing = asyncio.create_task(self._renew(claims, [message.id for message in claimed]))
+        try:
+            outcomes = await asyncio.gather(*(self._send(message, limiter, claims) for message in claimed))
+        finally:
+            renewing.cancel()
         sent = [message for message, ok in zip(claimed, outcomes, strict=True) if ok]
         others = [message.id for message in sent if message.kind != "digest"]
         if others:
@@ -187,6 +206,24 @@ class Outbox:
             if message.kind == "digest":
                 await asyncio.to_thread(self._digest_sent, message)
         return len(claimed)
+
+    async def _renew(self, claims: Claims, message_ids: list[int]) -> None:
+        """Renew the pass's claims every third of the lease while it runs. Sent messages are marked
+        when the whole pass ends: one slow send must not let another replica take, and send again,
+        what this one already sent."""
+        while True:
+            await asyncio.sleep(self.lease.total_seconds() / 3)
+            until = utcnow() + self.lease
+            try:
+                held = await asyncio.to_thread(self._renew_claims, message_ids, until)
+            except Exception:  # the database is away: the claims run out when they run out
+                log.exception("renewing the outbox's claims failed")
+                continue
+            claims.until, claims.lost = until, set(message_ids) - set(held)
+
+    def _renew_claims(self, message_ids: list[int], until: datetime) -> list[int]:
+        with session_scope(self.engine) as session:
+            return queries.renew_claims(session, message_ids=message_ids, worker=self.worker, until=until)
 
     def _mark_sent(self, message_ids: list[int]) -> None:
         with session_scope(self.engine) as session:
@@ -362,9 +399,11 @@ class Outbox:
             session.add(row)
         return self._opened(session, [batch.id], now)
 
-    async def _send(self, message: Claimed, limiter: asyncio.Semaphore) -> bool:
+    async def _send(self, message: Claimed, limiter: asyncio.Semaphore, claims: Claims) -> bool:
         """Send one claimed message; True when it went out (marked sent with the rest of the pass)."""
         async with limiter:
+            if not claims.hold(message.id):
+                return False  # the claim ran out: another replica may be sending it now
             platform = self.router.platform(message.platform)
             if platform is None:
                 reason = f"{message.platform} is not configured here"
@@ -404,8 +443,7 @@ class Outbox:
             await self._settle(message, "failed", reason)
             if message.kind == "reply" and failure.try_direct and not message.recipient.get("direct"):
                 await asyncio.to_thread(self._plain_fallback, message)
-            if failure.permanent:
-                await asyncio.to_thread(self._tell_instead, message, reason)
+            await asyncio.to_thread(self._tell_instead, message, reason)  # refused or given up on: for good
             return
         if failure.retry_after is not None:
             delay = failure.retry_after

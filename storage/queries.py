@@ -1016,6 +1016,19 @@ def claim_messages(
     return sorted(row[0] for row in result)
 
 
+def renew_claims(session: Session, *, message_ids: Sequence[int], worker: str, until: datetime) -> list[int]:
+    """Extend this worker's claims that are still open; returns the messages it still holds."""
+    if not message_ids:
+        return []
+    result = session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(list(message_ids)), OutboxMessage.claimed_by == worker)
+        .values(claimed_until=until)
+        .returning(OutboxMessage.id)
+    )
+    return sorted(row[0] for row in result)
+
+
 def outbox_rows(session: Session, *, message_ids: Sequence[int]) -> list[OutboxMessage]:
     if not message_ids:
         return []

@@ -93,6 +93,51 @@ def test_a_message_whose_worker_died_mid_send_is_sent_once_after_the_claim_runs_
         assert not queries.settle_message(session, message_id=first, worker="dead", state="failed", at=now)
 
 
+class OneSlow(Recorder):
+    """Quick to everyone but U0, where a send hangs for 1.5 s (a connection near its timeout)."""
+
+    async def _send(self, to: str, text: str) -> None:
+        await asyncio.sleep(1.5 if to == "U0" else 0.0)
+        self.sent.append((to, text))
+
+
+def test_a_slow_send_does_not_let_another_replica_send_again_what_the_pass_already_sent(service):
+    queue(service, 4)
+    first, second = OneSlow(), Recorder()
+    a = Outbox(service.engine, Router([first]), service.sealer, lease=1.0)
+    b = Outbox(service.engine, Router([second]), service.sealer, lease=1.0)
+
+    async def race() -> None:
+        pass_a = asyncio.create_task(a.send_due())
+        await asyncio.sleep(1.2)  # past the lease A's pass began with, while A still waits on U0
+        assert await b.send_due() == 0
+        await pass_a
+
+    asyncio.run(race())
+    assert sorted(first.sent) == [(f"U{n}", f"message {n}") for n in range(4)]
+    assert second.sent == []
+    assert {row.state for row in rows(service)} == {"sent"}
+
+
+def test_a_pass_does_not_send_what_it_lost_its_claim_on(service):
+    queue(service, 1)
+    platform = Recorder(delay=0.5)
+    outbox = Outbox(service.engine, Router([platform]), service.sealer, lease=0.6, concurrency=1)
+    queue(service, 1)  # a second message waits behind the first one's send
+
+    async def steal() -> None:
+        await asyncio.sleep(0.1)
+        with session_scope(service.engine) as session:  # another replica took the second one meanwhile
+            session.get(OutboxMessage, 2).claimed_by = "other"
+
+    async def run() -> None:
+        await asyncio.gather(outbox.send_due(), steal())
+
+    asyncio.run(run())
+    assert platform.sent == [("U0", "message 0")]
+    assert [(row.state, row.claimed_by) for row in rows(service)] == [("sent", None), ("pending", "other")]
+
+
 def test_retry_after_is_honoured_5xx_retried_and_other_4xx_recorded_as_failed(service):
     queue(service, 3)
     platform = Recorder(
@@ -119,6 +164,35 @@ def test_retry_after_is_honoured_5xx_retried_and_other_4xx_recorded_as_failed(se
     asyncio.run(outbox.send_due())
     assert sorted(platform.sent) == [("U0", "message 0"), ("U1", "message 1")]
     assert [row.state for row in rows(service)] == ["sent", "sent", "failed"]
+
+
+def test_a_notice_given_up_on_after_its_retries_tells_whoever_it_names(service):
+    note = Notification(
+        to=Person("test", "U-OWNER"),
+        text="You now own T-1",
+        label="T-1 to its new owner",
+        if_undeliverable=Notification(
+            to=Person("test", LEAD), text="T-1's owner could not be told.", label="unreached"
+        ),
+    )
+    with session_scope(service.engine) as session:
+        enqueue_notification(session, service.sealer, note)
+    platform = Recorder(failures=[SendFailed("Teams answered 502")] * 3)
+    outbox = Outbox(service.engine, Router([platform]), service.sealer, max_attempts=3, backoff=0.01)
+
+    async def run() -> None:
+        for _ in range(40):
+            await outbox.send_due()
+            await asyncio.sleep(0.02)
+
+    asyncio.run(run())
+    assert [(row.label, row.state) for row in rows(service)] == [
+        ("T-1 to its new owner", "failed"),
+        ("unreached", "sent"),
+    ]
+    assert platform.sent == [
+        (LEAD, "T-1's owner could not be told. Reason: gave up after 3 attempts: Teams answered 502.")
+    ]
 
 
 def test_a_message_for_a_platform_not_configured_is_kept_as_undeliverable(service):
