@@ -13,11 +13,12 @@ new owner starts with a fresh clock:
   local time. Met by resolving (or won't fix). A new date is a new deadline; a new owner clears it.
 
 At a missed deadline the owner gets a reminder saying what is due and how to do it.
-FRICTIONLOG_ESCALATE_HOURS (24) after that reminder, if the deadline is still missed, every team
-lead (every configured lead on every platform frictionlog serves, the owner excepted) gets an
-escalation naming the theme and its owner. Counting from the reminder rather than from the
-deadline gives an owner the full day even for a deadline that passed while nothing was chasing
-(a first start, an outage).
+FRICTIONLOG_ESCALATE_HOURS (24) after that reminder reached the owner, if the deadline is still
+missed, every team lead (every configured lead on every platform frictionlog serves, the owner
+excepted) gets an escalation naming the theme and its owner. Counting from the reminder rather
+than from the deadline gives an owner the full day even for a deadline that passed while nothing
+was chasing (a first start, an outage); counting from when it reached them, even when their daily
+DM budget held it until the next day.
 
 Each reminder and escalation is claimed in the `notice` table (kind, "T-12:acknowledge", the
 deadline) in the transaction that writes it to the outbox: however many replicas chase, and
@@ -41,7 +42,7 @@ from bot.people import Person
 from bot.settings import Settings
 from storage import queries
 from storage.db import session_scope
-from storage.models import CLOSED_STATUSES, Theme
+from storage.models import CLOSED_STATUSES, Notice, OutboxMessage, Theme
 
 log = logging.getLogger(__name__)
 ACKNOWLEDGE, UPDATE, RESOLVE = "acknowledge", "update", "resolve"
@@ -146,10 +147,26 @@ def chase(core: Core, *, platforms: Iterable[str], now: datetime | None = None, 
                 if reminded is None:
                     if _remind(core, session, theme, deadline, now):
                         reminders.append(deadline.subject)
-                elif now >= reminded.created_at + timedelta(hours=core.settings.escalate_hours):
+                elif (reached := _reached(session, reminded)) and now >= reached + timedelta(
+                    hours=core.settings.escalate_hours
+                ):
                     if _escalate(core, session, theme, deadline, now, platforms, names or {}):
                         escalations.append(deadline.subject)
     return Chased(tuple(reminders), tuple(escalations))
+
+
+def _reached(session: Session, reminder: Notice) -> datetime | None:
+    """When the reminder reached its owner, the escalation's day counting from there: a reminder
+    held by the owner's daily DM budget, or retried, has not reached them yet (None). One that
+    could not be delivered counts from when it was due."""
+    row = session.get(OutboxMessage, reminder.message_id) if reminder.message_id is not None else None
+    if row is None:
+        return reminder.created_at
+    if row.state in ("pending", "held"):
+        return None
+    if row.state == "batched":  # went out with others once its hold ended
+        return max(reminder.created_at, row.next_attempt_at)
+    return row.sent_at or reminder.created_at
 
 
 def _remind(core: Core, session: Session, theme: Theme, deadline: Deadline, now: datetime) -> bool:

@@ -9,9 +9,12 @@ from sqlmodel import Session, select
 
 from bot.actions import SetStatus
 from bot.deadlines import Chased, chase, missed_by_theme
+from bot.messages import Notification
+from bot.outbox import enqueue_notification
+from bot.people import Person
 from bot.service import FrictionService
 from digests.embeddings import HashingEmbedder
-from storage.db import make_engine
+from storage.db import make_engine, session_scope
 from storage.models import AuditEvent, Notice, OutboxMessage, Theme
 from tests.conftest import LEAD, START, ask, press
 from tests.inbox import Inbox, deliver
@@ -93,6 +96,7 @@ def test_escalation_a_day_after_the_reminder_to_every_lead_naming_theme_and_owne
     names = {("test", "dana"): "Dana Reyes"}
     clock.advance(hours=24)
     assert chase(service, platforms=["test", "teams"], names=names).reminders == ("T-1:acknowledge",)
+    deliver(service, test, teams)  # the reminder reaches dana: the leads' day counts from here
     clock.advance(hours=23, minutes=59)
     assert chase(service, platforms=["test", "teams"], names=names).escalations == ()
     clock.advance(minutes=1)
@@ -111,6 +115,28 @@ def test_escalation_a_day_after_the_reminder_to_every_lead_naming_theme_and_owne
         assert item.buttons == ["Assign someone else"]
         assert REFUND not in item.text and "once 5 people have reported it" in item.text  # two reporters: no quote
     assert test.to("dana", "notify")[-1].text.startswith("Reminder")  # the owner is not escalated to
+
+
+def test_the_escalation_counts_its_day_from_when_the_reminder_reached_the_owner(service, clock):
+    owned_theme(service)
+    inbox = Inbox()
+    clock.advance(hours=24)  # the acknowledge deadline passes as dana's day fills up
+    with session_scope(service.engine) as session:
+        for n in range(5):
+            note = Notification(to=Person("test", "dana"), text=f"notice {n}", label=f"notice {n}")
+            enqueue_notification(session, service.sealer, note)
+    deliver(service, inbox)
+    clock.advance(minutes=10)
+    deliver(service, inbox)  # her five places of the day are used
+    assert chased(service, inbox).reminders == ("T-1:acknowledge",)
+    assert not [seen for seen in inbox.to("dana") if seen.text.startswith("Reminder")]  # held till tomorrow
+    clock.advance(hours=24)
+    assert chased(service, inbox).escalations == ()  # a day after it was written, not after she read it
+    assert [seen for seen in inbox.to("dana") if seen.text.startswith("Reminder")]  # reached her now
+    clock.advance(hours=23, minutes=59)
+    assert chased(service, inbox).escalations == ()
+    clock.advance(minutes=1)
+    assert chased(service, inbox).escalations == ("T-1:acknowledge",)
 
 
 def test_a_reminder_acted_on_before_the_escalation_stops_it(service, clock):
@@ -153,11 +179,12 @@ def test_each_reminder_and_escalation_is_sent_once_by_two_services_chasing_at_on
     try:
         clock.advance(hours=24)
         assert sorted(r.reminders for r in race()) == [(), (), (), ("T-1:acknowledge",)]
+        inbox = Inbox()
+        deliver(services[0], inbox)
         clock.advance(hours=24)
         assert sorted(r.escalations for r in race()) == [(), (), (), ("T-1:acknowledge",)]
     finally:
         other_engine.dispose()
-    inbox = Inbox()
     deliver(services[0], inbox)
     assert [item.to for item in inbox.seen if item.text.startswith("Reminder")] == ["dana"]
     assert [item.to for item in inbox.seen if item.text.startswith("Escalation")] == [LEAD]
