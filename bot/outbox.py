@@ -445,8 +445,8 @@ class Outbox:
                 await asyncio.to_thread(self._plain_fallback, message)
             await asyncio.to_thread(self._tell_instead, message, reason)  # refused or given up on: for good
             return
-        if failure.retry_after is not None:
-            delay = failure.retry_after
+        if failure.retry_after is not None:  # a little later than asked: throttled replicas must not return as one
+            delay = failure.retry_after * random.uniform(1.0, 1.05)
         else:
             delay = min(self.max_backoff, self.backoff * 2 ** (message.attempts - 1))
             delay *= random.uniform(0.8, 1.2)

@@ -7,6 +7,8 @@ undeliverable, with that reason, until the platform is configured and it is retr
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Protocol
 
 from bot.messages import Reply
@@ -15,6 +17,22 @@ from digests.digest import Digest
 
 log = logging.getLogger(__name__)
 PartsSent = Callable[[int], Awaitable[None]]
+
+
+def retry_after(header: str | None, default: float | None = None) -> float | None:
+    """A Retry-After header's wait in seconds: it may be a number of seconds or an HTTP date
+    (RFC 9110). `default` when it is absent or unreadable."""
+    if not header:
+        return default
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return default
+    return max(0.0, (when - datetime.now(UTC)).total_seconds()) if when.tzinfo else default
 
 
 class SendFailed(Exception):

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from bot.messages import Notification, Reply
 from bot.outbox import Outbox, enqueue_notification
 from bot.people import Person
-from bot.router import Router, SendFailed
+from bot.router import Router, SendFailed, retry_after
 from digests.digest import Digest
 from storage import queries
 from storage.db import session_scope
@@ -193,6 +193,25 @@ def test_a_notice_given_up_on_after_its_retries_tells_whoever_it_names(service):
     assert platform.sent == [
         (LEAD, "T-1's owner could not be told. Reason: gave up after 3 attempts: Teams answered 502.")
     ]
+
+
+def test_retry_after_as_seconds_or_as_an_http_date_is_a_wait_not_a_refusal():
+    from email.utils import format_datetime
+    from types import SimpleNamespace
+
+    from msrest.exceptions import HttpOperationError
+
+    from adapters.teams.platform import _failure
+
+    in_a_minute = format_datetime(utcnow() + timedelta(seconds=60), usegmt=True)
+    assert retry_after("30") == 30.0
+    assert 55 < retry_after(in_a_minute) <= 60
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date gone by: now
+    assert retry_after("soon", 1) == 1 and retry_after(None) is None
+    error = HttpOperationError.__new__(HttpOperationError)
+    error.response = SimpleNamespace(status_code=429, headers={"Retry-After": in_a_minute})
+    failure = _failure(error)
+    assert not failure.permanent and 55 < failure.retry_after <= 60
 
 
 def test_a_message_for_a_platform_not_configured_is_kept_as_undeliverable(service):

@@ -16,7 +16,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.slack import blocks as bk
 from bot.actions import ActionCodec
 from bot.messages import Reply
-from bot.router import PartsSent, SendFailed
+from bot.router import PartsSent, SendFailed, retry_after
 from digests.blocks import render_slack
 from digests.chart import alt_text, chart_png, charted
 from digests.digest import Digest
@@ -33,8 +33,8 @@ def _failure(error: SlackApiError) -> SendFailed:
     code = str((response.data or {}).get("error", "")) if isinstance(response.data, dict) else ""
     reason = f"Slack answered {status}" + (f" {code}" if code else "")
     if status == 429:
-        retry_after = float((response.headers or {}).get("Retry-After", (response.headers or {}).get("retry-after", 1)))
-        return SendFailed(reason, retry_after=retry_after)
+        headers = response.headers or {}
+        return SendFailed(reason, retry_after=retry_after(headers.get("Retry-After", headers.get("retry-after")), 1))
     if status >= 500 or code in TRANSIENT_ERRORS:
         return SendFailed(reason)
     return SendFailed(reason, permanent=True)
@@ -77,7 +77,8 @@ class SlackPlatform:
             replace_original=False,
         )
         if response.status_code == 429:
-            raise SendFailed("response_url answered 429", retry_after=float(response.headers.get("Retry-After", 1)))
+            wait = retry_after(response.headers.get("Retry-After"), 1)
+            raise SendFailed("response_url answered 429", retry_after=wait)
         if response.status_code >= 500:
             raise SendFailed(f"response_url answered {response.status_code}")
         if response.status_code >= 300:  # expired (30 minutes, 5 uses) or refused

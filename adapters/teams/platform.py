@@ -23,7 +23,7 @@ from adapters.teams.bot import conversation_key, person_key
 from bot.actions import ActionCodec
 from bot.messages import Reply
 from bot.people import Person
-from bot.router import PartsSent, SendFailed
+from bot.router import PartsSent, SendFailed, retry_after
 from digests.digest import Digest
 from storage import queries
 
@@ -37,8 +37,7 @@ def _failure(error: HttpOperationError) -> SendFailed:
     status = getattr(response, "status_code", 0) or 0
     reason = f"Teams answered {status}"
     if status == 429:
-        retry_after = (response.headers or {}).get("Retry-After")
-        return SendFailed(reason, retry_after=float(retry_after) if retry_after else None)
+        return SendFailed(reason, retry_after=retry_after((response.headers or {}).get("Retry-After")))
     if status in (412, 502, 504) or status >= 500:
         return SendFailed(reason)
     return SendFailed(reason, permanent=True)
