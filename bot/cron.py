@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 FIELDS = (("minute", "minute"), ("hour", "hour"), ("day", "day of month"), ("month", "month"))
@@ -45,7 +47,7 @@ class Schedule:
         return _zone(self.timezone)
 
     @cached_property
-    def trigger(self) -> CronTrigger:
+    def trigger(self) -> BaseTrigger:
         return _trigger(self.cron, self.zone)
 
     def next_fire(self, now: datetime) -> datetime | None:
@@ -82,7 +84,7 @@ def _zone(name: str) -> ZoneInfo:
         raise ValueError(f"unknown time zone `{name}` (use an IANA name such as Europe/London)") from error
 
 
-def _trigger(cron: str, zone: ZoneInfo) -> CronTrigger:
+def _trigger(cron: str, zone: ZoneInfo) -> BaseTrigger:
     values = cron.split()
     if len(values) != 5:
         raise ValueError(f"`{cron}` has {len(values)} fields; a schedule is {EXAMPLE}")
@@ -96,15 +98,29 @@ def _trigger(cron: str, zone: ZoneInfo) -> CronTrigger:
         fields[name] = value
     try:
         fields["day_of_week"] = weekdays(values[4])
-        return CronTrigger(**fields, timezone=zone)
+        trigger = CronTrigger(**fields, timezone=zone)
     except ValueError as error:
         raise ValueError(f"the day-of-week field `{values[4]}` of `{cron}`: {error}") from None
+    if unrestricted(values[2]) or unrestricted(values[4]):
+        return trigger
+    # Both day fields restricted: crontab fires on either (`0 9 1 * mon`, the 1st and every
+    # Monday), where APScheduler would ask for both.
+    return OrTrigger(
+        [
+            CronTrigger(**{**fields, "day_of_week": "*"}, timezone=zone),
+            CronTrigger(**{**fields, "day": "*"}, timezone=zone),
+        ]
+    )
+
+
+def unrestricted(field: str) -> bool:
+    return field in ("*", "?")
 
 
 def weekdays(field: str) -> str:
     """Crontab's day-of-week field (0–7 or sun–sat; lists, ranges, steps) as the weekday names
     APScheduler 3 reads the same way."""
-    if field in ("*", "?"):
+    if unrestricted(field):
         return "*"
     days: set[int] = set()
     for item in field.lower().split(","):

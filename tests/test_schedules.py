@@ -4,7 +4,7 @@ targets`, and previewed by `frictionlog digest --post --dry-run` without posting
 
 import asyncio
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import Session, select
@@ -54,6 +54,12 @@ def test_a_schedule_is_five_crontab_fields_in_a_time_zone_and_reads_days_as_cron
     assert days == {"Mon", "Tue", "Wed", "Thu", "Fri"}  # never the weekend
     # The latest fire of a rare schedule is found too: 29 February.
     assert Schedule.parse("0 9 29 2 *", "UTC").last_fire(wednesday) == at(2024, 2, 29, 9)
+    # Both day fields given: crontab fires on either, the 1st of the month and every Monday.
+    either = Schedule.parse("0 9 1 * mon", "UTC")
+    fires = [either.next_fire(at(2026, 11, 24, 10) + timedelta(days=n)).strftime("%a %d %b") for n in range(0, 14, 2)]
+    assert fires == ["Mon 30 Nov", "Mon 30 Nov", "Mon 30 Nov", "Tue 01 Dec", "Mon 07 Dec", "Mon 07 Dec", "Mon 07 Dec"]
+    assert either.last_fire(wednesday) == at(2026, 11, 16, 9)
+    assert Schedule.parse("0 9 1 * mon", "UTC").last_fire(at(2026, 12, 1, 12)) == at(2026, 12, 1, 9)
 
 
 @pytest.mark.parametrize(
