@@ -12,7 +12,7 @@ from bot.sealing import Sealer
 from bot.settings import Settings
 from digests.theming import Theming
 from storage import queries
-from storage.models import Theme, theme_key
+from storage.models import ANONYMOUS_SENDER, Theme, theme_key
 
 STATUS_LABELS = {
     "new": "new",
@@ -73,7 +73,7 @@ class Core:
         anonymous sender's own act (withdrawing their report) is recorded without their id."""
         queries.audit(
             session,
-            actor="an anonymous sender" if anonymous else event.user,
+            actor=ANONYMOUS_SENDER if anonymous else event.user,
             actor_platform=None if anonymous else event.platform,
             action=action,
             theme_id=theme_id,

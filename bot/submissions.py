@@ -122,7 +122,8 @@ def different_issue(core: Core, session: Session, event: Inbound, submission_id:
     submission = session.get(Submission, submission_id)
     if submission is None:
         raise UserError(f"{submission_key(submission_id)} does not exist.")
-    if submission.author_hash != core.person_hash(event.person):
+    own = submission.author_hash == core.person_hash(event.person)
+    if not own:
         core.require_lead(session, event, "move someone else's submission")
     from_theme = submission.theme_id
     new_theme = core.theming.split_off(session, [submission], from_theme, core.clock())
@@ -132,6 +133,7 @@ def different_issue(core: Core, session: Session, event: Inbound, submission_id:
         "split",
         new_theme.id,
         f"{submission_key(submission.id)} from {theme_key(from_theme)} -> {new_theme.key} (different issue)",
+        anonymous=own and submission.anonymous,  # a lead moving it is named; its anonymous sender is not
     )
     return Reply(f"Moved {submission_key(submission_id)} to a new theme, {theme_key(new_theme.id)}.")
 

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from digests.digest import Accounting, Closed, Digest, IsoWeek, Owner, ThemeLine
 from storage import queries
-from storage.models import CLOSED_STATUSES, Theme
+from storage.models import ANONYMOUS_SENDER, CLOSED_STATUSES, Theme
 
 TREND_WEEKS = 8  # the chart: weekly volume of the top themes over the last 8 weeks
 TOP = 7
@@ -158,8 +158,10 @@ def shown_areas(counts: Counter[str], reporters: dict[str, set[str]], min_group:
 
 
 def _actor(event, names: Mapping[tuple[str, str], str]) -> str:
-    if event.actor == "frictionlog" or not event.actor_platform:
-        return "frictionlog" if event.actor == "frictionlog" else "a team lead"
+    if event.actor in ("frictionlog", ANONYMOUS_SENDER):
+        return event.actor
+    if not event.actor_platform:
+        return "a team lead"
     return names.get((event.actor_platform, event.actor)) or event.actor
 
 

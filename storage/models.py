@@ -14,6 +14,8 @@ from sqlmodel import Field, SQLModel
 THEME_STATUSES = ("new", "acknowledged", "in_progress", "resolved", "wont_fix")
 CLOSED_STATUSES = ("resolved", "wont_fix")
 KINDS = ("policy", "customer", "other")
+# The actor of an audit event an anonymous sender caused on their own report: no id is kept.
+ANONYMOUS_SENDER = "an anonymous sender"
 
 
 def utcnow() -> datetime:
@@ -143,7 +145,7 @@ class Vote(SQLModel, table=True):
 class AuditEvent(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     theme_id: int | None = Field(default=None, foreign_key="theme.id", index=True)
-    actor: str = Field(max_length=120)  # an id on actor_platform, or "frictionlog"
+    actor: str = Field(max_length=120)  # an id on actor_platform, "frictionlog" or ANONYMOUS_SENDER
     actor_platform: str | None = Field(default=None, max_length=20)
     action: str = Field(max_length=30)
     detail: str = Field(default="", max_length=2000)

@@ -1,13 +1,14 @@
 """The digest as a brief: three sentences that name themes, one set of numbers that adds up,
 and the week's changes to themes with who made them."""
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
+from bot.actions import DifferentIssue
 from bot.publish import compose_for
 from digests.digest import IsoWeek
 from digests.render import render_html, render_markdown, render_text
-from storage.models import Submission
-from tests.conftest import LEAD, ask
+from storage.models import AuditEvent, Submission
+from tests.conftest import LEAD, ask, press
 
 REFUNDS = [
     "refunds over fifty dollars wait three days for supervisor approval",
@@ -56,3 +57,19 @@ def test_the_brief_names_what_is_new_growing_and_stuck_and_the_figures_add_up(se
         assert "Stuck: 2 themes need an owner" in rendered
         assert footer in rendered.replace("\\", "")
         assert "Rename by" in rendered
+
+
+def test_an_anonymous_sender_who_says_different_issue_is_not_named_in_the_digest(service, clock):
+    for n, text in enumerate(REFUNDS):
+        ask(service, f"U{n}", text)
+    ask(service, "U-SECRET", "anon refund approval waits days on a supervisor again")  # S-4
+    assert press(service, "U-SECRET", DifferentIssue(4)).ok
+    names = {("test", "U-SECRET"): "Sam Secret", ("test", LEAD): "Lee Lead"}
+    digest = compose_for(service, IsoWeek.containing(clock(), service.settings.zone), names)
+
+    assert [line.split(" -> ")[0] for line in digest.curation] == ["Split by an anonymous sender: S-4 from T-1"]
+    for rendered in (render_text(digest), render_markdown(digest), render_html(digest)):
+        assert "Sam Secret" not in rendered and "U-SECRET" not in rendered
+        assert "Split by an anonymous sender" in rendered.replace("\\", "")
+    with Session(service.engine) as session:  # nor is the id in the database in clear
+        assert "U-SECRET" not in [event.actor for event in session.exec(select(AuditEvent))]
