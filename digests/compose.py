@@ -63,7 +63,8 @@ def compose_digest(
                 kinds[kind] += 1
                 for tag in filter(None, tags.split(",")):
                     area_counts[tag] += 1
-                    area_reporters[tag].add(author_hash or f"unattributed:{created_at}")
+                    if author_hash:  # a row without an author names nobody (as queries.reporter_count)
+                        area_reporters[tag].add(author_hash)
             elif label == str(week.previous()):
                 previous_week += 1
         seen = queries.first_and_last_seen(session)

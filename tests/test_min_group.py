@@ -59,6 +59,22 @@ def test_one_person_saying_it_five_times_is_one_reporter(service, clock):
     assert all(line.quotes == () for line in digest.top)
 
 
+def test_unsigned_imported_rows_add_nobody_so_they_unlock_no_area_breakdown(service, clock):
+    from bot.transfer import import_rows
+
+    # A spreadsheet's rows, one an hour on Tuesday of this week, none saying who sent it.
+    rows = [(f"row {n}", {"text": f"{text} #billing", "date": f"2026-11-17 0{n}:00"}) for n, text in enumerate(REPORTS)]
+    assert import_rows(service, ["text", "date"], rows, recluster=False).imported == 5
+    digest = compose_for(service, week_of(service))
+    assert digest.submissions == 5 and digest.areas == ()  # five rows without an author are nobody
+    assert "By area" not in render_markdown(digest)
+    for n, text in enumerate(REPORTS):  # five people who say who they are do make a group
+        ask(service, f"U{n}", f"{text} #billing")
+    digest = compose_for(service, week_of(service))
+    assert digest.areas == (("billing", 10),)
+    assert "billing: 10" in render_markdown(digest)
+
+
 @pytest.mark.parametrize("value", ["2", "0"])
 def test_a_minimum_group_below_three_is_refused_at_start_up(value, monkeypatch):
     monkeypatch.setenv("FRICTIONLOG_MIN_GROUP", value)
