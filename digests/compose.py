@@ -130,7 +130,9 @@ def compose_digest(
         timezone=str(zone),
         submissions=this_week,
         previous_submissions=previous_week,
-        by_kind=tuple(sorted(kinds.items())),
+        # Withdrawn ones have no kind to show any more, but the header's figures add up to its total.
+        by_kind=tuple(sorted(kinds.items()))
+        + ((("withdrawn", accounts["withdrawn"]),) if accounts["withdrawn"] else ()),
         active_themes=len(by_week),
         top=tuple(_with_quotes(engine, by_week[:TOP], start, end, min_group)),
         new=tuple(new[:5]),

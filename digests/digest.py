@@ -137,7 +137,7 @@ class Digest:
     timezone: str
     submissions: int  # every submission of the week, hidden ones included
     previous_submissions: int
-    by_kind: tuple[tuple[str, int], ...]
+    by_kind: tuple[tuple[str, int], ...]  # by kind, then ("withdrawn", n): adds up to `submissions`
     active_themes: int
     top: tuple[ThemeLine, ...]
     growing: tuple[ThemeLine, ...]

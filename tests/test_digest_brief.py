@@ -73,3 +73,15 @@ def test_an_anonymous_sender_who_says_different_issue_is_not_named_in_the_digest
         assert "Split by an anonymous sender" in rendered.replace("\\", "")
     with Session(service.engine) as session:  # nor is the id in the database in clear
         assert "U-SECRET" not in [event.actor for event in session.exec(select(AuditEvent))]
+
+
+def test_the_headers_figures_by_kind_add_up_to_its_total_withdrawn_ones_included(service, clock):
+    for n, text in enumerate(REFUNDS + HOLDS[:1]):
+        ask(service, f"U{n}", text)
+    ask(service, "U3", "undo S-4")
+    digest = compose_for(service, IsoWeek.containing(clock(), service.settings.zone))
+
+    assert digest.submissions == 4
+    assert sum(n for _, n in digest.by_kind) == 4 and digest.by_kind[-1] == ("withdrawn", 1)
+    assert " · withdrawn 1" in render_markdown(digest).splitlines()[2]
+    assert " · withdrawn 1</p>" in render_html(digest)
