@@ -1,12 +1,14 @@
 """The digest as a brief: three sentences that name themes, one set of numbers that adds up,
 and the week's changes to themes with who made them."""
 
+import re
+
 from sqlmodel import Session, select
 
 from bot.actions import DifferentIssue
 from bot.publish import compose_for
 from digests.digest import IsoWeek
-from digests.render import render_html, render_markdown, render_text
+from digests.render import _markdown_escape, render_html, render_markdown, render_text
 from storage.models import AuditEvent, Submission
 from tests.conftest import LEAD, ask, press
 
@@ -85,3 +87,22 @@ def test_the_headers_figures_by_kind_add_up_to_its_total_withdrawn_ones_included
     assert sum(n for _, n in digest.by_kind) == 4 and digest.by_kind[-1] == ("withdrawn", 1)
     assert " · withdrawn 1" in render_markdown(digest).splitlines()[2]
     assert " · withdrawn 1</p>" in render_html(digest)
+
+
+def test_an_owners_display_name_is_text_in_the_markdown_digest_wherever_it_appears(service, clock):
+    clock.advance(days=-7)
+    ask(service, "U8", "refund waiting on supervisor approval again")  # last week: T-1 grows from 1
+    ask(service, LEAD, "assign T-1 @U0SAM")  # never acknowledged: overdue by this week
+    clock.advance(days=7)
+    for n, text in enumerate(REFUNDS + HOLDS):
+        ask(service, f"U{n}", text)
+    ask(service, LEAD, "assign T-2 @U0SAM")
+    assert ask(service, "U0SAM", "status T-2 resolved evening rota has two more people").ok
+    name = "Sam **<img src=x onerror=alert(1)>** [ops](http://evil)"
+    digest = compose_for(service, IsoWeek.containing(clock(), service.settings.zone), {("test", "U0SAM"): name})
+    assert digest.growing and digest.overdue and digest.resolved  # the name is in every section
+
+    markdown = render_markdown(digest)
+    assert not re.search(r"(?<!\\)(<img|\]\(http|\*\*<)", markdown)  # no tag, link or emphasis of theirs
+    shown = [line for line in markdown.splitlines() if "Sam" in line]
+    assert len(shown) == 5 and all(_markdown_escape(name) in line for line in shown), shown
