@@ -72,7 +72,15 @@ def compose_digest(
         themes = queries.unmerged_themes(session)
         lines = {
             theme.id: _line(
-                session, theme, weekly[theme.id], labels, seen, missed.get(theme.id, ()), names, arrived[theme.id]
+                session,
+                theme,
+                weekly[theme.id],
+                labels,
+                seen,
+                missed.get(theme.id, ()),
+                names,
+                arrived[theme.id],
+                start,
             )
             for theme in themes
             if theme.size > 0 or theme.id in weekly
@@ -175,7 +183,7 @@ def owner_of(theme: Theme, names: Mapping[tuple[str, str], str]) -> Owner | None
     return Owner(platform, theme.owner, names.get((platform, theme.owner)) or theme.owner)
 
 
-def _line(session, theme: Theme, weekly, labels, seen, missed, names, arrived) -> ThemeLine:
+def _line(session, theme: Theme, weekly, labels, seen, missed, names, arrived, start: datetime) -> ThemeLine:
     trend = tuple(weekly[label] for label in labels)
     first, last = seen.get(theme.id, (None, None))
     return ThemeLine(
@@ -196,6 +204,8 @@ def _line(session, theme: Theme, weekly, labels, seen, missed, names, arrived) -
         came_back=theme.status in CLOSED_STATUSES
         and theme.status_changed_at is not None
         and any(at > theme.status_changed_at for at in arrived),
+        # Its first report is this week's, however far back the trend looks.
+        is_new=first is not None and first >= start,
     )
 
 

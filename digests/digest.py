@@ -76,6 +76,9 @@ class ThemeLine:
     quotes: tuple[str, ...] = ()  # only when at least FRICTIONLOG_MIN_GROUP people reported it
     missed: tuple[str, ...] = ()  # deadlines it is past: "not acknowledged in time", …
     came_back: bool = False  # reported again after it was resolved
+    # First reported this week (first_seen within it). A theme quiet for weeks that is reported
+    # again is not new: it is listed (or growing) with "none the week before".
+    is_new: bool = False
 
     @property
     def overdue(self) -> bool:
@@ -85,10 +88,6 @@ class ThemeLine:
     def growth(self) -> float | None:
         """Change against the previous week as a fraction; None when there was nothing before."""
         return None if self.last_week == 0 else (self.this_week - self.last_week) / self.last_week
-
-    @property
-    def is_new(self) -> bool:
-        return self.last_week == 0 and sum(self.trend[:-1]) == 0
 
 
 def _count(n: int, one: str, many: str) -> str:

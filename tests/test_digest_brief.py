@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 from bot.actions import DifferentIssue
 from bot.publish import compose_for
 from digests.digest import IsoWeek
-from digests.render import _markdown_escape, render_html, render_markdown, render_text
+from digests.render import _markdown_escape, growth_label, render_html, render_markdown, render_text
 from storage.models import AuditEvent, Submission
 from tests.conftest import LEAD, ask, press
 
@@ -106,3 +106,22 @@ def test_an_owners_display_name_is_text_in_the_markdown_digest_wherever_it_appea
     assert not re.search(r"(?<!\\)(<img|\]\(http|\*\*<)", markdown)  # no tag, link or emphasis of theirs
     shown = [line for line in markdown.splitlines() if "Sam" in line]
     assert len(shown) == 5 and all(_markdown_escape(name) in line for line in shown), shown
+
+
+def test_a_theme_first_reported_ten_weeks_ago_is_not_new_when_it_is_reported_again(service, clock):
+    clock.advance(days=-70)  # before the eight weeks the trend shows
+    for n, text in enumerate(REFUNDS):
+        ask(service, f"U{n}", text)
+    clock.advance(days=70)
+    assert "joined T-1" in ask(service, "U5", "refund approval stuck with a supervisor for days").text
+    for n, text in enumerate(HOLDS[:2]):
+        ask(service, f"U{n}", text)
+    digest = compose_for(service, IsoWeek.containing(clock(), service.settings.zone))
+
+    new, growing, _ = digest.brief
+    assert new.startswith("New this week: T-2 ") and "T-1" not in new + growing
+    assert [(line.key, growth_label(line)) for line in digest.top] == [
+        ("T-2", "new this week"),
+        ("T-1", "1 this week, none the week before"),
+    ]
+    assert "1 this week, none the week before" in render_text(digest)
