@@ -121,9 +121,9 @@ def compose_digest(
         key=lambda line: (-line.this_week, -line.total, line.key),
     )
     overdue = sorted((line for line in open_lines if line.overdue), key=lambda line: (-line.total, line.key))
-    new = sorted(
-        (line for line in by_week if line.is_new or line.came_back), key=lambda line: (-line.this_week, line.key)
-    )
+    # Back after being resolved is said apart from brand new, each counted over its whole list.
+    came_back = [line for line in by_week if line.came_back]
+    new = [line for line in by_week if line.is_new and not line.came_back]
     accounting = Accounting(
         themed=accounts["themed"],
         themes=len(by_week),
@@ -145,6 +145,8 @@ def compose_digest(
         top=tuple(_with_quotes(engine, by_week[:TOP], start, end, min_group)),
         new=tuple(new[:5]),
         new_total=len(new),
+        came_back=tuple(came_back[:5]),
+        came_back_total=len(came_back),
         growing=tuple(growing[:5]),
         unowned=tuple(unowned[:10]),
         growing_total=len(growing),

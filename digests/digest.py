@@ -149,8 +149,10 @@ class Digest:
     # How many there are in all, when a list above shows only the first ones.
     growing_total: int = 0
     unowned_total: int = 0
-    new: tuple[ThemeLine, ...] = ()  # first reported this week, or back after being resolved
+    new: tuple[ThemeLine, ...] = ()  # first reported this week
     new_total: int = 0
+    came_back: tuple[ThemeLine, ...] = ()  # reported again this week after being resolved
+    came_back_total: int = 0
     accounting: Accounting | None = None
     min_group: int = 5
 
@@ -173,16 +175,15 @@ class Digest:
     @property
     def brief(self) -> tuple[str, str, str]:
         """Three plain sentences for the top: what is new, what is growing, what is stuck."""
-        back = [line for line in self.new if line.came_back]
-        fresh = [line for line in self.new if not line.came_back]
-        fresh_total = self.new_total - len(back)
+        fresh, back = self.new, self.came_back
         if fresh and back:
-            returned = _names(back, len(back))
-            new = f"New this week: {_names(fresh, fresh_total)}; {returned} came back after being resolved."
+            returned = _names(back, self.came_back_total)
+            new = f"New this week: {_names(fresh, self.new_total)}; {returned} came back after being resolved."
         elif back:
-            new = f"Nothing brand new this week, but {_names(back, len(back))} came back after being resolved."
+            returned = _names(back, self.came_back_total)
+            new = f"Nothing brand new this week, but {returned} came back after being resolved."
         elif fresh:
-            new = f"New this week: {_names(fresh, fresh_total)}."
+            new = f"New this week: {_names(fresh, self.new_total)}."
         else:
             new = "Nothing new surfaced this week."
         if self.growing:

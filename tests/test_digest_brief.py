@@ -2,6 +2,7 @@
 and the week's changes to themes with who made them."""
 
 import re
+from datetime import timedelta
 
 from sqlmodel import Session, select
 
@@ -9,7 +10,7 @@ from bot.actions import DifferentIssue
 from bot.publish import compose_for
 from digests.digest import IsoWeek
 from digests.render import _markdown_escape, growth_label, render_html, render_markdown, render_text
-from storage.models import AuditEvent, Submission
+from storage.models import AuditEvent, Submission, Theme
 from tests.conftest import LEAD, ask, press
 
 REFUNDS = [
@@ -125,3 +126,29 @@ def test_a_theme_first_reported_ten_weeks_ago_is_not_new_when_it_is_reported_aga
         ("T-1", "1 this week, none the week before"),
     ]
     assert "1 this week, none the week before" in render_text(digest)
+
+
+def test_the_brief_counts_new_themes_and_those_back_after_being_resolved_over_the_whole_week(service, clock):
+    now, weeks_ago = clock(), clock() - timedelta(weeks=3)
+    with Session(service.engine) as session:
+        themes = [Theme(title=f"Fresh problem {n}", created_at=now, updated_at=now) for n in range(5)]
+        themes += [
+            Theme(title=f"Old problem {n}", created_at=weeks_ago, updated_at=now, status="resolved") for n in range(2)
+        ]
+        session.add_all(themes)
+        session.flush()
+        for theme in themes:
+            back = theme.status == "resolved"
+            theme.status_changed_at = now - timedelta(weeks=2) if back else None
+            reports = [(weeks_ago, "U9"), (now, "U8")] if back else [(now, f"U{n}") for n in range(3)]
+            for n, (at, who) in enumerate(reports):
+                session.add(Submission(text=f"{theme.title} {n}", created_at=at, theme_id=theme.id, author_hash=who))
+            theme.size = len(reports)
+        session.commit()
+    digest = compose_for(service, IsoWeek.containing(clock(), service.settings.zone))
+
+    new = digest.brief[0]
+    assert new == (
+        "New this week: T-1 Fresh problem 0, T-2 Fresh problem 1, T-3 Fresh problem 2 and 2 more; "
+        "T-6 Old problem 0 and T-7 Old problem 1 came back after being resolved."
+    )
