@@ -87,6 +87,7 @@ def digest_blocks(digest: Digest, owner: Callable[[Owner], str] = _plain_owner) 
         section("*Top themes*" if digest.top else "*Top themes*\nNothing was logged this week."),
     ]
     blocks += [_theme_block(line, rank, owner) for rank, line in enumerate(digest.top, 1)]
+    blocks += [section(more) for more in [digest.more(digest.top, digest.active_themes)] if more]
     blocks.append({"type": "divider"})
 
     def title_of(line) -> str:

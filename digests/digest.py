@@ -137,7 +137,7 @@ class Digest:
     submissions: int  # every submission of the week, hidden ones included
     previous_submissions: int
     by_kind: tuple[tuple[str, int], ...]  # by kind, then ("withdrawn", n): adds up to `submissions`
-    active_themes: int
+    active_themes: int  # every theme reported this week: `top` shows the first of them
     top: tuple[ThemeLine, ...]
     growing: tuple[ThemeLine, ...]
     unowned: tuple[ThemeLine, ...]

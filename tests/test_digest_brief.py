@@ -1,13 +1,16 @@
 """The digest as a brief: three sentences that name themes, one set of numbers that adds up,
 and the week's changes to themes with who made them."""
 
+import json
 import re
 from datetime import timedelta
 
 from sqlmodel import Session, select
 
+from adapters.teams.cards import digest_cards
 from bot.actions import DifferentIssue
 from bot.publish import compose_for
+from digests.blocks import render_slack
 from digests.digest import IsoWeek
 from digests.render import _markdown_escape, growth_label, render_html, render_markdown, render_text
 from storage.models import AuditEvent, Submission, Theme
@@ -152,3 +155,24 @@ def test_the_brief_counts_new_themes_and_those_back_after_being_resolved_over_th
         "New this week: T-1 Fresh problem 0, T-2 Fresh problem 1, T-3 Fresh problem 2 and 2 more; "
         "T-6 Old problem 0 and T-7 Old problem 1 came back after being resolved."
     )
+
+
+def test_top_themes_end_with_how_many_more_and_the_total_in_every_rendering(service, clock):
+    now = clock()
+    with Session(service.engine) as session:
+        for n in range(9):  # nine themes this week; T-9 has the most reports
+            theme = Theme(title=f"Problem number {n + 1}", created_at=now, updated_at=now, size=n + 1)
+            session.add(theme)
+            session.flush()
+            for k in range(n + 1):
+                session.add(
+                    Submission(text=f"problem {n} report {k}", created_at=now, theme_id=theme.id, author_hash=f"U{k}")
+                )
+        session.commit()
+    digest = compose_for(service, IsoWeek.containing(clock(), service.settings.zone))
+
+    assert [line.key for line in digest.top] == ["T-9", "T-8", "T-7", "T-6", "T-5", "T-4", "T-3"]
+    slack = " ".join(block["text"]["text"] for m in render_slack(digest) for block in m["blocks"] if "text" in block)
+    teams = json.dumps(digest_cards(digest), ensure_ascii=False)
+    for rendered in (render_text(digest), render_markdown(digest), render_html(digest), slack, teams):
+        assert "and 2 more (9 in all)" in rendered

@@ -144,6 +144,7 @@ def digest_cards(digest: Digest) -> list[dict]:
             )
         )
         blocks += [text_block(f"“{plain(quote)}”", isSubtle=True) for quote in line.quotes]
+    blocks += [text_block(more, spacing="Medium") for more in [digest.more(digest.top, digest.active_themes)] if more]
     for title, lines in (
         (
             "Growing",
