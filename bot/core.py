@@ -1,6 +1,8 @@
 """What every use case shares: the database, settings, clock, theme engine, who is a lead, and
 the few words and shapes (theme cards, status names) every reply uses."""
 
+from collections.abc import Callable, Mapping
+
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -48,6 +50,9 @@ class Core:
         self.clock = clock
         self.sealer = Sealer(settings.secret_key)
         self.codec = ActionCodec(settings.secret_key)
+        # Display names by person, as their platforms show them; set by the pipeline that runs
+        # this core (bot/pipeline.py). Without one, people are shown by id.
+        self.display_names: Callable[[list[Person]], Mapping[Person, str]] | None = None
 
     # People ----------------------------------------------------------------------------------
 

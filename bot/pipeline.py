@@ -9,10 +9,12 @@ sends outbox messages that are due (new ones, retries, ones whose sender died mi
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from bot.messages import Inbound
 from bot.outbox import Outbox
+from bot.people import Person
 from bot.router import Router
 from bot.seen_by_leadership import hook
 from bot.service import Accepted, FrictionService
@@ -22,6 +24,7 @@ BATCH = 64  # deliveries run together: their submissions are embedded in one mod
 # The ack has a deadline, running does not: while events are being stored, running waits, at most
 # this long, so a burst is acknowledged first and then embedded as one batch.
 YIELD_TO_ACKS = 0.2
+NAMES_TIMEOUT = 10.0  # a platform slow to name people: the core shows them by id instead
 
 
 def delivery_worker(service: FrictionService, router: Router, **options) -> Outbox:
@@ -62,6 +65,8 @@ class Pipeline:
         self._runner: asyncio.Task | None = None
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task | None = None
+        self._event_loop: asyncio.AbstractEventLoop | None = None  # the one the router's clients run on
+        service.display_names = self.display_names
 
     async def receive(self, event: Inbound) -> Accepted:
         """Store the event (de-duplicated in the database), then run it in the background."""
@@ -95,8 +100,28 @@ class Pipeline:
         if self._runner is None or self._runner.done():
             self._runner = asyncio.create_task(self._run_ready())
 
+    def display_names(self, people: list[Person]) -> Mapping[Person, str]:
+        """Names from the platforms, for the core running in a worker thread: the router's clients
+        live on the event loop, so the lookup runs there. Empty (people shown by id) when called
+        on the loop itself, which would wait for itself, or when the platforms take too long."""
+        loop = self._event_loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop or loop.is_closed():
+            return {}
+        future = asyncio.run_coroutine_threadsafe(self.router.display_names(people), loop)
+        try:
+            return future.result(NAMES_TIMEOUT)
+        except Exception as error:
+            future.cancel()
+            log.warning("no display names from the platforms (%s); showing ids", type(error).__name__)
+            return {}
+
     async def _run_ready(self) -> None:
         loop = asyncio.get_running_loop()
+        self._event_loop = loop
         while self._ready:
             waited = 0.0
             while self._storing and waited < YIELD_TO_ACKS:

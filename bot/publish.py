@@ -71,11 +71,25 @@ def compose_for(
     )
 
 
+def people_to_name(core: Core) -> list[Person]:
+    """Whom a digest may name: owners, and who curated themes lately."""
+    with Session(core.engine) as session:
+        people = queries.people_to_name(session, acted_since=core.clock() - timedelta(weeks=2), actions=CURATION)
+    return [Person(platform, user) for platform, user in people]
+
+
 async def owner_names(core: Core, router: Router) -> Names:
     """Every owner's display name, as their own platform shows it (platforms cache them)."""
-    with Session(core.engine) as session:
-        owners = queries.people_to_name(session, acted_since=core.clock() - timedelta(weeks=2), actions=CURATION)
-    resolved = await router.display_names(Person(platform, user) for platform, user in owners)
+    resolved = await router.display_names(people_to_name(core))
+    return {(person.platform, person.id): name for person, name in resolved.items()}
+
+
+def known_names(core: Core) -> Names:
+    """The same names as owner_names, for the core's own thread (a chat command such as the
+    digest preview): through the pipeline that runs it; ids where there is none."""
+    if core.display_names is None:
+        return {}
+    resolved = core.display_names(people_to_name(core))
     return {(person.platform, person.id): name for person, name in resolved.items()}
 
 

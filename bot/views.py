@@ -10,7 +10,7 @@ from bot.actions import AssignOwner, MergeThemes, NotTheSame
 from bot.core import Core, clip
 from bot.messages import Button, Inbound, Reply, Section
 from bot.people import Person
-from bot.publish import compose_for
+from bot.publish import compose_for, known_names
 from bot.submissions import mine
 from digests.render import render_text
 from storage import queries
@@ -43,7 +43,8 @@ def show_theme(core: Core, session: Session, theme_id: int, quotes: int = 5) -> 
 
 
 def digest_preview(core: Core) -> Reply:
-    return Reply(render_text(compose_for(core)))
+    """The digest as it would be posted: people by the names their platforms show."""
+    return Reply(render_text(compose_for(core, names=known_names(core))))
 
 
 def home(core: Core, session: Session, event: Inbound, before: Reply | None = None) -> Reply:

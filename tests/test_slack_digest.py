@@ -25,9 +25,14 @@ from digests.chart import chart_png
 from digests.digest import Closed, Digest, IsoWeek, Owner, ThemeLine
 from tests.conftest import START, ask
 from tests.fake_slack import FakeSlack, FakeSlackThread, mrkdwn_objects
-from tests.test_slack import SECRET
+from tests.test_slack import SECRET, Slack, run_slack
 
 runner = CliRunner()
+REFUNDS = [
+    "refunds over fifty dollars wait three days for supervisor approval",
+    "supervisor approval for refunds takes days",
+    "another refund stuck waiting on supervisor approval",
+]
 HOSTILE = "<!channel> call <@U0BOSS> now <https://evil.example|here> & <!subteam^S1>"
 
 
@@ -369,3 +374,22 @@ def test_frictionlog_serve_answers_slack_end_to_end(tmp_path):
 
     with FakeSlackThread() as fake:
         asyncio.run(main(fake))
+
+
+def test_the_chat_digest_preview_names_people_as_the_posted_digest_does(sqlite_url):
+    async def scenario(slack: Slack):
+        slack.fake.names = {"U777": "Dana Reyes", "U-LEAD": "Lee Lead"}
+        for n, text in enumerate(REFUNDS):
+            await slack.dm(text, user=f"U{n}", event_id=f"Ev{n}")
+        await slack.fake.wait_for("chat.postMessage", len(REFUNDS))
+        await slack.command("assign T-1 <@U777|dana>", user="U-LEAD", trigger="t-assign")
+        await slack.command("rename T-1 Refund approvals", user="U-LEAD", trigger="t-rename")
+        await slack.fake.reply_to("t-rename")
+        slack.service.clock.advance(days=7)  # the preview shows the last complete week
+        await slack.command("digest preview", user="U2", trigger="t-digest")
+        preview = (await slack.fake.reply_to("t-digest"))["text"]
+        assert "T-1 Refund approvals" in preview
+        assert "owner: Dana Reyes" in preview and "Rename by Lee Lead" in preview
+        assert "U777" not in preview and "U-LEAD" not in preview
+
+    run_slack(sqlite_url, scenario)
