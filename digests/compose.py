@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from digests.digest import Accounting, Closed, Digest, IsoWeek, Owner, ThemeLine
+from digests.theming import regrouped
 from storage import queries
 from storage.models import ANONYMOUS_SENDER, CLOSED_STATUSES, Theme
 
@@ -97,11 +98,12 @@ def compose_digest(
             for t in themes
             if t.status in CLOSED_STATUSES and t.status_changed_at and start <= t.status_changed_at < end
         )
+        events = queries.audit_events(session, since=start, until=end)
         curation = tuple(
             f"{event.action.capitalize()} by {_actor(event, names)}: {event.detail}"
-            for event in queries.audit_events(session, since=start, until=end)
+            for event in events
             if event.action in CURATION
-        )
+        ) + _regrouping([event.detail for event in events if event.action == "recluster"])
 
     open_lines = [line for line in lines.values() if line.status not in CLOSED_STATUSES]
     by_week = sorted((line for line in lines.values() if line.this_week), key=lambda line: (-line.this_week, line.key))
@@ -168,6 +170,17 @@ def shown_areas(counts: Counter[str], reporters: dict[str, set[str]], min_group:
     if len(counts) - len(shown) == 1 and shown:
         shown.pop()
     return tuple(shown)
+
+
+def _regrouping(details: list[str]) -> tuple[str, ...]:
+    """Re-clustering's own changes to the themes in one line: themes it opened, and themes it
+    emptied into others (what a lead would have called merges)."""
+    new, emptied = regrouped(details)
+    if not new and not emptied:
+        return ()
+    times = "once" if len(details) == 1 else f"{len(details)} times"
+    opened = f"{new} new theme{'' if new == 1 else 's'}"
+    return (f"Regrouped by frictionlog {times}: {opened}, {emptied} emptied into others",)
 
 
 def _actor(event, names: Mapping[tuple[str, str], str]) -> str:

@@ -5,6 +5,7 @@ operations (merge, split, different issue, undo's effect on a theme).
 The service calls this one object; it owns every change to a theme's size and centre. Callers
 pass their session, so a change lands in the same transaction as what caused it."""
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Collection
@@ -128,6 +129,20 @@ def hand_over_owner(source: Theme, target: Theme) -> None:
         target.owner, target.owner_platform = source.owner, source.owner_platform
         target.owner_assigned_at, target.acknowledged_at = source.owner_assigned_at, source.acknowledged_at
         target.resolution_due_at = source.resolution_due_at
+
+
+def regrouping_detail(submissions: int, themes: int, new: int, emptied: int) -> str:
+    """What a re-clustering's audit event says it did (the digest's footer reads it back)."""
+    return f"{submissions} submissions into {themes} themes; {new} new, {emptied} emptied"
+
+
+REGROUPING = re.compile(r"; (\d+) new, (\d+) emptied$")
+
+
+def regrouped(details: list[str]) -> tuple[int, int]:
+    """New and emptied themes, added up over re-clusterings' audit details."""
+    found = [tuple(map(int, m.groups())) for detail in details if (m := REGROUPING.search(detail))]
+    return sum(new for new, _ in found), sum(emptied for _, emptied in found)
 
 
 def give_titles(session: Session, named: list[tuple[Theme, ThemeName]]) -> None:
@@ -660,8 +675,7 @@ class Theming:
                     action="recluster",
                     theme_id=None,
                     at=now,
-                    detail=f"{len(ids)} submissions into {len(np.unique(assigned))} themes; "
-                    f"{len(new_theme_for)} new, {emptied} emptied",
+                    detail=regrouping_detail(len(ids), len(np.unique(assigned)), len(new_theme_for), emptied),
                 )
             self.invalidate()
         themes = len(np.unique(assigned))

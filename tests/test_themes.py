@@ -7,7 +7,9 @@ from sqlmodel import Session, select
 
 import digests.theming
 from bot.actions import NotTheSame
+from bot.publish import compose_for
 from digests.clustering import cluster, neighbour_graph
+from digests.digest import IsoWeek
 from digests.themes import keep_apart, keep_distinct, match_clusters, same_problem_pairs
 from storage import queries
 from storage.models import Submission, Theme
@@ -290,7 +292,7 @@ def test_two_replicas_share_themes_through_the_database(service, engine, setting
 
 def test_an_emptied_theme_points_to_where_its_reports_went_and_hands_over_its_owner(service, clock):
     log_topics(service)
-    service.theming.recluster(clock())
+    first = service.theming.recluster(clock())
     refund = themes_by_submission(service)[1]
     # S-3 and S-4 sit in a provisional theme someone already owns.
     with Session(service.engine) as session:
@@ -310,6 +312,13 @@ def test_an_emptied_theme_points_to_where_its_reports_went_and_hands_over_its_ow
         assert session.get(Theme, refund).owner == "dana"
         assert queries.reporter_count(session, theme_id=refund) == 5  # the "me too" came along
     assert f"T-{refund}" in ask(service, "x", f"theme T-{key}").text
+    # The digest's footer accounts for what re-clustering did to the themes, as for a lead's merges.
+    digest = compose_for(service, IsoWeek.containing(clock(), service.settings.zone))
+    opened = first.new_themes + result.new_themes
+    assert digest.curation[-1] == (
+        f"Regrouped by frictionlog 2 times: {opened} new theme{'' if opened == 1 else 's'}, "
+        f"{first.emptied_themes + 1} emptied into others"
+    )
 
 
 def test_a_handful_of_reports_keeps_the_themes_it_has(service, clock):
