@@ -29,6 +29,12 @@ class Sealer:
         """A keyed hash of platform:user: "mine", undo, me-too and the DM budget work without storing who."""
         return hmac.new(self._hash_key, f"{platform}:{user}".encode(), hashlib.sha256).hexdigest()[:40]
 
+    def token(self, *parts: str) -> str:
+        """A keyed hash of any parts, for an id that is compared but must not be read back: a Teams
+        delivery key made of a chat's id and a message's would lead an anonymous report to its chat."""
+        text = SEPARATOR.join(("token", *parts))
+        return hmac.new(self._hash_key, text.encode(), hashlib.sha256).hexdigest()[:40]
+
     def seal(self, platform: str, user: str) -> str:
         return self._fernet.encrypt(f"{platform}{SEPARATOR}{user}".encode()).decode()
 

@@ -160,7 +160,7 @@ def test_a_chat_message_is_stored_confirmed_with_a_card_and_a_redelivery_adds_no
             assert 200 <= status < 300
         await teams.settled()
         [stored] = teams.submissions()
-        assert stored.platform == "teams" and stored.platform_event_id == "teams:act-1"
+        assert stored.platform == "teams" and stored.platform_event_id.startswith("teams:")
         [confirmation] = teams.connector.to("a:aad-ann")
         text = card_text(confirmation)
         assert "Logged as S-1" in text and "T-1" in text
@@ -182,6 +182,48 @@ def test_a_chat_message_is_stored_confirmed_with_a_card_and_a_redelivery_adds_no
         await teams.post(teams.activity("aad-ann", value=forged))
         await teams.settled()
         assert "no longer valid" in card_text(teams.connector.to("a:aad-ann")[-1])
+
+    run_teams(sqlite_url, scenario)
+
+
+def test_two_chats_sending_the_same_activity_id_are_two_reports(sqlite_url):
+    """Teams activity ids are unique only within a conversation (epoch milliseconds): two people
+    writing in their own chats in the same millisecond send the same id."""
+
+    async def scenario(teams: Teams):
+        same_ms = "1700000000001"
+        await teams.post(teams.activity("aad-ann", text=REFUND, id=same_ms))
+        await teams.post(
+            teams.activity("aad-ben", text="hold times on the phone line are over forty minutes", id=same_ms)
+        )
+        await teams.settled()
+        assert len(teams.submissions()) == 2
+        assert "Logged as S-1" in card_text(teams.connector.to("a:aad-ann")[-1])
+        assert "Logged as S-2" in card_text(teams.connector.to("a:aad-ben")[-1])
+
+    run_teams(sqlite_url, scenario)
+
+
+def test_a_double_click_on_a_card_button_is_one_press(sqlite_url):
+    async def scenario(teams: Teams):
+        await teams.post(teams.activity("aad-dana", kind="installationUpdate", action="add"))
+        await teams.say("aad-ann", REFUND)
+        await teams.say(LEAD_AAD, "assign T-1 @aad-dana")
+        await teams.settled()
+        [owner_dm] = teams.connector.to("a:aad-dana")
+        resolved = {**submit_data(owner_dm, "Resolved"), "note": "Self-approval up to $150 from Monday"}
+        for _ in range(2):  # the same button on the same card, clicked twice: two activities
+            await teams.post(teams.activity("aad-dana", value=resolved, replyToId="card-1"))
+        await teams.settled()
+        told = [a for a in teams.connector.to("a:aad-ann") if "is resolved" in card_text(a)]
+        assert len(told) == 1
+        assert len([a for a in teams.connector.to("a:aad-dana") if "is now resolved" in card_text(a)]) == 1
+        # The same button with another note is another press.
+        await teams.post(
+            teams.activity("aad-dana", value={**resolved, "note": "From Monday, really"}, replyToId="card-1")
+        )
+        await teams.settled()
+        assert "From Monday, really" in card_text(teams.connector.to("a:aad-ann")[-1])
 
     run_teams(sqlite_url, scenario)
 

@@ -105,13 +105,29 @@ class TeamsBot(TeamsActivityHandler):
     def _personal(activity: Activity) -> bool:
         return (activity.conversation.conversation_type or "personal") == "personal"
 
+    def _delivery_id(self, activity: Activity, user: str) -> str:
+        """The delivery's key, unique across Teams and naming nobody. An activity id is unique only
+        in its conversation (epoch milliseconds: two chats send the same one), so the conversation is
+        part of it. A card button is keyed on who pressed which action on which card, as on Slack:
+        each click of a double click is a new activity, but it is one press (a different note is
+        another). The key is a keyed hash: the submission keeps it, and in clear it would lead an
+        anonymous report back to the chat it was written in."""
+        value = activity.value if isinstance(activity.value, dict) else {}
+        conversation = activity.conversation.id
+        if cards.ACTION_KEY in value:
+            card = activity.reply_to_id or activity.id  # no card named: every click counts
+            pressed = (user, conversation, card, str(value.get(cards.ACTION_KEY)), str(value.get(cards.NOTE_KEY) or ""))
+            return "press:" + self.service.sealer.token(*pressed)
+        return "activity:" + self.service.sealer.token(conversation, activity.id or "")
+
     async def _receive(self, activity: Activity, **fields) -> None:
         user = activity.from_property
+        user_id = user.aad_object_id or user.id
         event = Inbound(
-            user=user.aad_object_id or user.id,
+            user=user_id,
             user_name=user.name,
             platform="teams",
-            delivery_id=activity.id,
+            delivery_id=self._delivery_id(activity, user_id),
             channel=channel_of(activity.conversation.id),
             # In a channel the answer goes to the person's own chat when the bot has one: a
             # confirmation is theirs, not the channel's (Teams has no ephemeral messages).
