@@ -296,6 +296,38 @@ def test_log_as_friction_opens_a_prefilled_form_and_submits_it_anonymously(sqlit
     run_teams(sqlite_url, scenario)
 
 
+def test_an_anonymous_report_leaves_nothing_in_the_database_that_leads_to_its_reporter(sqlite_url):
+    """The ids a Teams report arrives with (its activity id, the chat's id) are what the person's
+    conversation reference holds in clear: the submission must keep neither."""
+    from storage.models import ConversationRef
+
+    async def scenario(teams: Teams):
+        submit = teams.activity(
+            "aad-ann",
+            kind="invoke",
+            name="composeExtension/submitAction",
+            id="1700000000777",
+            value={
+                "commandId": "logAsFriction",
+                "commandContext": "message",
+                "data": {"text": REFUND, "anonymous": "true"},
+            },
+        )
+        status, _ = await teams.post(submit)
+        assert status == 200
+        await teams.settled()
+        [stored] = teams.submissions()
+        assert stored.anonymous and stored.author is None
+        assert "1700000000777" not in stored.platform_event_id and "a:aad-ann" not in stored.platform_event_id
+        with Session(teams.service.engine) as session:
+            references = [json.loads(r.reference) for r in session.exec(select(ConversationRef))]
+        assert references and all(r.get("activityId") is None for r in references)
+        assert "1700000000777" not in json.dumps(references)
+        assert "(anonymously)" in card_text(teams.connector.to("a:aad-ann")[-1])  # and Ann still hears back
+
+    run_teams(sqlite_url, scenario)
+
+
 def test_owners_hear_proactively_and_a_person_without_a_reference_is_unreachable(sqlite_url):
     async def scenario(teams: Teams):
         await teams.post(teams.activity("aad-dana", kind="installationUpdate", action="add"))

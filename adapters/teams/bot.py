@@ -88,6 +88,11 @@ class TeamsBot(TeamsActivityHandler):
         if not activity.conversation or not activity.service_url:
             return
         reference = TurnContext.get_conversation_reference(activity)
+        # Not the message it was taken from: a proactive send needs only the conversation, the bot
+        # and the person (CloudAdapter.continue_conversation makes an activity id of its own), and
+        # that message's id kept beside the person would tie them to what they sent, an anonymous
+        # report included.
+        reference.activity_id = None
         stored = {conversation_key(activity.conversation.id): json.dumps(reference.serialize())}
         channel = channel_of(activity.conversation.id)
         if channel != activity.conversation.id:  # the channel itself, for its digest
