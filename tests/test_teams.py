@@ -164,12 +164,10 @@ def test_a_chat_message_is_stored_confirmed_with_a_card_and_a_redelivery_adds_no
         [confirmation] = teams.connector.to("a:aad-ann")
         text = card_text(confirmation)
         assert "Logged as S-1" in text and "T-1" in text
-        assert [a["title"] for a in confirmation["attachments"][0]["content"]["actions"]] == [
-            "Undo",
-            "Make anonymous",
-            "Different issue",
-            "Me too",
-        ]
+        content = confirmation["attachments"][0]["content"]
+        assert [a["title"] for a in content["actions"]] == ["Undo", "Make anonymous", "Different issue"]
+        [theme_buttons] = [block for block in content["body"] if block["type"] == "ActionSet"]
+        assert [a["title"] for a in theme_buttons["actions"]] == ["Me too"]  # under the theme it is for
         # Me too from a colleague's card, then Make anonymous from Ann's: typed actions through the core.
         await teams.say("aad-ben", REFUND + " again")
         await teams.settled()
@@ -324,6 +322,29 @@ def test_an_anonymous_report_leaves_nothing_in_the_database_that_leads_to_its_re
         assert references and all(r.get("activityId") is None for r in references)
         assert "1700000000777" not in json.dumps(references)
         assert "(anonymously)" in card_text(teams.connector.to("a:aad-ann")[-1])  # and Ann still hears back
+
+    run_teams(sqlite_url, scenario)
+
+
+def test_a_themes_list_has_each_me_too_under_its_own_theme(sqlite_url):
+    async def scenario(teams: Teams):
+        await teams.say("aad-ann", REFUND)
+        await teams.say("aad-ben", "the tracking link in the shipping email is broken for every customer")
+        await teams.settled()
+        await teams.say("aad-cat", "themes")
+        await teams.settled()
+        body = card_of(teams.connector.to("a:aad-cat")[-1])["body"]
+        # Under each theme's title, before the next one: its own Me too.
+        under = {}
+        for block in body:
+            if block["type"] == "TextBlock" and block.get("weight") == "Bolder":
+                title = block["text"].split(" ·")[0]
+            elif block["type"] == "ActionSet":
+                under[title] = [a for a in block["actions"] if a["title"] == "Me too"]
+        assert sorted(under) == ["T-1", "T-2"] and all(len(buttons) == 1 for buttons in under.values())
+        await teams.post(teams.activity("aad-cat", value=dict(under["T-2"][0]["data"])))
+        await teams.settled()
+        assert "Counted: T-2" in card_text(teams.connector.to("a:aad-cat")[-1])
 
     run_teams(sqlite_url, scenario)
 

@@ -5,9 +5,11 @@ subset), so staff text is escaped for that subset. Buttons are Action.Submit car
 signed action string under "fl"; a button that needs a note shows the note field on the card.
 """
 
+import itertools
 import json
 import logging
 import re
+from collections.abc import Iterator
 
 from bot.actions import ActionCodec, asks_for_note, asks_for_person
 from bot.messages import Button, Reply, Section
@@ -79,24 +81,36 @@ def _action(codec: ActionCodec, button: Button, index: int) -> dict | None:
     return action
 
 
+def _actions(codec: ActionCodec, buttons: tuple[Button, ...], numbers: Iterator[int]) -> list[dict]:
+    return [a for b in buttons if (a := _action(codec, b, next(numbers)))]
+
+
+NOTE_FIELD = {
+    "type": "Input.Text",
+    "id": NOTE_KEY,
+    "isMultiline": True,
+    "maxLength": 1900,
+    "label": "Note for Resolved or Won't fix: every reporter of this theme reads it",
+}
+
+
 def reply_card(codec: ActionCodec, reply: Reply) -> dict:
+    """The reply's buttons at the bottom of the card; a section's buttons right under it, so that a
+    list of themes says which theme each "Me too" is for. One note field, above the first buttons
+    that read it (a card's inputs all go with every submit)."""
     body = [text_block(plain(reply.text))]
-    buttons = list(reply.buttons)
+    numbers = itertools.count()  # ids of the buttons that take a note, unique in the card
+    noted = False
     for section in reply.sections:
         body += _section(section)
-        buttons += list(section.buttons)
-    actions = [a for i, b in enumerate(buttons) if (a := _action(codec, b, i))]
-    if any(asks_for_note(b.action) for b in buttons):
-        body.append(
-            {
-                "type": "Input.Text",
-                "id": NOTE_KEY,
-                "isMultiline": True,
-                "maxLength": 1900,
-                "label": "Note for Resolved or Won't fix: every reporter of this theme reads it",
-            }
-        )
-    return card(body, actions)
+        if actions := _actions(codec, section.buttons, numbers):
+            if not noted and any(asks_for_note(b.action) for b in section.buttons):
+                body.append(dict(NOTE_FIELD))
+                noted = True
+            body.append({"type": "ActionSet", "actions": actions})
+    if not noted and any(asks_for_note(b.action) for b in reply.buttons):
+        body.append(dict(NOTE_FIELD))
+    return card(body, _actions(codec, reply.buttons, numbers))
 
 
 def submit_form(text: str, link: str | None) -> dict:
