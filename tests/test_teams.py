@@ -349,6 +349,30 @@ def test_a_themes_list_has_each_me_too_under_its_own_theme(sqlite_url):
     run_teams(sqlite_url, scenario)
 
 
+def test_teams_html_reads_as_typed_in_a_message_and_in_the_log_as_friction_form(sqlite_url):
+    typed = "<p>returns &amp; exchanges need a manager</p><p>every time&nbsp;&#8212; &lt;sigh&gt;<br>still</p>"
+    words = "returns & exchanges need a manager\nevery time — <sigh>\nstill"
+
+    async def scenario(teams: Teams):
+        status, _ = await teams.post(teams.activity("aad-ann", text=typed, textFormat="xml"))
+        assert 200 <= status < 300
+        await teams.settled()
+        assert [s.text for s in teams.submissions()] == [words]
+        message = {"body": {"contentType": "html", "content": typed}, "linkToMessage": "https://teams.example/l/1"}
+        fetch = teams.activity(
+            "aad-ann",
+            kind="invoke",
+            name="composeExtension/fetchTask",
+            value={"commandId": "logAsFriction", "commandContext": "message", "messagePayload": message},
+        )
+        status, body = await teams.post(fetch)
+        assert status == 200
+        form = json.loads(body)["task"]["value"]["card"]["content"]
+        assert [b["value"] for b in form["body"] if b.get("id") == "text"] == [words]
+
+    run_teams(sqlite_url, scenario)
+
+
 def test_owners_hear_proactively_and_a_person_without_a_reference_is_unreachable(sqlite_url):
     async def scenario(teams: Teams):
         await teams.post(teams.activity("aad-dana", kind="installationUpdate", action="add"))

@@ -9,6 +9,7 @@ cannot be stored the turn raises and the connector gets a 5xx and redelivers.
 
 import asyncio
 import contextvars
+import html
 import json
 import logging
 import re
@@ -34,6 +35,8 @@ from storage.models import utcnow
 
 log = logging.getLogger(__name__)
 TAG = re.compile(r"<[^>]+>")  # Teams sends message text as HTML
+BLOCK_END = re.compile(r"<br\s*/?>|</(?:p|div|li|h[1-6]|tr|blockquote|pre)\s*>", re.I)
+BLANK_LINES = re.compile(r"\n\s*\n\s*")
 # Set once a turn runs, i.e. once the request's token was accepted (adapters/teams/http.py).
 TURN_STARTED: contextvars.ContextVar[bool] = contextvars.ContextVar("teams_turn_started", default=False)
 
@@ -52,13 +55,18 @@ def channel_of(conversation_id: str) -> str:
     return conversation_id.split(";", 1)[0]
 
 
+def html_text(content: str) -> str:
+    """Text Teams sends as HTML, as it was typed: a line break for each <br> and each paragraph,
+    list item or other block that ends, the other tags dropped, entities decoded (`&amp;` is `&`,
+    `&nbsp;` a space). Decoded last, so that a `<` someone typed stays text."""
+    text = TAG.sub("", BLOCK_END.sub("\n", content))
+    text = html.unescape(text).replace("\xa0", " ")
+    return BLANK_LINES.sub("\n\n", text).strip()
+
+
 def plain_text(activity: Activity) -> str:
-    """The words typed: the bot's @mention removed, HTML tags and entities undone."""
-    text = TurnContext.remove_recipient_mention(activity) or activity.text or ""
-    text = TAG.sub("", text)
-    for entity, char in (("&nbsp;", " "), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", '"'), ("&amp;", "&")):
-        text = text.replace(entity, char)
-    return text.strip()
+    """The words typed: the bot's @mention removed, the HTML undone."""
+    return html_text(TurnContext.remove_recipient_mention(activity) or activity.text or "")
 
 
 class _AlreadySerialized(Model):
@@ -172,7 +180,9 @@ class TeamsBot(TeamsActivityHandler):
     ) -> MessagingExtensionActionResponse:
         """ "Log as friction" on a message: a form prefilled with it."""
         message = action.message_payload
-        text = TAG.sub("", (message.body.content if message and message.body else "") or "").strip()
+        body = message.body if message else None
+        content = (body.content if body else "") or ""
+        text = content.strip() if body and body.content_type == "text" else html_text(content)
         link = message.link_to_message if message else None
         form = CardFactory.adaptive_card(cards.submit_form(text, link))
         info = TaskModuleTaskInfo(card=form, title="Log as friction", height="medium", width="medium")
