@@ -373,6 +373,42 @@ def test_teams_html_reads_as_typed_in_a_message_and_in_the_log_as_friction_form(
     run_teams(sqlite_url, scenario)
 
 
+def test_a_lead_assigns_an_owner_with_a_teams_mention(sqlite_url):
+    """`@frictionlog assign T-1 @Dana` typed in a channel: each @mention arrives as <at>name</at>
+    with an entity carrying the ids; Dana's names her, the bot's is not part of the command."""
+
+    async def scenario(teams: Teams):
+        await teams.post(teams.activity("aad-dana", kind="installationUpdate", action="add"))
+        await teams.say("aad-ann", REFUND)
+        await teams.settled()
+        typed = teams.activity(
+            LEAD_AAD,
+            conversation="19:leads@thread.tacv2;messageid=1700000000123",
+            text="<p><at>frictionlog</at> assign T-1 <at>Dana Diaz</at></p>",
+            textFormat="xml",
+            entities=[
+                {
+                    "type": "mention",
+                    "text": "<at>frictionlog</at>",
+                    "mentioned": {"id": f"28:{APP_ID}", "name": "frictionlog"},
+                },
+                {
+                    "type": "mention",
+                    "text": "<at>Dana Diaz</at>",
+                    "mentioned": {"id": "29:1dana", "name": "Dana Diaz", "aadObjectId": "aad-dana"},
+                },
+            ],
+        )
+        typed["conversation"]["conversationType"] = "channel"
+        await teams.post(typed)
+        await teams.settled()
+        [owner_dm] = teams.connector.to("a:aad-dana")
+        assert "You now own T-1" in card_text(owner_dm)
+        assert "has a new owner" in card_text(teams.connector.to(typed["conversation"]["id"])[-1])
+
+    run_teams(sqlite_url, scenario)
+
+
 def test_owners_hear_proactively_and_a_person_without_a_reference_is_unreachable(sqlite_url):
     async def scenario(teams: Teams):
         await teams.post(teams.activity("aad-dana", kind="installationUpdate", action="add"))

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 TAG = re.compile(r"<[^>]+>")  # Teams sends message text as HTML
 BLOCK_END = re.compile(r"<br\s*/?>|</(?:p|div|li|h[1-6]|tr|blockquote|pre)\s*>", re.I)
 BLANK_LINES = re.compile(r"\n\s*\n\s*")
+PERSON_ID = re.compile(r"^(?:29|8:orgid):")  # a Teams user's id; a bot's starts 28:, a channel's 19:
 # Set once a turn runs, i.e. once the request's token was accepted (adapters/teams/http.py).
 TURN_STARTED: contextvars.ContextVar[bool] = contextvars.ContextVar("teams_turn_started", default=False)
 
@@ -64,9 +65,27 @@ def html_text(content: str) -> str:
     return BLANK_LINES.sub("\n\n", text).strip()
 
 
+def _mention(mentioned: dict, shown: str, bot_id: str | None) -> str:
+    """What an @mention stands for in the words typed: nothing for the bot; for a person, `@<their
+    id>` as the core reads a Teams person (`assign T-12 @<id>`); a channel or tag by its name."""
+    if mentioned.get("id") == bot_id:
+        return ""
+    person = mentioned.get("aadObjectId") or (
+        mentioned.get("id") if PERSON_ID.match(mentioned.get("id") or "") else None
+    )
+    return f"@{person}" if person else shown
+
+
 def plain_text(activity: Activity) -> str:
-    """The words typed: the bot's @mention removed, the HTML undone."""
-    return html_text(TurnContext.remove_recipient_mention(activity) or activity.text or "")
+    """The words typed: mentions as _mention says, the HTML undone."""
+    text = activity.text or ""
+    bot_id = activity.recipient.id if activity.recipient else None
+    for mention in TurnContext.get_mentions(activity):
+        properties = mention.additional_properties or {}
+        mentioned = properties.get("mentioned") or {}
+        shown = properties.get("text") or f"<at>{mentioned.get('name') or ''}</at>"
+        text = text.replace(shown, _mention(mentioned, shown, bot_id), 1)
+    return html_text(text)
 
 
 class _AlreadySerialized(Model):
