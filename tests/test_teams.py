@@ -373,6 +373,26 @@ def test_teams_html_reads_as_typed_in_a_message_and_in_the_log_as_friction_form(
     run_teams(sqlite_url, scenario)
 
 
+def test_a_bare_mention_or_an_empty_message_is_answered_with_help(sqlite_url):
+    async def scenario(teams: Teams):
+        mention = teams.activity(
+            "aad-ann",
+            conversation="19:floor@thread.tacv2",
+            text="<at>frictionlog</at>",
+            entities=[{"type": "mention", "text": "<at>frictionlog</at>", "mentioned": {"id": f"28:{APP_ID}"}}],
+        )
+        mention["conversation"]["conversationType"] = "channel"
+        status, _ = await teams.post(mention)
+        assert 200 <= status < 300
+        await teams.post(teams.activity("aad-ben", text=""))
+        await teams.settled()
+        assert "How to use frictionlog" in card_text(teams.connector.to("19:floor@thread.tacv2")[-1])
+        assert "How to use frictionlog" in card_text(teams.connector.to("a:aad-ben")[-1])
+        assert teams.submissions() == []
+
+    run_teams(sqlite_url, scenario)
+
+
 def test_a_lead_assigns_an_owner_with_a_teams_mention(sqlite_url):
     """`@frictionlog assign T-1 @Dana` typed in a channel: each @mention arrives as <at>name</at>
     with an entity carrying the ids; Dana's names her, the bot's is not part of the command."""

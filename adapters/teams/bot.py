@@ -179,9 +179,8 @@ class TeamsBot(TeamsActivityHandler):
         if isinstance(activity.value, dict) and cards.ACTION_KEY in activity.value:
             await self._button(activity)
             return
-        text = plain_text(activity)
-        if text:
-            await self._receive(activity, text=text)
+        # Even empty (a bare @mention, an attachment alone): the core answers with help.
+        await self._receive(activity, text=plain_text(activity))
 
     async def _button(self, activity: Activity) -> None:
         """An Action.Submit from one of our cards: the signed action, with the card's note."""
