@@ -425,8 +425,19 @@ def test_a_lead_assigns_an_owner_with_a_teams_mention(sqlite_url):
         [owner_dm] = teams.connector.to("a:aad-dana")
         assert "You now own T-1" in card_text(owner_dm)
         assert "has a new owner" in card_text(teams.connector.to(typed["conversation"]["id"])[-1])
+        # In a report, a mention stays the name people read: only a command needs the id.
+        report = teams.activity(
+            "aad-ann",
+            text="<p><at>Dana Diaz</at> says refunds over $50 still wait three days</p>",
+            entities=[typed["entities"][1]],
+        )
+        await teams.post(report)
+        await teams.settled()
 
     run_teams(sqlite_url, scenario)
+    with Session(make_engine(sqlite_url)) as session:
+        texts = [submission.text for submission in session.exec(select(Submission))]
+    assert texts[-1] == "Dana Diaz says refunds over $50 still wait three days"
 
 
 def test_owners_hear_proactively_and_a_person_without_a_reference_is_unreachable(sqlite_url):

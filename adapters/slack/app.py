@@ -7,7 +7,6 @@ outbox (adapters/slack/platform.py). No business rule lives here.
 """
 
 import asyncio
-import hashlib
 import json
 import logging
 import re
@@ -217,7 +216,7 @@ class SlackAdapter:
         pressed = f"{user}:{where}:{action.get('action_id')}:{action.get('value') or action.get('selected_user')}"
         await self.receive(
             user,
-            "action:" + hashlib.sha256(pressed.encode()).hexdigest()[:40],
+            "action:" + self.pipeline.service.sealer.token(pressed),  # keyed: it may be an anonymous report's
             kind="action",
             action=typed,
             channel=(body.get("channel") or {}).get("id"),

@@ -26,6 +26,7 @@ from botbuilder.schema.teams import (
 from msrest.serialization import Model
 
 from adapters.teams import cards
+from bot import commands
 from bot.actions import ForgedAction, asks_for_note, with_note
 from bot.messages import Inbound
 from bot.pipeline import Pipeline
@@ -77,15 +78,19 @@ def _mention(mentioned: dict, shown: str, bot_id: str | None) -> str:
 
 
 def plain_text(activity: Activity) -> str:
-    """The words typed: mentions as _mention says, the HTML undone."""
-    text = activity.text or ""
+    """The words typed, the HTML undone and the bot's own @mention dropped. In an assign command a
+    person's @mention is their id, as _mention says, so the owner can be reached; anywhere else
+    it stays the name people read (as on Slack)."""
+    typed = with_ids = activity.text or ""
     bot_id = activity.recipient.id if activity.recipient else None
     for mention in TurnContext.get_mentions(activity):
         properties = mention.additional_properties or {}
         mentioned = properties.get("mentioned") or {}
         shown = properties.get("text") or f"<at>{mentioned.get('name') or ''}</at>"
-        text = text.replace(shown, _mention(mentioned, shown, bot_id), 1)
-    return html_text(text)
+        with_ids = with_ids.replace(shown, _mention(mentioned, shown, bot_id), 1)
+        typed = typed.replace(shown, "" if mentioned.get("id") == bot_id else shown, 1)
+    converted = html_text(with_ids)
+    return converted if isinstance(commands.parse(converted), commands.Assign) else html_text(typed)
 
 
 class _AlreadySerialized(Model):
