@@ -1,11 +1,13 @@
 """The schema comes from Alembic and matches the models on both databases."""
 
 import asyncio
+import json
+from datetime import UTC, datetime
 
 from aiohttp import ClientSession
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from adapters.console import ConsoleChat
@@ -27,6 +29,26 @@ def test_migrations_build_the_schema_the_models_describe(database_url):
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
     assert differences == []
+    engine.dispose()
+
+
+def test_the_upgrade_takes_the_message_id_out_of_stored_teams_references(database_url):
+    """Kept beside a person's ids, the id of the message they last sent could be matched with an
+    anonymous report's event id; references stored before it was left out lose it on upgrade."""
+    engine = make_engine(database_url)
+    upgrade(engine, "0007")
+    stored = {"activityId": "1700000000777", "user": {"id": "29:1ann", "aadObjectId": "aad-ann"}, "bot": {"id": "28:x"}}
+    with engine.begin() as connection:
+        for platform in ("teams", "console"):
+            connection.execute(
+                text("INSERT INTO conversationref (platform, user_id, reference, updated_at) VALUES (:p, :u, :r, :t)"),
+                {"p": platform, "u": "aad-ann", "r": json.dumps(stored), "t": datetime.now(UTC)},
+            )
+    upgrade(engine)
+    with engine.connect() as connection:
+        kept = dict(connection.execute(text("SELECT platform, reference FROM conversationref")).all())
+    assert json.loads(kept["teams"]) == {"user": {"id": "29:1ann", "aadObjectId": "aad-ann"}, "bot": {"id": "28:x"}}
+    assert json.loads(kept["console"]) == stored  # another platform's are not Teams references
     engine.dispose()
 
 
