@@ -202,13 +202,19 @@ def test_two_chats_sending_the_same_activity_id_are_two_reports(sqlite_url):
     run_teams(sqlite_url, scenario)
 
 
+async def dana_owns_t1(teams: Teams) -> dict:
+    """Dana installed the app, Ann reported, the lead gave T-1 to Dana: the card Dana got."""
+    await teams.post(teams.activity("aad-dana", kind="installationUpdate", action="add"))
+    await teams.say("aad-ann", REFUND)
+    await teams.say(LEAD_AAD, "assign T-1 @aad-dana")
+    await teams.settled()
+    [owner_dm] = teams.connector.to("a:aad-dana")
+    return owner_dm
+
+
 def test_a_double_click_on_a_card_button_is_one_press(sqlite_url):
     async def scenario(teams: Teams):
-        await teams.post(teams.activity("aad-dana", kind="installationUpdate", action="add"))
-        await teams.say("aad-ann", REFUND)
-        await teams.say(LEAD_AAD, "assign T-1 @aad-dana")
-        await teams.settled()
-        [owner_dm] = teams.connector.to("a:aad-dana")
+        owner_dm = await dana_owns_t1(teams)
         resolved = {**submit_data(owner_dm, "Resolved"), "note": "Self-approval up to $150 from Monday"}
         for _ in range(2):  # the same button on the same card, clicked twice: two activities
             await teams.post(teams.activity("aad-dana", value=resolved, replyToId="card-1"))
@@ -226,21 +232,27 @@ def test_a_double_click_on_a_card_button_is_one_press(sqlite_url):
     run_teams(sqlite_url, scenario)
 
 
+def to_the_bot_in_a_channel(teams: Teams, user: str, words: str) -> dict:
+    """`@frictionlog <words>` posted in the floor's channel: the bot's mention as Teams sends it."""
+    activity = teams.activity(
+        user,
+        conversation="19:floor@thread.tacv2",
+        text=f"<at>frictionlog</at> {words}".strip(),
+        entities=[
+            {
+                "type": "mention",
+                "text": "<at>frictionlog</at>",
+                "mentioned": {"id": f"28:{APP_ID}", "name": "frictionlog"},
+            }
+        ],
+    )
+    activity["conversation"]["conversationType"] = "channel"
+    return activity
+
+
 def test_a_channel_mention_is_a_submission_with_the_mention_stripped(sqlite_url):
     async def scenario(teams: Teams):
-        activity = teams.activity(
-            "aad-ann",
-            conversation="19:floor@thread.tacv2",
-            text=f"<at>frictionlog</at> {REFUND}",
-            entities=[
-                {
-                    "type": "mention",
-                    "text": "<at>frictionlog</at>",
-                    "mentioned": {"id": f"28:{APP_ID}", "name": "frictionlog"},
-                }
-            ],
-        )
-        activity["conversation"]["conversationType"] = "channel"
+        activity = to_the_bot_in_a_channel(teams, "aad-ann", REFUND)
         status, _ = await teams.post(activity)
         assert 200 <= status < 300
         await teams.settled()
@@ -257,19 +269,23 @@ def test_a_channel_mention_is_a_submission_with_the_mention_stripped(sqlite_url)
     run_teams(sqlite_url, scenario)
 
 
+def log_as_friction(teams: Teams, user: str, message: dict) -> dict:
+    """ "Log as friction" chosen on a message: the invoke that asks for the form."""
+    return teams.activity(
+        user,
+        kind="invoke",
+        name="composeExtension/fetchTask",
+        value={"commandId": "logAsFriction", "commandContext": "message", "messagePayload": message},
+    )
+
+
 def test_log_as_friction_opens_a_prefilled_form_and_submits_it_anonymously(sqlite_url):
     async def scenario(teams: Teams):
         payload = {
             "body": {"content": "<p>customers wait 3 days &amp; more</p>"},
             "linkToMessage": "https://teams.microsoft.com/l/message/19:chat/1",
         }
-        fetch = teams.activity(
-            "aad-ann",
-            kind="invoke",
-            name="composeExtension/fetchTask",
-            value={"commandId": "logAsFriction", "commandContext": "message", "messagePayload": payload},
-        )
-        status, body = await teams.post(fetch)
+        status, body = await teams.post(log_as_friction(teams, "aad-ann", payload))
         assert status == 200
         assert "customers wait 3 days" in body.decode() and "Log it anonymously" in body.decode()
         submit = teams.activity(
@@ -359,13 +375,7 @@ def test_teams_html_reads_as_typed_in_a_message_and_in_the_log_as_friction_form(
         await teams.settled()
         assert [s.text for s in teams.submissions()] == [words]
         message = {"body": {"contentType": "html", "content": typed}, "linkToMessage": "https://teams.example/l/1"}
-        fetch = teams.activity(
-            "aad-ann",
-            kind="invoke",
-            name="composeExtension/fetchTask",
-            value={"commandId": "logAsFriction", "commandContext": "message", "messagePayload": message},
-        )
-        status, body = await teams.post(fetch)
+        status, body = await teams.post(log_as_friction(teams, "aad-ann", message))
         assert status == 200
         form = json.loads(body)["task"]["value"]["card"]["content"]
         assert [b["value"] for b in form["body"] if b.get("id") == "text"] == [words]
@@ -375,13 +385,7 @@ def test_teams_html_reads_as_typed_in_a_message_and_in_the_log_as_friction_form(
 
 def test_a_bare_mention_or_an_empty_message_is_answered_with_help(sqlite_url):
     async def scenario(teams: Teams):
-        mention = teams.activity(
-            "aad-ann",
-            conversation="19:floor@thread.tacv2",
-            text="<at>frictionlog</at>",
-            entities=[{"type": "mention", "text": "<at>frictionlog</at>", "mentioned": {"id": f"28:{APP_ID}"}}],
-        )
-        mention["conversation"]["conversationType"] = "channel"
+        mention = to_the_bot_in_a_channel(teams, "aad-ann", "")
         status, _ = await teams.post(mention)
         assert 200 <= status < 300
         await teams.post(teams.activity("aad-ben", text=""))
@@ -433,20 +437,14 @@ def test_a_lead_assigns_an_owner_with_a_teams_mention(sqlite_url):
         )
         await teams.post(report)
         await teams.settled()
+        assert teams.submissions()[-1].text == "Dana Diaz says refunds over $50 still wait three days"
 
     run_teams(sqlite_url, scenario)
-    with Session(make_engine(sqlite_url)) as session:
-        texts = [submission.text for submission in session.exec(select(Submission))]
-    assert texts[-1] == "Dana Diaz says refunds over $50 still wait three days"
 
 
 def test_owners_hear_proactively_and_a_person_without_a_reference_is_unreachable(sqlite_url):
     async def scenario(teams: Teams):
-        await teams.post(teams.activity("aad-dana", kind="installationUpdate", action="add"))
-        await teams.say("aad-ann", REFUND)
-        await teams.say(LEAD_AAD, "assign T-1 @aad-dana")
-        await teams.settled()
-        [owner_dm] = teams.connector.to("a:aad-dana")
+        owner_dm = await dana_owns_t1(teams)
         text = card_text(owner_dm)
         assert "You now own T-1" in text and owner_dm["_authorized"]
         assigned = card_text(teams.connector.to(f"a:{LEAD_AAD}")[-1])
