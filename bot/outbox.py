@@ -54,6 +54,8 @@ DIGEST = TypeAdapter(Digest)
 RECIPIENT = TypeAdapter(dict)
 NOTIFICATION = TypeAdapter(Notification)
 NOTIFICATIONS = TypeAdapter(list[Notification])  # a batch's: each held message's own notice
+# How many times more often than max_attempts a message the platform keeps throttling is tried.
+THROTTLED_ATTEMPTS = 5
 # How long the message that takes a person's last place of the day waits for others to join it.
 BATCH_WAIT = timedelta(minutes=10)
 # Called in the transaction that marks a digest sent (bot/seen_by_leadership.py).
@@ -435,7 +437,11 @@ class Outbox:
             return True
 
     async def _failed(self, message: Claimed, failure: SendFailed) -> None:
-        if failure.permanent or message.attempts >= self.max_attempts:
+        # A 429 is the platform asking for patience, not a failure: a long fan-out under throttling
+        # gets THROTTLED_ATTEMPTS times as many tries before it is given up on.
+        throttled = failure.retry_after is not None
+        limit = self.max_attempts * THROTTLED_ATTEMPTS if throttled else self.max_attempts
+        if failure.permanent or message.attempts >= limit:
             reason = (
                 failure.reason if failure.permanent else f"gave up after {message.attempts} attempts: {failure.reason}"
             )

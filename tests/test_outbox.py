@@ -166,6 +166,21 @@ def test_retry_after_is_honoured_5xx_retried_and_other_4xx_recorded_as_failed(se
     assert [row.state for row in rows(service)] == ["sent", "sent", "failed"]
 
 
+def test_throttling_does_not_use_up_a_messages_attempts(service):
+    queue(service, 1)
+    platform = Recorder(failures=[SendFailed("Teams answered 429", retry_after=0.01)] * 6)
+    outbox = Outbox(service.engine, Router([platform]), service.sealer, max_attempts=3, backoff=0.01)
+
+    async def run() -> None:
+        for _ in range(60):
+            await outbox.send_due()
+            await asyncio.sleep(0.02)
+
+    asyncio.run(run())
+    assert platform.sent == [("U0", "message 0")]  # the seventh try, though three is the limit for failures
+    assert [(row.state, row.attempts) for row in rows(service)] == [("sent", 7)]
+
+
 def test_a_notice_given_up_on_after_its_retries_tells_whoever_it_names(service):
     note = Notification(
         to=Person("test", "U-OWNER"),
