@@ -25,6 +25,7 @@ DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 EXAMPLE = "five crontab fields (minute hour day-of-month month day-of-week), e.g. `0 9 * * mon`"
 # How far back `last_fire` looks: the rarest crontab (29 February) fires every 4 years, 8 around 2100.
 LOOKBACK = timedelta(days=366 * 8)
+GAP = timedelta(hours=1)  # the longest a clock change skips (Lord Howe's half hour is within it)
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,13 @@ class Schedule:
         return _trigger(self.cron, self.zone)
 
     def next_fire(self, now: datetime) -> datetime | None:
-        """The first time at or after `now`, in the schedule's zone."""
-        return self.trigger.get_next_fire_time(None, now)
+        """The first time at or after `now`, in the schedule's zone. Looked for from an hour
+        before: a time in a spring-forward gap (02:30 on a night clocks skip from 02:00 to 03:00)
+        happens an hour on, at 03:30, and APScheduler looking from 03:10 would miss it."""
+        fire = self.trigger.get_next_fire_time(None, now - GAP)
+        while fire is not None and fire < now:
+            fire = self.trigger.get_next_fire_time(fire, fire)
+        return self._as_on_clocks(fire)
 
     def last_fire(self, now: datetime) -> datetime | None:
         """The latest time at or before `now`, in the schedule's zone; None if there was none
@@ -64,9 +70,14 @@ class Schedule:
             if fire is not None and fire <= now:
                 while (later := self.trigger.get_next_fire_time(fire, fire)) is not None and later <= now:
                     fire = later
-                return fire
+                return self._as_on_clocks(fire)
             window *= 2
         return None
+
+    def _as_on_clocks(self, fire: datetime | None) -> datetime | None:
+        """The time as clocks show it: APScheduler writes one in a spring-forward gap as it was
+        scheduled (02:30, which that night does not exist), though it is the same instant as 03:30."""
+        return fire.astimezone(UTC).astimezone(self.zone) if fire is not None else None
 
     def __str__(self) -> str:
         return f"{self.cron} ({self.timezone})"

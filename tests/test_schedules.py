@@ -54,6 +54,11 @@ def test_a_schedule_is_five_crontab_fields_in_a_time_zone_and_reads_days_as_cron
     assert days == {"Mon", "Tue", "Wed", "Thu", "Fri"}  # never the weekend
     # The latest fire of a rare schedule is found too: 29 February.
     assert Schedule.parse("0 9 29 2 *", "UTC").last_fire(wednesday) == at(2024, 2, 29, 9)
+    # A time the spring-forward night skips happens an hour on, and is shown as clocks show it.
+    night = Schedule.parse("30 2 * * *", "Europe/Paris")
+    for now in (at(2026, 3, 28, 12), at(2026, 3, 29, 1, 10)):  # the day before; 03:10 that night
+        assert night.next_fire(now).isoformat() == "2026-03-29T03:30:00+02:00"
+    assert night.last_fire(at(2026, 3, 29, 2)).isoformat() == "2026-03-29T03:30:00+02:00"
     # Both day fields given: crontab fires on either, the 1st of the month and every Monday.
     either = Schedule.parse("0 9 1 * mon", "UTC")
     fires = [either.next_fire(at(2026, 11, 24, 10) + timedelta(days=n)).strftime("%a %d %b") for n in range(0, 14, 2)]
