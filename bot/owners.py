@@ -24,7 +24,10 @@ def assign(core: Core, session: Session, event: Inbound, theme_id: int, owner: P
     previous = Person.stored(theme.owner_platform, theme.owner)
     if previous == owner and theme.owner_assigned_at is not None:
         # Typed again: the deadlines they met or are working to stand; only a new owner restarts them.
-        return Reply(f"{theme.key} “{theme.title}” is already {owner}'s; its deadlines stand.")
+        return Reply(
+            f"{theme.key} “{theme.title}” already has this owner; their deadlines stand.",
+            sections=(Section(title=f"{theme.key} · {theme.title}", fields=(("Owner", owner),)),),
+        )
     theme.resolution_due_at = None  # a fix date is its owner's promise: the new owner makes their own
     # The clock starts again: every deadline is counted from the assignment (bot/deadlines.py).
     theme.owner, theme.owner_platform = owner.id, owner.platform
