@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 LEADING_MENTION = re.compile(r"^\s*<@[UW][A-Z0-9]+(?:\|[^>]*)?>[\s:,]*")
 GROUP_TTL = 300.0
+# How long an event waits for the lead user groups the first time; after that it never waits.
+GROUP_WAIT = 1.0
+GROUP_RETRY = 30.0  # after a failed read
 PERMALINK_TIMEOUT = 0.8
 FORM_FAILED = "Sorry, the form did not open. Send me the text in a direct message instead."
 
@@ -56,23 +59,32 @@ class SlackAdapter:
         )
         self._members: dict[str, set[str]] = {}
         self._members_at = -GROUP_TTL
+        self._reading: asyncio.Task | None = None
         self._register()
 
     # Translating in ------------------------------------------------------------------------
 
     async def groups_of(self, user: str) -> frozenset[str]:
-        """The lead user groups (from FRICTIONLOG_TEAM_LEADS) this user belongs to."""
+        """The lead user groups (from FRICTIONLOG_TEAM_LEADS) this user belongs to. Every event
+        asks before it is acknowledged, so Slack is read in the background when the members are
+        old, and waited for (GROUP_WAIT at most) only until they were read once."""
         handles = {h for h in self.settings.team_lead_groups if not bk.SLACK_USER_ID.fullmatch(h)}
         if not handles:
             return frozenset()
-        if time.monotonic() - self._members_at > GROUP_TTL:
-            try:
-                response = await self.client.usergroups_list(include_users=True)
-                self._members = {g["handle"]: set(g.get("users") or ()) for g in response.get("usergroups", [])}
-                self._members_at = time.monotonic()
-            except Exception:
-                log.warning("cannot read user groups (is the usergroups:read scope granted?)")
+        if time.monotonic() - self._members_at > GROUP_TTL and (self._reading is None or self._reading.done()):
+            self._members_at = time.monotonic()  # one read at a time, a failed one included
+            self._reading = asyncio.create_task(self._read_groups())
+        if not self._members and self._reading is not None:
+            await asyncio.wait({self._reading}, timeout=GROUP_WAIT)
         return frozenset(h for h in handles if user in self._members.get(h, ()))
+
+    async def _read_groups(self) -> None:
+        try:
+            response = await self.client.usergroups_list(include_users=True)
+            self._members = {g["handle"]: set(g.get("users") or ()) for g in response.get("usergroups", [])}
+        except Exception:
+            log.warning("cannot read user groups (is the usergroups:read scope granted?)")
+            self._members_at -= GROUP_TTL - GROUP_RETRY  # try again sooner than a good read's lifetime
 
     async def receive(self, user: str, delivery_id: str, **fields) -> None:
         """Hand the core one event; returns once it is stored (raises when it cannot be)."""
@@ -109,7 +121,7 @@ class SlackAdapter:
     async def on_message(self, event: dict, body: dict) -> None:
         """A direct message to the bot is a submission (or a command of the grammar); one with a
         file attached (a screenshot) is logged by its text."""
-        if event.get("channel_type") != "im" or event.get("subtype") not in (None, "file_share"):
+        if event.get("channel_type") != "im" or event.get("subtype") not in (None, "file_share", "thread_broadcast"):
             return
         user, channel = event.get("user"), event.get("channel")
         if not user or event.get("bot_id"):
@@ -125,7 +137,9 @@ class SlackAdapter:
     async def on_mention(self, event: dict, body: dict) -> None:
         """`@frictionlog <text>` in a channel; the answer is visible to the sender only."""
         user, channel = event.get("user"), event.get("channel")
-        if not user or event.get("bot_id"):
+        # An edit comes again as app_mention, with a new event id: it is not a new report (in a
+        # DM an edit is a message_changed, which is not one either).
+        if not user or event.get("bot_id") or event.get("edited"):
             return
         text = LEADING_MENTION.sub("", unescape(event.get("text") or ""), count=1)
         await self.receive(
@@ -133,7 +147,7 @@ class SlackAdapter:
             f"event:{body.get('event_id')}",
             text=command_text(text),
             channel=channel,
-            reply_to={"channel": channel, "ephemeral": True},
+            reply_to={"channel": channel, "ephemeral": True, "thread_ts": event.get("thread_ts")},
         )
 
     async def on_home_opened(self, event: dict, body: dict) -> None:
@@ -160,7 +174,9 @@ class SlackAdapter:
         ts = message.get("ts") or shortcut.get("message_ts")
         text = LEADING_MENTION.sub("", unescape(message.get("text") or ""), count=1)
         try:
-            await self.client.views_open(trigger_id=shortcut["trigger_id"], view=bk.submit_modal(text, channel, ts))
+            own = message.get("user") == (shortcut.get("user") or {}).get("id")
+            view = bk.submit_modal(text, channel, ts, own)
+            await self.client.views_open(trigger_id=shortcut["trigger_id"], view=view)
         except Exception:
             log.warning("opening the shortcut modal failed")
             await self._say(shortcut["user"]["id"], FORM_FAILED)
@@ -173,10 +189,11 @@ class SlackAdapter:
             return
         chosen = ((values.get("anonymous") or {}).get("anonymous") or {}).get("selected_options") or []
         meta = json.loads(view.get("private_metadata") or "{}")
-        # An anonymous report keeps no link to a direct message: it would name the person.
+        # An anonymous report keeps no link to a direct message, nor to its reporter's own
+        # message anywhere: either would name them.
         channel = meta.get("channel") or ""
         private = channel.startswith(("D", "G"))  # a DM, or a group DM
-        link = None if chosen and private else await self.permalink(channel, meta.get("ts"))
+        link = None if chosen and (private or meta.get("own")) else await self.permalink(channel, meta.get("ts"))
         await self.receive(
             body["user"]["id"],
             f"view:{view.get('id')}:{view.get('hash')}",
@@ -211,9 +228,11 @@ class SlackAdapter:
                 await self._say(user, FORM_FAILED)
             return
         from_home = (body.get("view") or {}).get("type") == "home"
-        # A button does its work once per message it sits on: a double click is one press.
+        # A button does its work once per message it sits on: a double click is one press. A
+        # picker sends one event per change of choice, so each is new (back to an earlier one too).
         where = (body.get("container") or {}).get("message_ts") or (body.get("view") or {}).get("id")
-        pressed = f"{user}:{where}:{action.get('action_id')}:{action.get('value') or action.get('selected_user')}"
+        chosen = f"{action.get('selected_user')}:{action.get('action_ts')}" if action.get("selected_user") else ""
+        pressed = f"{user}:{where}:{action.get('action_id')}:{action.get('value') or chosen}"
         await self.receive(
             user,
             "action:" + self.pipeline.service.sealer.token(pressed),  # keyed: it may be an anonymous report's

@@ -149,11 +149,12 @@ def _modal(callback_id: str, metadata: dict, title: str, submit: str, blocks: li
     }
 
 
-def submit_modal(text: str, channel: str, ts: str) -> dict:
-    """The "Log as friction" modal, prefilled with the message it was opened on."""
+def submit_modal(text: str, channel: str, ts: str, own: bool = False) -> dict:
+    """The "Log as friction" modal, prefilled with the message it was opened on (`own`: one the
+    person logging it wrote)."""
     return _modal(
         SUBMIT_VIEW,
-        {"channel": channel, "ts": ts},
+        {"channel": channel, "ts": ts, "own": own},
         "Log as friction",
         "Log it",
         [

@@ -60,7 +60,10 @@ class SlackPlatform:
             elif to.get("response_url"):
                 await self._respond(to["response_url"], reply)
             elif to.get("ephemeral") and to.get("channel"):
-                await self.client.chat_postEphemeral(channel=to["channel"], user=user, **bk.message(self.codec, reply))
+                thread = {"thread_ts": to["thread_ts"]} if to.get("thread_ts") else {}
+                await self.client.chat_postEphemeral(
+                    channel=to["channel"], user=user, **thread, **bk.message(self.codec, reply)
+                )
             else:
                 await self._post(to.get("channel") or user, reply)
         except SlackApiError as error:
