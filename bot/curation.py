@@ -5,7 +5,6 @@ from sqlmodel import Session
 from bot.core import Core, UserError, submission_key
 from bot.messages import Inbound, Reply
 from storage import queries
-from storage.models import theme_key
 
 
 def two_themes(core: Core, session: Session, event: Inbound, one_id: int, other_id: int, doing: str):
@@ -25,7 +24,7 @@ def merge(core: Core, session: Session, event: Inbound, source_id: int, target_i
         session, event, "merge", target.id, f"{source.key} “{source.title}” ({moved} submissions) -> {target.key}"
     )
     return Reply(
-        f"Merged {source.key} into {target.key} “{target.title}”: {moved} submissions moved. "
+        f"Merged {source.key} into {target.key} “{target.title}”: {_submissions(moved)} moved. "
         f"{source.key} now points to {target.key}."
     )
 
@@ -46,6 +45,12 @@ def rename(core: Core, session: Session, event: Inbound, theme_id: int, title: s
         raise UserError("Give the new title after the theme, e.g. /friction rename T-12 Refund approvals take days")
     core.require_lead(session, event, "rename themes")
     theme = core.theme(session, theme_id)
+    other = queries.open_theme_titled(session, title=title, excluding={theme.id})
+    if other is not None:  # two rows alike on the board and in the digest: nobody could tell them apart
+        raise UserError(
+            f"{other.key} is already called “{other.title}”. Choose another title, or if they are one "
+            f"problem: /friction merge {theme.key} into {other.key}"
+        )
     before = theme.title
     core.theming.rename(session, theme, title, core.clock())
     core.audit(session, event, "rename", theme.id, f"{before} -> {title}")
@@ -66,6 +71,11 @@ def split(core: Core, session: Session, event: Inbound, theme_id: int, submissio
         event,
         "split",
         new_theme.id,
-        f"{', '.join(submission_key(s.id) for s in chosen)} from {theme_key(theme.id)} -> {new_theme.key}",
+        f"{', '.join(submission_key(s.id) for s in chosen)} from {theme.key} -> {new_theme.key}",
     )
-    return Reply(f"Split {len(chosen)} submissions off {theme_key(theme_id)} into {new_theme.key} “{new_theme.title}”.")
+    # The theme they left: a merged key the lead typed leads there.
+    return Reply(f"Split {_submissions(len(chosen))} off {theme.key} into {new_theme.key} “{new_theme.title}”.")
+
+
+def _submissions(count: int) -> str:
+    return f"{count} submission{'' if count == 1 else 's'}"

@@ -267,16 +267,26 @@ def theme_generation(session: Session) -> tuple[int, int]:
     return theme or 0, event or 0
 
 
-def open_titles(session: Session, *, excluding: Collection[int]) -> set[str]:
-    """The titles of the open themes (holding submissions, not merged, not closed) but these,
-    case-folded: titles only, however many themes there are."""
-    query = select(Theme.title).where(
+def _open_but(excluding: Collection[int]):
+    """Open themes (holding submissions, not merged, not closed) but these."""
+    return (
         col(Theme.merged_into_id).is_(None),
         Theme.size > 0,
         col(Theme.status).not_in(CLOSED_STATUSES),
         col(Theme.id).not_in(list(excluding)),
     )
-    return {title.casefold() for title in session.exec(query)}
+
+
+def open_titles(session: Session, *, excluding: Collection[int]) -> set[str]:
+    """The titles of the open themes but these, case-folded: titles only, however many themes
+    there are."""
+    return {title.casefold() for title in session.exec(select(Theme.title).where(*_open_but(excluding)))}
+
+
+def open_theme_titled(session: Session, *, title: str, excluding: Collection[int]) -> Theme | None:
+    """The open theme (but these) with this title, in any case."""
+    query = select(Theme).where(*_open_but(excluding), func.lower(Theme.title) == title.lower())
+    return session.exec(query).first()
 
 
 def add_to_sizes(session: Session, *, added: Mapping[int, int]) -> None:

@@ -170,11 +170,33 @@ def test_rename_merge_and_pointer(service):
     ask(service, "U2", HOLD)
     assert ask(service, LEAD, "rename T-2 Evening hold times").ok
     reply = ask(service, LEAD, "merge T-1 into T-2")
-    assert "1 submissions moved" in reply.text and "T-1 now points to T-2" in reply.text
+    assert "1 submission moved" in reply.text and "T-1 now points to T-2" in reply.text
     shown = ask(service, "U1", "theme T-1")
     assert shown.text.startswith("T-1 was merged into T-2.")
     assert "Evening hold times" in shown.text
     assert len(ask(service, "U1", "themes").sections) == 1
+
+
+def test_a_rename_to_another_open_themes_title_is_refused(service):
+    ask(service, "U1", REFUND)
+    ask(service, "U2", HOLD)
+    assert ask(service, LEAD, "rename T-1 Refund approvals take days").ok
+    refused = ask(service, LEAD, "rename T-2 refund approvals take days")
+    assert not refused.ok and refused.text.startswith("T-1 is already called “Refund approvals take days”.")
+    assert "/friction merge T-2 into T-1" in refused.text
+    assert ask(service, LEAD, "rename T-1 Refund approvals take DAYS").ok  # its own title, recased
+
+
+def test_a_split_through_a_merged_key_names_the_theme_it_left(service):
+    ask(service, "U1", REFUND)
+    ask(service, "U2", HOLD)
+    ask(service, "U3", "callers on hold for forty minutes in the evening")
+    assert ask(service, LEAD, "merge T-1 into T-2").ok  # T-1 now leads to T-2
+    reply = ask(service, LEAD, "split T-1 S-1")  # the lead types the key they know
+    assert reply.text.startswith("Split 1 submission off T-2 into T-3")
+    with Session(service.engine) as session:
+        [split] = session.exec(select(AuditEvent).where(AuditEvent.action == "split")).all()
+    assert split.detail == "S-1 from T-2 -> T-3"  # what the digest's footer shows
 
 
 def test_unknown_theme_and_bad_input_get_a_sentence(service):
