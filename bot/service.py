@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import numpy as np
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -113,22 +113,37 @@ class FrictionService(Core):
     def process_many(self, delivery_ids: list[int]) -> dict[int, Reply | None]:
         """Run stored deliveries, each once and in its own transaction; their submissions are
         embedded together first (one model call for the batch), outside any lock."""
-        pending = []
+        pending, unreadable = [], []
         with Session(self.engine) as session:
             for delivery_id in delivery_ids:
                 delivery = session.get(Delivery, delivery_id)
                 if delivery is None or delivery.state != "received":
                     continue
-                event = EVENT.validate_json(self.sealer.open_bytes(delivery.event_sealed) or b"{}")
+                event = self._opened(delivery)
+                if event is None:
+                    unreadable.append(delivery_id)
+                    continue
                 submission = session.get(Submission, delivery.submission_id) if delivery.submission_id else None
                 text = submission.text if submission is not None and submission.theme_id is None else None
                 pending.append((delivery_id, event, delivery.submission_id, text))
+        for delivery_id in unreadable:  # never runs, and must not hold up the rest of its batch
+            with session_scope(self.engine) as session:
+                queries.finish_delivery(session, delivery_id=delivery_id, at=utcnow(), state="failed")
         vectors = iter(self._embed([text for *_, text in pending if text]))  # empty when embedding failed
         replies: dict[int, Reply | None] = {}
         for delivery_id, event, submission_id, text in pending:
             vector = next(vectors, None) if text else None
             replies[delivery_id] = self._run_once(delivery_id, event, submission_id, vector)
         return replies
+
+    def _opened(self, delivery: Delivery) -> Inbound | None:
+        """The stored event, or None when it cannot be read: sealed with another
+        FRICTIONLOG_SECRET_KEY, or stored otherwise by another version."""
+        try:
+            return EVENT.validate_json(self.sealer.open_bytes(delivery.event_sealed) or b"")
+        except ValidationError:
+            log.error("delivery %s cannot be read (sealed with another key?): recorded as failed", delivery.id)
+            return None
 
     def _run_once(self, delivery_id: int, event: Inbound, submission_id: int | None, vector) -> Reply | None:
         try:

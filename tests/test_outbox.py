@@ -6,14 +6,16 @@ from datetime import timedelta
 
 from sqlmodel import Session, select
 
-from bot.messages import Notification, Reply
+from bot.messages import Inbound, Notification, Reply
 from bot.outbox import Outbox, enqueue_notification
 from bot.people import Person
 from bot.router import Router, SendFailed, retry_after
+from bot.service import FrictionService
 from digests.digest import Digest
+from digests.embeddings import HashingEmbedder
 from storage import queries
 from storage.db import session_scope
-from storage.models import OutboxMessage, utcnow
+from storage.models import Delivery, OutboxMessage, utcnow
 from tests.conftest import LEAD, ask
 
 
@@ -253,9 +255,6 @@ def test_recipients_and_bodies_are_sealed_in_the_outbox(service):
 
 
 def test_a_delivery_that_keeps_failing_is_tried_three_times_then_the_sender_is_told(service, monkeypatch):
-    from bot.messages import Inbound
-    from storage.models import Delivery
-
     def broken(*_args, **_kwargs):
         raise RuntimeError("the theme engine is broken")
 
@@ -274,10 +273,21 @@ def test_a_delivery_that_keeps_failing_is_tried_three_times_then_the_sender_is_t
     assert platform.sent == [("U1", "Sorry, something went wrong on our side. Please try again in a minute.")]
 
 
+def test_an_event_stored_under_another_key_fails_alone_and_its_batch_runs(engine, settings, clock, service):
+    other_key = settings.model_copy(update={"secret_key": "a-key-this-replica-does-not-have"})
+    stranger = FrictionService(engine, other_key, HashingEmbedder(), clock=clock)
+    sealed_away = stranger.accept(Inbound(user="U1", text="refunds take days", platform="test", delivery_id="d1"))
+    readable = service.accept(Inbound(user="U2", text="hold times are long", platform="test", delivery_id="d2"))
+    replies = service.process_many([sealed_away.delivery, readable.delivery])
+    assert replies[readable.delivery].text.startswith("Logged as S-2")
+    assert sealed_away.delivery not in replies
+    with Session(service.engine) as session:
+        assert session.get(Delivery, sealed_away.delivery).state == "failed"
+
+
 def test_the_pipeline_counts_the_events_it_is_storing(service):
     """Running waits for stores in flight (a burst is acknowledged first); the count must come
     back to zero, or every batch would wait its full bound."""
-    from bot.messages import Inbound
     from bot.pipeline import Pipeline
 
     pipeline = Pipeline(service, Router([Recorder()]))
