@@ -495,6 +495,18 @@ def test_when_the_rich_reply_cannot_be_delivered_the_sender_is_still_told(sqlite
     run_slack(sqlite_url, scenario)
 
 
+def test_an_app_home_that_cannot_be_published_is_not_sent_as_a_message_instead(sqlite_url):
+    async def scenario(slack: Slack):
+        slack.fake.fail("views.publish", "invalid_arguments")  # refused for good
+        await slack.event({"type": "app_home_opened", "user": "U1", "channel": "D-1", "tab": "home"}, "Ev-home")
+        await slack.settled()
+        assert slack.fake.of("views.publish") and not slack.fake.of("chat.postMessage")
+        with Session(slack.service.engine) as session:
+            assert [m.state for m in session.exec(select(OutboxMessage))] == ["failed"]
+
+    run_slack(sqlite_url, scenario)
+
+
 # Team leads and owners ------------------------------------------------------------------------
 
 

@@ -68,7 +68,9 @@ class SlackPlatform:
                 await self._post(to.get("channel") or user, reply)
         except SlackApiError as error:
             failure = _failure(error)
-            failure.try_direct = failure.permanent  # the rich reply or its channel was refused
+            # The rich reply or its channel was refused: plain words may still reach the person. Not
+            # for their App Home, which is a board to look at, not a message.
+            failure.try_direct = failure.permanent and not to.get("home")
             raise failure from None
 
     async def _respond(self, url: str, reply: Reply) -> None:
