@@ -1,4 +1,4 @@
-"""The core's inbound pipeline and the dispatch every platform shares.
+"""The core's inbound pipeline, which every platform shares.
 
     adapter verifies → accept: de-duplicate and store (one transaction) → adapter acks
     → process: run it, write what must be sent to the outbox, mark the delivery done (one
@@ -6,8 +6,9 @@
 
 `accept` is all that runs before the platform hears back, so a crash after the ack loses
 nothing: a delivery not processed within its claim is taken up again (`unclaimed`), and
-`finish_delivery` lets exactly one process complete it. The use cases live in modules named
-for them: submissions, curation, owners, views.
+`finish_delivery` lets exactly one process complete it. Which use case a command or a button
+runs is bot/dispatch.py's table; the use cases live in modules named for them: submissions,
+curation, owners, views.
 """
 
 import logging
@@ -21,14 +22,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from bot import actions as a
 from bot import commands as c
-from bot import curation, deadlines, owners, seen_by_leadership, submissions, targets, views
+from bot import dispatch, submissions, views
 from bot.clock import Clock, system_clock
 from bot.core import SORRY, Core, UserError, submission_key
 from bot.messages import Inbound, Reply
 from bot.outbox import enqueue_notification, enqueue_reply
-from bot.people import Person
 from bot.redaction import clean_text
 from bot.settings import Settings
 from digests.embeddings import Embedder
@@ -226,7 +225,7 @@ class FrictionService(Core):
         except Exception:
             log.exception("recording the failure of delivery %s failed too", delivery_id)
 
-    # The dispatch ------------------------------------------------------------------------------
+    # Running one event: a submission's confirmation, the App Home, or the use case it asks for -----
 
     def run(self, session: Session, event: Inbound, submission_id: int | None = None, vector=None) -> Reply:
         if submission_id is not None:
@@ -236,8 +235,8 @@ class FrictionService(Core):
         if event.kind == "action":
             if event.action is None:
                 raise UserError("That button is no longer valid.")
-            return self.act(session, event, event.action)
-        return self.command(session, event, self.command_of(event))
+            return dispatch.act(self, session, event, event.action)
+        return dispatch.command(self, session, event, self.command_of(event))
 
     def _confirm(self, session: Session, submission_id: int, vector) -> Reply:
         submission = session.get(Submission, submission_id)
@@ -250,63 +249,3 @@ class FrictionService(Core):
             self.theming.invalidate()
             log.exception("theme assignment failed for %s; it will be themed on the next run", submission_id)
         return submissions.confirmation(self, session, submission_id)
-
-    def command(self, session: Session, event: Inbound, command: c.Command) -> Reply:
-        match command:
-            case c.Submit():
-                return submissions.refusal(self, command)  # a stored one never gets here
-            case c.Help(reason):
-                return Reply(f"{reason}\n\n{c.HELP}".strip())
-            case c.Usage(text):
-                return Reply(text, ok=False)
-            case c.Themes():
-                return views.themes_overview(self, session)
-            case c.ShowTheme(theme_id):
-                return views.show_theme(self, session, theme_id)
-            case c.Mine():
-                return submissions.mine(self, session, event)
-            case c.DigestPreview():
-                return views.digest_preview(self)
-            case c.DigestHere(on, cron, timezone):
-                return targets.digest_here(self, session, event, on, cron, timezone)
-            case c.Assign(theme_id, owner):
-                return owners.assign(self, session, event, theme_id, Person.parse(owner, event.platform))
-            case c.SetStatus(theme_id, status, note):
-                return owners.set_status(self, session, event, theme_id, status, note)
-            case c.Due(theme_id, when):
-                return deadlines.set_due(self, session, event, theme_id, when)
-            case c.Quiet(on):
-                return seen_by_leadership.quiet(self, session, event, on)
-            case c.Merge(source_id, target_id):
-                return curation.merge(self, session, event, source_id, target_id)
-            case c.Rename(theme_id, title):
-                return curation.rename(self, session, event, theme_id, title)
-            case c.Split(theme_id, submission_ids):
-                return curation.split(self, session, event, theme_id, submission_ids)
-            case c.Undo(submission_id):
-                return submissions.undo(self, session, event, submission_id)
-            case c.MeToo(theme_id):
-                return submissions.me_too(self, session, event, theme_id)
-        raise AssertionError(f"unhandled command {command!r}")
-
-    def act(self, session: Session, event: Inbound, action: a.Action) -> Reply:
-        match action:
-            case a.Undo(submission_id):
-                return submissions.undo(self, session, event, submission_id)
-            case a.MakeAnonymous(submission_id):
-                return submissions.make_anonymous(self, session, event, submission_id)
-            case a.DifferentIssue(submission_id):
-                return submissions.different_issue(self, session, event, submission_id)
-            case a.MeToo(theme_id):
-                return submissions.me_too(self, session, event, theme_id)
-            case a.SetStatus(theme_id, status, note):
-                return owners.set_status(self, session, event, theme_id, status, note)
-            case a.AssignOwner(theme_id, owner):
-                if owner is None:
-                    raise UserError("Choose who should own the theme.")
-                return owners.assign(self, session, event, theme_id, owner)
-            case a.MergeThemes(source_id, target_id):
-                return curation.merge(self, session, event, source_id, target_id)
-            case a.NotTheSame(theme_id, other_id):
-                return curation.not_the_same(self, session, event, theme_id, other_id)
-        raise AssertionError(f"unhandled action {action!r}")

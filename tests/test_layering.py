@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ("bot", "digests", "storage")
 FORBIDDEN = ("adapters", "slack_bolt", "slack_sdk", "botbuilder", "openai")
-USE_CASES = ("submissions", "curation", "owners", "views", "publish", "targets", "service")
+USE_CASES = ("submissions", "curation", "owners", "views", "publish", "targets", "service", "dispatch")
 
 
 def imported_modules(path: Path) -> list[tuple[int, str]]:
