@@ -43,9 +43,20 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as error:
-        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
+        problems = "; ".join(_problem(e) for e in error.errors())
         errors.print(f"[red]Configuration problem:[/red] {escape(problems)}")
         raise typer.Exit(2) from None
+
+
+def _problem(error) -> str:
+    """One setting's problem, named by its environment variable: which of forty is wrong."""
+    message = str(error["msg"]).removeprefix("Value error, ")
+    name = str(error["loc"][0]) if error["loc"] else ""
+    field = Settings.model_fields.get(name)
+    variable = (field.alias if field and field.alias else name).upper()
+    if not variable or message.startswith(variable):  # a whole-settings check, or named already
+        return message
+    return f"{variable}: {message}"  # not the value: it may be a secret
 
 
 def shown_url(url: str) -> str:

@@ -320,3 +320,15 @@ def test_cluster_after_a_switch_of_model_embeds_again_once_with_a_progress_bar(c
     assert "2 stored submissions embedded again with turned-hashing" in switched.stdout
     again = cli("cluster")
     assert again.exit_code == 0 and "embedding again" not in again.output and "embedded again" not in again.stdout
+
+
+def test_a_bad_setting_is_named_by_its_variable(cli, monkeypatch):
+    monkeypatch.setenv("FRICTIONLOG_ACK_HOURS", "24h")
+    monkeypatch.setenv("FRICTIONLOG_ENV", "prod")
+    monkeypatch.setenv("FRICTIONLOG_MIN_GROUP", "2")
+    result = cli("themes")
+    assert result.exit_code == 2
+    shown = " ".join(result.output.split())
+    assert "FRICTIONLOG_ACK_HOURS: Input should be a valid integer" in shown
+    assert "FRICTIONLOG_ENV: Input should be 'development' or 'production'" in shown
+    assert "FRICTIONLOG_MIN_GROUP=2 would let a quote" in shown  # named once, by its own message
