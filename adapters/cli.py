@@ -115,6 +115,18 @@ def service_from(settings: Settings, *, must_exist: bool = False, **kwargs):
 
 
 @contextmanager
+def writing(path: Path):
+    """Writing a file the admin named: a folder that is not there, or a refused write, is one
+    sentence and exit 1, not a trace."""
+    try:
+        yield
+    except OSError as error:
+        reason = error.strerror or str(error) if path.parent.is_dir() else f"there is no folder {path.parent}"
+        errors.print(f"[red]Cannot write[/red] {escape(str(path))}: {escape(reason)}", soft_wrap=True)
+        raise typer.Exit(1) from None
+
+
+@contextmanager
 def progress_bar():
     """A rich progress bar fed by the core's (stage, done, total) callbacks."""
     with Progress(
@@ -304,12 +316,13 @@ def export(
         if output is None:
             errors.print("[red]An .xlsx export needs --output FILE.xlsx[/red]")
             raise typer.Exit(2)
-        count = write_xlsx(output, list(EXPORT_COLUMNS), export_records(service))
+        with writing(output):
+            count = write_xlsx(output, list(EXPORT_COLUMNS), export_records(service))
     elif output is None:
         write_export(service, sys.stdout, format.value)
         return
     else:
-        with open(output, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as handle:
+        with writing(output), open(output, "w", newline="", encoding="utf-8-sig" if bom else "utf-8") as handle:
             count = write_export(service, handle, format.value)
     errors.print(f"Wrote {count} submissions to {output}.")
 
@@ -439,11 +452,12 @@ def digest(
     if output is None:
         sys.stdout.write(render(value))
         return
-    if format is DigestFormat.markdown:
-        written = write_markdown(value, output)
-    else:
-        output.write_text(render(value), encoding="utf-8")
-        written = [output]
+    with writing(output):
+        if format is DigestFormat.markdown:
+            written = write_markdown(value, output)
+        else:
+            output.write_text(render(value), encoding="utf-8")
+            written = [output]
     errors.print(f"Wrote {', '.join(str(path) for path in written)}.")
 
 

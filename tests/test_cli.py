@@ -332,3 +332,18 @@ def test_a_bad_setting_is_named_by_its_variable(cli, monkeypatch):
     assert "FRICTIONLOG_ACK_HOURS: Input should be a valid integer" in shown
     assert "FRICTIONLOG_ENV: Input should be 'development' or 'production'" in shown
     assert "FRICTIONLOG_MIN_GROUP=2 would let a quote" in shown  # named once, by its own message
+
+
+def test_writing_into_a_folder_that_is_not_there_is_one_sentence(cli, tmp_path):
+    assert cli("db", "upgrade").exit_code == 0
+    for command in (
+        ["export", "--output", str(tmp_path / "nope" / "all.csv")],
+        ["export", "--format", "xlsx", "--output", str(tmp_path / "nope" / "all.xlsx")],
+        ["digest", "--output", str(tmp_path / "nope" / "digest.txt")],
+        ["digest", "--format", "markdown", "--output", str(tmp_path / "nope" / "digest.md")],
+    ):
+        result = cli(*command)  # catch_exceptions=False: a traceback would raise here
+        assert result.exit_code == 1, command
+        shown = " ".join(result.output.split())
+        assert f"Cannot write {command[-1]}: there is no folder {tmp_path / 'nope'}" in shown
+    assert not (tmp_path / "nope").exists()
