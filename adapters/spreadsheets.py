@@ -4,6 +4,8 @@ CSV: UTF-8 (with or without a byte-order mark), or Windows-1252 when it is not U
 semicolon or tab, whichever the header line uses. Excel: every sheet of an .xlsx (or one), the
 first non-empty row as its header. Rows are numbered as the spreadsheet shows them (a cell with
 line breaks is still one row), blank rows are skipped, and each row says where it came from.
+A CSV with a submission_id column is frictionlog's export: its cells lose the quote that kept
+them from being formulas (bot/transfer.py, `quote_cell`).
 """
 
 import csv
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from bot.transfer import UnreadableFile
+from bot.transfer import UnreadableFile, unquote_cell
 
 DELIMITERS = ",;\t"
 
@@ -60,6 +62,8 @@ def _csv(path: Path, modified: datetime) -> Table:
     except csv.Error as error:
         raise UnreadableFile(f"{path.name}: the header line is not CSV ({error})") from None
 
+    exported = "submission_id" in columns  # frictionlog's own CSV export
+
     def rows() -> Iterator[tuple[str, dict | ValueError]]:
         number = 1  # the header is row 1, as a spreadsheet shows it
         while True:
@@ -73,6 +77,8 @@ def _csv(path: Path, modified: datetime) -> Table:
                 continue
             if not any(value.strip() for value in values):
                 continue  # a blank row is no row
+            if exported:  # its cells were quoted where a spreadsheet would see a formula
+                values = [unquote_cell(value) for value in values]
             yield f"{path.name} row {number}", dict(zip(columns, values, strict=False))
 
     return Table(path.name, columns, rows(), encoding, modified)

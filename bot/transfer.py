@@ -350,6 +350,22 @@ def export_records(service: FrictionService) -> Iterator[dict]:
             }
 
 
+# What Excel or LibreOffice may take for a formula when it opens a CSV, after any quotes.
+FORMULA = re.compile(r"'*[=+\-@\t\r]")
+
+
+def quote_cell(value: str) -> str:
+    """A CSV cell no spreadsheet runs (`=HYPERLINK(…)` sending the sheet away): one that starts as
+    a formula gets a leading quote; so does one that starts with quotes before one, so that
+    `unquote_cell` gives back exactly what was stored."""
+    return "'" + value if FORMULA.match(value) else value
+
+
+def unquote_cell(value: str) -> str:
+    """The value `quote_cell` was given: an export's CSV imports back as it was stored."""
+    return value[1:] if value.startswith("'") and FORMULA.match(value, 1) else value
+
+
 def write_export(service: FrictionService, output: IO[str], fmt: str = "csv") -> int:
     count = 0
     if fmt == "json":
@@ -360,6 +376,6 @@ def write_export(service: FrictionService, output: IO[str], fmt: str = "csv") ->
     writer = csv.DictWriter(output, fieldnames=EXPORT_COLUMNS)
     writer.writeheader()
     for record in export_records(service):
-        writer.writerow(record)
+        writer.writerow({column: quote_cell(value) for column, value in record.items()})
         count += 1
     return count

