@@ -248,27 +248,44 @@ def import_(
     service = service_from(load_settings())
     summary = ImportSummary()
     failed = []
+    verb = "would import" if dry_run else "imported"
+
+    def cannot(name: str, error: UnreadableFile) -> None:
+        failed.append(name)
+        errors.print(f"[red]Cannot import {escape(name)}:[/red] {escape(str(error))}", soft_wrap=True)
+
+    def counts() -> tuple[int, int, int]:
+        return summary.imported, summary.already_there, len(summary.bad_rows)
+
     with progress_bar() as report:
         for file in files:
             try:
-                for table in read_tables(file, sheet):
-                    note = f" ({table.encoding})" if table.encoding and table.encoding != "UTF-8" else ""
-                    errors.print(f"{'Checking' if dry_run else 'Reading'} {escape(table.name)}{note} …")
-                    mapping = map_columns(table.columns, options.columns)
-                    errors.print("  columns: " + escape(", ".join(f"{f} ← {c}" for f, c in mapping.items())))
-                    import_rows(
-                        service,
-                        table.columns,
-                        table.rows,
-                        progress=report,
-                        options=options,
-                        file_date=table.modified,
-                        summary=summary,
-                        theme=False,
-                    )
+                tables = read_tables(file, sheet)
             except UnreadableFile as error:
-                failed.append(file)
-                errors.print(f"[red]Cannot import {escape(str(file))}:[/red] {escape(str(error))}")
+                cannot(str(file), error)
+                continue
+            for table in tables:  # a sheet without a text column (a totals sheet) spares the others
+                note = f" ({table.encoding})" if table.encoding and table.encoding != "UTF-8" else ""
+                errors.print(f"{'Checking' if dry_run else 'Reading'} {escape(table.name)}{note} …")
+                try:
+                    mapping = map_columns(table.columns, options.columns)
+                except UnreadableFile as error:
+                    cannot(table.name, error)
+                    continue
+                errors.print("  columns: " + escape(", ".join(f"{f} ← {c}" for f, c in mapping.items())))
+                before = counts()
+                import_rows(
+                    service,
+                    table.columns,
+                    table.rows,
+                    progress=report,
+                    options=options,
+                    file_date=table.modified,
+                    summary=summary,
+                    theme=False,
+                )
+                imported, already, bad = (after - was for after, was in zip(counts(), before, strict=True))
+                errors.print(f"  {verb} {imported}, already there {already}, bad {bad}")
         if not dry_run:
             theme_imported(service, summary, progress=report, recluster=not no_cluster)
     for where, reason in summary.bad_rows[:50]:
@@ -277,11 +294,12 @@ def import_(
         errors.print(f"… and {len(summary.bad_rows) - 50} more bad rows")
     for where, note in summary.warnings[:20]:
         errors.print(f"[yellow]{escape(str(where))}:[/yellow] {escape(note)}")
-    verb = "would import" if dry_run else "imported"
     console.print(
         f"Read {summary.read} rows: {verb} {summary.imported}, already there {summary.already_there}, "
         f"bad {len(summary.bad_rows)}."
     )
+    if failed:
+        console.print("Not imported: " + escape(", ".join(failed)) + ".", soft_wrap=True)
     if summary.undated:
         dated_by = f"--date {date}" if date else "the date of their file"
         console.print(f"{summary.undated} rows had no date: dated by {dated_by}.")

@@ -375,3 +375,31 @@ def test_a_csv_export_runs_no_formula_in_excel_and_imports_back_as_stored(cli, t
     assert "imported 0, already there 6, bad 0" in again.stdout, again.output
     stored = exported(cli, "json")  # JSON is not opened as a sheet: as stored
     assert [r["text"] for r in stored] == texts and {r["author"] for r in stored} == {"-dana"}
+
+
+def test_a_sheet_without_a_text_column_is_named_and_the_others_import(cli, tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    totals = book.active
+    totals.title = "Summary"  # a totals sheet before the data, as many workbooks have
+    totals.append(["Total", "Count"])
+    totals.append(["all", 2])
+    march = book.create_sheet("March")
+    march.append(["Ticket", "Complaint"])
+    march.append(["t-1", "refund approval takes days"])
+    march.append(["t-2", ""])
+    april = book.create_sheet("April")
+    april.append(["Ticket", "Complaint"])
+    april.append(["t-3", "hold times are long in the evening"])
+    path = tmp_path / "complaints.xlsx"
+    book.save(path)
+    result = cli("import", str(path))
+    assert result.exit_code == 1  # something was not imported: a script notices
+    shown = " ".join(result.output.split())
+    assert "Cannot import complaints.xlsx › Summary: no column holds the text" in shown
+    assert "Reading complaints.xlsx › March … columns: text ← Complaint, external_id ← Ticket" in shown
+    assert "imported 1, already there 0, bad 1 Reading complaints.xlsx › April" in shown  # March's own count
+    assert "Read 3 rows: imported 2, already there 0, bad 1." in result.stdout
+    assert "Not imported: complaints.xlsx › Summary." in result.stdout
+    assert [r["external_id"] for r in exported(cli)] == ["t-1", "t-3"]
