@@ -231,8 +231,9 @@ def import_(
         theme_imported,
     )
 
+    settings = load_settings()
     try:
-        given_date = parse_time(date, day_first=day_first) if date else None
+        given_date = parse_time(date, day_first=day_first, zone=settings.zone) if date else None
     except ValueError:
         errors.print(f"[red]--date {escape(date or '')} is not a date[/red]; write it like 2026-11-03")
         raise typer.Exit(2) from None
@@ -245,7 +246,7 @@ def import_(
         "tags": tags_column,
     }
     options = ImportOptions(columns=columns, day_first=day_first, date=given_date, dry_run=dry_run)
-    service = service_from(load_settings())
+    service = service_from(settings)
     summary = ImportSummary()
     failed = []
     verb = "would import" if dry_run else "imported"

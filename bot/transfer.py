@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import IO
 
 from sqlmodel import Session
@@ -144,15 +144,17 @@ def map_columns(columns: list[str], chosen: dict[str, str] | None = None) -> dic
     return mapping
 
 
-def parse_time(value: str, *, day_first: bool = False) -> datetime:
+def parse_time(value: str, *, day_first: bool = False, zone: tzinfo = UTC) -> datetime:
     """ISO 8601, or the usual spreadsheet forms: 03/11/2026 14:05 (month first unless
-    `day_first`; a first number over 12 settles it), 3 Nov 2026, Nov 3, 2026."""
+    `day_first`; a first number over 12 settles it), 3 Nov 2026, Nov 3, 2026. A date, or a time
+    without an offset, is the team's wall clock (`zone`, FRICTIONLOG_TIMEZONE): 23 November is
+    that day in the digest's weeks, not midnight UTC, which is the day before in New York."""
     value = value.strip()
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         moment = _spreadsheet_time(value, day_first)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return (moment.replace(tzinfo=zone) if moment.tzinfo is None else moment).astimezone(UTC)
 
 
 def _spreadsheet_time(value: str, day_first: bool) -> datetime:
@@ -208,7 +210,11 @@ def _row_to_submission(
             raise ValueError(f"{name} is {len(value)} characters; the limit is {most}")
     created = get("created_at")
     try:
-        created_at = parse_time(created, day_first=options.day_first) if created else (options.date or file_date)
+        created_at = (
+            parse_time(created, day_first=options.day_first, zone=service.settings.zone)
+            if created
+            else (options.date or file_date)
+        )
     except ValueError:
         raise ValueError(f"{mapping['created_at']} {created!r} is not a date (try --day-first for 03/11)") from None
     kind = get("kind").lower()

@@ -403,3 +403,34 @@ def test_a_sheet_without_a_text_column_is_named_and_the_others_import(cli, tmp_p
     assert "Read 3 rows: imported 2, already there 0, bad 1." in result.stdout
     assert "Not imported: complaints.xlsx › Summary." in result.stdout
     assert [r["external_id"] for r in exported(cli)] == ["t-1", "t-3"]
+
+
+def test_dates_without_an_offset_are_the_configured_zone_s_wall_clock(cli, tmp_path, monkeypatch):
+    from openpyxl import Workbook
+
+    monkeypatch.setenv("FRICTIONLOG_TIMEZONE", "America/New_York")
+    source = write_csv(
+        tmp_path / "nov.csv",
+        ["ticket", "date", "text"],
+        [
+            ["t-1", "2026-11-23", "refund approval takes days"],  # a Monday: week 48 in New York
+            ["t-2", "11/23/2026 09:30", "hold times are long"],
+            ["t-3", "2026-11-23T09:30:00Z", "tracking link gives 404"],  # an offset of its own: as it says
+            ["t-4", "", "the returns label never prints"],
+        ],
+    )
+    book = Workbook()
+    book.active.append(["Ticket", "Complaint", "Reported"])
+    book.active.append(["t-5", "customers wait on hold for an hour", datetime(2026, 11, 23, 8, 0)])
+    book.save(tmp_path / "nov.xlsx")
+    result = cli("import", str(source), str(tmp_path / "nov.xlsx"), "--date", "2026-11-24")
+    assert result.exit_code == 0, result.output
+    created = {r["external_id"]: r["created_at"] for r in exported(cli)}
+    assert created == {
+        "t-1": "2026-11-23T05:00:00+00:00",
+        "t-2": "2026-11-23T14:30:00+00:00",
+        "t-3": "2026-11-23T09:30:00+00:00",
+        "t-4": "2026-11-24T05:00:00+00:00",
+        "t-5": "2026-11-23T13:00:00+00:00",
+    }
+    assert "**5** submissions" in cli("digest", "--week", "2026-W48", "--format", "markdown").stdout
