@@ -1,9 +1,11 @@
 """Reading the files people keep their complaints in, and writing exports they open in Excel.
 
 CSV: UTF-8 (with or without a byte-order mark), or Windows-1252 when it is not UTF-8; comma,
-semicolon or tab, whichever the header line uses. Excel: every sheet of an .xlsx (or one), the
-first non-empty row as its header. Rows are numbered as the spreadsheet shows them (a cell with
-line breaks is still one row), blank rows are skipped, and each row says where it came from.
+semicolon or tab, whichever the header line uses (a header with none is one column: each line
+one value, commas included; a row with more values than the header has columns is a bad row).
+Excel: every sheet of an .xlsx (or one), the first non-empty row as its header. Rows are numbered
+as the spreadsheet shows them (a cell with line breaks is still one row), blank rows are skipped,
+and each row says where it came from.
 A CSV with a submission_id column is frictionlog's export: its cells lose the quote that kept
 them from being formulas (bot/transfer.py, `quote_cell`).
 """
@@ -53,7 +55,8 @@ def _csv(path: Path, modified: datetime) -> Table:
     if b"PK\x03\x04" == raw[:4]:
         raise UnreadableFile(f"{path.name} is a zip (an Excel workbook?): name it .xlsx")
     header = text.split("\n", 1)[0]
-    delimiter = max(DELIMITERS, key=header.count) if any(d in header for d in DELIMITERS) else ","
+    # A header without any delimiter is a one-column file: each line is one value, commas and all.
+    delimiter = max(DELIMITERS, key=header.count) if any(d in header for d in DELIMITERS) else "\0"
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         columns = [name.strip() for name in next(reader)]
@@ -77,6 +80,13 @@ def _csv(path: Path, modified: datetime) -> Table:
                 continue
             if not any(value.strip() for value in values):
                 continue  # a blank row is no row
+            extra = [value for value in values[len(columns) :] if value.strip()]
+            if extra:  # values past the header's columns belong to no field: not cut silently
+                yield (
+                    f"{path.name} row {number}",
+                    ValueError(f"{len(columns) + len(extra)} values for {len(columns)} columns: {extra[0][:40]!r} …"),
+                )
+                continue
             if exported:  # its cells were quoted where a spreadsheet would see a formula
                 values = [unquote_cell(value) for value in values]
             yield f"{path.name} row {number}", dict(zip(columns, values, strict=False))

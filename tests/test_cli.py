@@ -434,3 +434,27 @@ def test_dates_without_an_offset_are_the_configured_zone_s_wall_clock(cli, tmp_p
         "t-5": "2026-11-23T13:00:00+00:00",
     }
     assert "**5** submissions" in cli("digest", "--week", "2026-W48", "--format", "markdown").stdout
+
+
+def test_a_one_column_file_keeps_its_commas_and_extra_values_are_bad_rows(cli, tmp_path):
+    single = tmp_path / "list.csv"
+    single.write_text(
+        'Complaint\nrefund approval takes days, and customers call back twice\n"hold times, evenings"\n',
+        encoding="utf-8",
+    )
+    wide = tmp_path / "wide.csv"
+    wide.write_text(
+        "ticket,text\nw-1,tracking link broken\nw-2,label never prints, twice a day\nw-3,returns are slow,\n",
+        encoding="utf-8",
+    )
+    result = cli("import", str(single), str(wide))
+    assert result.exit_code == 0, result.output
+    assert "imported 4, already there 0, bad 1" in result.stdout
+    shown = " ".join(result.output.split())
+    assert "wide.csv row 3: 3 values for 2 columns: ' twice a day' …" in shown
+    assert {r["text"] for r in exported(cli)} == {
+        "refund approval takes days, and customers call back twice",
+        "hold times, evenings",
+        "tracking link broken",
+        "returns are slow",  # an empty value past the header (a trailing comma) is no value
+    }
