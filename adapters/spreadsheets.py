@@ -44,6 +44,8 @@ def read_tables(path: Path, sheet: str | None = None) -> list[Table]:
 
 def _csv(path: Path, modified: datetime) -> Table:
     raw = path.read_bytes()
+    if raw[:4] == b"PK\x03\x04":  # before decoding: a zip is no text in any encoding
+        raise UnreadableFile(f"{path.name} is a zip (an Excel workbook?): name it .xlsx")
     try:
         text, encoding = raw.decode("utf-8-sig"), "UTF-8"
     except UnicodeDecodeError:
@@ -52,8 +54,6 @@ def _csv(path: Path, modified: datetime) -> Table:
         except UnicodeDecodeError as error:
             line = raw[: error.start].count(b"\n") + 1
             raise UnreadableFile(f"{path.name} line {line} is neither UTF-8 nor Windows-1252 text") from None
-    if b"PK\x03\x04" == raw[:4]:
-        raise UnreadableFile(f"{path.name} is a zip (an Excel workbook?): name it .xlsx")
     header = text.split("\n", 1)[0]
     # A header without any delimiter is a one-column file: each line is one value, commas and all.
     delimiter = max(DELIMITERS, key=header.count) if any(d in header for d in DELIMITERS) else "\0"

@@ -458,3 +458,16 @@ def test_a_one_column_file_keeps_its_commas_and_extra_values_are_bad_rows(cli, t
         "tracking link broken",
         "returns are slow",  # an empty value past the header (a trailing comma) is no value
     }
+
+
+def test_a_workbook_named_csv_is_called_a_zip(cli, tmp_path):
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.append(["text"])
+    book.active.append(["refund approval takes days"])
+    book.save(tmp_path / "complaints.csv")  # an .xlsx saved under a .csv name
+    result = cli("import", str(tmp_path / "complaints.csv"))
+    assert result.exit_code == 1
+    shown = " ".join(result.output.split())
+    assert "complaints.csv: complaints.csv is a zip (an Excel workbook?): name it .xlsx" in shown
