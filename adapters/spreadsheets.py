@@ -1,6 +1,6 @@
 """Reading the files people keep their complaints in, and writing exports they open in Excel.
 
-CSV: UTF-8 (with or without a byte-order mark), or Windows-1252 when it is not UTF-8; comma,
+CSV: UTF-8 (with or without a byte-order mark), UTF-16 with one, or Windows-1252; comma,
 semicolon or tab, whichever the header line uses (a header with none is one column: each line
 one value, commas included; a row with more values than the header has columns is a bad row).
 Excel: every sheet of an .xlsx (or one), the first non-empty row as its header. Rows are numbered
@@ -47,7 +47,10 @@ def _csv(path: Path, modified: datetime) -> Table:
     if raw[:4] == b"PK\x03\x04":  # before decoding: a zip is no text in any encoding
         raise UnreadableFile(f"{path.name} is a zip (an Excel workbook?): name it .xlsx")
     try:
-        text, encoding = raw.decode("utf-8-sig"), "UTF-8"
+        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode Text": UTF-16 and its byte-order mark
+            text, encoding = raw.decode("utf-16"), "UTF-16"
+        else:
+            text, encoding = raw.decode("utf-8-sig"), "UTF-8"
     except UnicodeDecodeError:
         try:  # what Excel writes as "CSV" on Windows
             text, encoding = raw.decode("cp1252"), "Windows-1252"

@@ -471,3 +471,12 @@ def test_a_workbook_named_csv_is_called_a_zip(cli, tmp_path):
     assert result.exit_code == 1
     shown = " ".join(result.output.split())
     assert "complaints.csv: complaints.csv is a zip (an Excel workbook?): name it .xlsx" in shown
+
+
+def test_a_utf16_file_is_read_as_utf16(cli, tmp_path):
+    # Excel's "Unicode Text": UTF-16 with a byte-order mark, tab-separated.
+    source = tmp_path / "unicode.txt"
+    source.write_bytes("Ticket\tComplaint\nu-1\tle délai est trop long, toujours\n".encode("utf-16"))
+    result = cli("import", str(source))
+    assert result.exit_code == 0 and "(UTF-16)" in result.output, result.output
+    assert [(r["external_id"], r["text"]) for r in exported(cli)] == [("u-1", "le délai est trop long, toujours")]
