@@ -147,9 +147,12 @@ def _cell(value) -> str:
 
 
 def write_xlsx(path: Path, columns: list[str], records: Iterator[dict]) -> int:
-    """Every value a text cell: staff text that starts with "=" is never a formula."""
+    """Every value a text cell: staff text that starts with "=" is never a formula. Control
+    characters a worksheet cannot hold (in an author imported before they were cleaned) are left
+    out, rather than the whole export refused."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("frictionlog")
@@ -158,7 +161,7 @@ def write_xlsx(path: Path, columns: list[str], records: Iterator[dict]) -> int:
     for record in records:
         cells = []
         for column in columns:
-            cell = WriteOnlyCell(sheet, value=str(record.get(column, "")))
+            cell = WriteOnlyCell(sheet, value=ILLEGAL_CHARACTERS_RE.sub("", str(record.get(column, ""))))
             cell.data_type = "s"
             cells.append(cell)
         sheet.append(cells)

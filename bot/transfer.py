@@ -14,7 +14,7 @@ from sqlmodel import Session
 from bot.classify import infer_kind, tags_of
 from bot.core import submission_key
 from bot.people import Person
-from bot.redaction import redact
+from bot.redaction import clean_text, redact
 from bot.service import FrictionService
 from digests.theming import Progress, ReclusterResult, no_progress
 from storage import queries
@@ -204,7 +204,8 @@ def _row_to_submission(
     limit = service.settings.max_message_chars
     if len(clean) > limit:  # counted as stored, redacted
         raise ValueError(f"the text is {len(clean):,} characters; the limit is {limit:,}")
-    author, external_id = get("author") or None, get("external_id") or None
+    # Cleaned as the text is: PostgreSQL refuses a NUL, a worksheet the other control characters.
+    author, external_id = clean_text(get("author")).strip() or None, clean_text(get("external_id")).strip() or None
     for name, value, most in (("author", author, 120), ("external_id", external_id, 200)):
         if value and len(value) > most:
             raise ValueError(f"{name} is {len(value)} characters; the limit is {most}")

@@ -480,3 +480,32 @@ def test_a_utf16_file_is_read_as_utf16(cli, tmp_path):
     result = cli("import", str(source))
     assert result.exit_code == 0 and "(UTF-16)" in result.output, result.output
     assert [(r["external_id"], r["text"]) for r in exported(cli)] == [("u-1", "le délai est trop long, toujours")]
+
+
+def test_control_characters_in_an_author_or_id_neither_stop_an_import_nor_an_xlsx_export(cli, tmp_path):
+    from openpyxl import load_workbook
+    from sqlmodel import Session, select
+
+    from bot.settings import Settings
+    from storage.db import make_engine
+    from storage.models import Submission
+
+    source = write_csv(
+        tmp_path / "legacy.csv",
+        ["ticket", "author", "text"],
+        [["t\x01-1", "dana\x1b", "refund approval takes days"], ["t-2", "luis", "hold times are long"]],
+    )
+    assert cli("import", str(source)).exit_code == 0
+    assert [(r["external_id"], r["author"]) for r in exported(cli)] == [("t-1", "dana"), ("t-2", "luis")]
+    engine = make_engine(Settings().database_url)
+    with Session(engine) as session:  # as an import before this cleaning stored it
+        luis = session.exec(select(Submission).where(Submission.author == "luis")).one()
+        luis.author = "lu\x00is\x07"
+        session.add(luis)
+        session.commit()
+    engine.dispose()
+    xlsx = tmp_path / "all.xlsx"
+    result = cli("export", "--format", "xlsx", "--output", str(xlsx))
+    assert result.exit_code == 0, result.output
+    cells = [[c.value for c in row] for row in load_workbook(xlsx).active.iter_rows()]
+    assert [(row[1], row[11]) for row in cells[1:]] == [("t-1", "dana"), ("t-2", "luis")]
