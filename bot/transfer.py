@@ -241,8 +241,12 @@ EXPORTED = "frictionlog:S-"  # the external id of a row frictionlog exported wit
 
 
 def _exported_key(submission_key_text: str) -> str | None:
-    """A row frictionlog exported carries its submission id; imported back it is recognised."""
+    """A row frictionlog exported carries its submission id; imported back it is recognised.
+    One beyond any database's integers (a typo, a spreadsheet's doing) is a bad row: looked up,
+    it would stop the whole import."""
     number = re.fullmatch(r"S-?(\d+)", submission_key_text.strip(), re.I)
+    if number and int(number.group(1)) > 2**63 - 1:
+        raise ValueError(f"submission_id {submission_key_text.strip()!r} is no submission's: too large")
     return f"{EXPORTED}{number.group(1)}" if number else None
 
 

@@ -509,3 +509,17 @@ def test_control_characters_in_an_author_or_id_neither_stop_an_import_nor_an_xls
     assert result.exit_code == 0, result.output
     cells = [[c.value for c in row] for row in load_workbook(xlsx).active.iter_rows()]
     assert [(row[1], row[11]) for row in cells[1:]] == [("t-1", "dana"), ("t-2", "luis")]
+
+
+def test_a_submission_id_too_large_for_any_database_is_a_bad_row(cli, tmp_path):
+    source = tmp_path / "typed.csv"
+    source.write_text(
+        "submission_id,text\nS-99999999999999999999,refund approval takes days\nS-2,hold times are long\n",
+        encoding="utf-8",
+    )
+    result = cli("import", str(source))
+    assert result.exit_code == 0, result.output
+    assert "imported 1, already there 0, bad 1" in result.stdout
+    shown = " ".join(result.output.split())
+    assert "typed.csv row 2: submission_id 'S-99999999999999999999' is no submission's: too large" in shown
+    assert [r["text"] for r in exported(cli)] == ["hold times are long"]
