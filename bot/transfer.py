@@ -112,6 +112,9 @@ class ImportSummary:
     unknown_columns: list[str] = field(default_factory=list)
     had_external_ids: bool = True  # without them (or submission ids), a second import adds rows again
     imported_ids: list[int] = field(default_factory=list)
+    # External ids read so far in this run, every table: a dry run stores none, yet must count a
+    # second file's repeat as "already there", as the real import finds it stored by the first.
+    seen_ids: set[str] = field(default_factory=set)
     recluster: ReclusterResult | None = None
 
 
@@ -284,7 +287,7 @@ def import_rows(
     summary.had_external_ids &= "external_id" in mapping or "submission_id" in mapping
     now = file_date or service.clock()
     pending: list[Submission] = []
-    seen_ids: set[str] = set()
+    seen_ids = summary.seen_ids
     imported_ids = summary.imported_ids
 
     def flush() -> None:

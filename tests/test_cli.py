@@ -523,3 +523,14 @@ def test_a_submission_id_too_large_for_any_database_is_a_bad_row(cli, tmp_path):
     shown = " ".join(result.output.split())
     assert "typed.csv row 2: submission_id 'S-99999999999999999999' is no submission's: too large" in shown
     assert [r["text"] for r in exported(cli)] == ["hold times are long"]
+
+
+def test_a_dry_run_counts_an_id_repeated_across_files_as_the_import_does(cli, tmp_path):
+    one = write_csv(tmp_path / "a.csv", ["ticket", "text"], [["t-1", "refund approval takes days"]])
+    two = write_csv(
+        tmp_path / "b.csv", ["ticket", "text"], [["t-1", "refund approval takes days"], ["t-2", "hold times"]]
+    )
+    dry = cli("import", str(one), str(two), "--dry-run")
+    assert "would import 2, already there 1, bad 0" in dry.stdout, dry.output
+    real = cli("import", str(one), str(two))
+    assert "imported 2, already there 1, bad 0" in real.stdout, real.output
