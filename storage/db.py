@@ -7,7 +7,7 @@ may start at once on an empty database: one creates the schema, the others wait 
 import threading
 import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -264,17 +264,32 @@ def schema_is_current(engine: Engine) -> bool:
 
 
 def database_exists(url: str) -> bool:
-    """Whether a frictionlog schema is there: an SQLite file that exists, a PostgreSQL database
-    with frictionlog's tables. Never creates anything."""
+    """Whether a frictionlog schema is there: an SQLite file or a PostgreSQL database with
+    frictionlog's tables (an unrelated database, or an empty file, is not one: a command that
+    only reads must not write the schema into it). Never creates or writes anything."""
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() == "sqlite":
-        return bool(parsed.database) and (parsed.database == ":memory:" or Path(parsed.database).is_file())
+        if parsed.database == ":memory:":
+            return True
+        return bool(parsed.database) and Path(parsed.database).is_file() and _sqlite_revision(Path(parsed.database))
     engine = make_engine(url)
     try:
         with engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision() is not None
     finally:
         engine.dispose()
+
+
+def _sqlite_revision(path: Path) -> bool:
+    """Whether this SQLite file has a frictionlog (Alembic) revision, read in read-only mode:
+    not through make_engine, whose pragmas would turn an unrelated file to WAL."""
+    import sqlite3
+
+    try:
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+            return connection.execute("SELECT version_num FROM alembic_version").fetchone() is not None
+    except sqlite3.DatabaseError:  # no such table, not a database at all
+        return False
 
 
 def ping(engine: Engine) -> bool:

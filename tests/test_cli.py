@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import re
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
@@ -534,3 +535,22 @@ def test_a_dry_run_counts_an_id_repeated_across_files_as_the_import_does(cli, tm
     assert "would import 2, already there 1, bad 0" in dry.stdout, dry.output
     real = cli("import", str(one), str(two))
     assert "imported 2, already there 1, bad 0" in real.stdout, real.output
+
+
+def test_commands_that_only_read_leave_an_unrelated_sqlite_database_alone(cli, tmp_path, monkeypatch):
+    import sqlite3
+
+    other, empty = tmp_path / "crm.db", tmp_path / "empty.db"
+    with closing(sqlite3.connect(other)) as connection, connection:
+        connection.execute("create table customers (id integer)")
+    empty.touch()
+    for database in (other, empty):
+        monkeypatch.setenv("DATABASE_URL", f"sqlite:///{database}")
+        for command in (["export"], ["themes"], ["digest"], ["outbox"], ["targets"], ["cluster"]):
+            result = cli(*command)
+            assert result.exit_code == 1, (database, command, result.output)
+            assert "There is no frictionlog database at" in " ".join(result.output.split())
+    with closing(sqlite3.connect(other)) as connection:
+        tables = {name for (name,) in connection.execute("select name from sqlite_master where type='table'")}
+    assert tables == {"customers"} and empty.stat().st_size == 0
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["crm.db", "empty.db"]  # no -wal, no .lock
