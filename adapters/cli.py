@@ -646,7 +646,7 @@ def outbox(
 
     from bot import outbox as box
     from storage import queries
-    from storage.models import OUTBOX_STATES
+    from storage.models import OUTBOX_STATES, OutboxMessage
 
     service = service_from(load_settings(), must_exist=True)
     chosen = list(retry or [])
@@ -655,6 +655,14 @@ def outbox(
     if chosen:
         again = [message_id for message_id in chosen if box.retry(service.engine, message_id)]
         console.print(f"Back in line: {len(again)} of {len(chosen)}; `frictionlog serve` sends them.")
+        left = [message_id for message_id in retry or [] if message_id not in again]
+        with Session(service.engine) as session:  # each id asked for by hand and not retried: why
+            for message_id in left:
+                message = session.get(OutboxMessage, message_id)
+                why = f"{message.state}, not failed: left as it is" if message else "no such message"
+                console.print(f"#{message_id}: {why}")
+        if left:
+            raise typer.Exit(1)
         return
     states = ("pending", "held", "failed", "undeliverable") + (("sent", "batched") if show_sent else ())
     rows = box.list_messages(service.engine, states)

@@ -279,6 +279,9 @@ def test_a_failed_digest_post_says_why_and_is_retried_from_the_outbox(monkeypatc
         assert "Back in line: 1 of 1" in retry.stdout
         again = runner.invoke(app, ["digest", "--post"], catch_exceptions=False)
         assert again.exit_code == 0 and "C-GONE: already queued this week (posted)" in again.stdout
+        nothing = runner.invoke(app, ["outbox", "--retry", "3", "--retry", "99"], catch_exceptions=False)
+        assert nothing.exit_code == 1 and "Back in line: 0 of 2" in nothing.stdout
+        assert "#3: sent, not failed: left as it is" in nothing.stdout and "#99: no such message" in nothing.stdout
 
 
 def test_digests_and_lists_name_owners_as_slack_shows_them(monkeypatch, tmp_path):
