@@ -763,3 +763,7 @@ def db_upgrade() -> None:
         errors.print(f"[red]Cannot upgrade[/red] {escape(shown_url(settings.database_url))}: {escape(str(error))}")
         raise typer.Exit(1) from None
     console.print(f"Schema is up to date ({escape(shown_url(settings.database_url))}).")
+
+
+if __name__ == "__main__":  # python -m adapters.cli, where the frictionlog script is not installed
+    app()

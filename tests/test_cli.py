@@ -308,6 +308,17 @@ def test_every_command_has_help(cli):
         assert result.exit_code == 0 and "Usage" in result.output
 
 
+def test_python_dash_m_runs_the_command():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-m", "adapters.cli", "--help"], cwd=root, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0 and "Usage" in result.stdout and "import" in result.stdout
+
+
 def test_cluster_after_a_switch_of_model_embeds_again_once_with_a_progress_bar(cli, tmp_path, monkeypatch):
     import adapters.wiring
     from tests.test_themes import TurnedHashing
