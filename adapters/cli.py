@@ -4,7 +4,7 @@ import sys
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -118,12 +118,17 @@ def service_from(settings: Settings, *, must_exist: bool = False, **kwargs):
 def writing(path: Path):
     """Writing a file the admin named: a folder that is not there, or a refused write, is one
     sentence and exit 1, not a trace."""
+
+    def cannot(reason: str) -> NoReturn:
+        errors.print(f"[red]Cannot write[/red] {escape(str(path))}: {escape(reason)}", soft_wrap=True)
+        raise typer.Exit(1)
+
+    if not path.parent.is_dir():  # said before anything is written (a workbook half saved)
+        cannot(f"there is no folder {path.parent}")
     try:
         yield
     except OSError as error:
-        reason = error.strerror or str(error) if path.parent.is_dir() else f"there is no folder {path.parent}"
-        errors.print(f"[red]Cannot write[/red] {escape(str(path))}: {escape(reason)}", soft_wrap=True)
-        raise typer.Exit(1) from None
+        cannot(error.strerror or str(error))
 
 
 @contextmanager
