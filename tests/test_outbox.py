@@ -168,17 +168,21 @@ def test_retry_after_is_honoured_5xx_retried_and_other_4xx_recorded_as_failed(se
     assert [row.state for row in rows(service)] == ["sent", "sent", "failed"]
 
 
-def test_throttling_does_not_use_up_a_messages_attempts(service):
-    queue(service, 1)
-    platform = Recorder(failures=[SendFailed("Teams answered 429", retry_after=0.01)] * 6)
-    outbox = Outbox(service.engine, Router([platform]), service.sealer, max_attempts=3, backoff=0.01)
+def keep_sending(outbox: Outbox, passes: int) -> None:
+    """The delivery worker's loop, `passes` times, 20 ms apart: long enough for quick retries."""
 
     async def run() -> None:
-        for _ in range(60):
+        for _ in range(passes):
             await outbox.send_due()
             await asyncio.sleep(0.02)
 
     asyncio.run(run())
+
+
+def test_throttling_does_not_use_up_a_messages_attempts(service):
+    queue(service, 1)
+    platform = Recorder(failures=[SendFailed("Teams answered 429", retry_after=0.01)] * 6)
+    keep_sending(Outbox(service.engine, Router([platform]), service.sealer, max_attempts=3, backoff=0.01), 60)
     assert platform.sent == [("U0", "message 0")]  # the seventh try, though three is the limit for failures
     assert [(row.state, row.attempts) for row in rows(service)] == [("sent", 7)]
 
@@ -195,14 +199,7 @@ def test_a_notice_given_up_on_after_its_retries_tells_whoever_it_names(service):
     with session_scope(service.engine) as session:
         enqueue_notification(session, service.sealer, note)
     platform = Recorder(failures=[SendFailed("Teams answered 502")] * 3)
-    outbox = Outbox(service.engine, Router([platform]), service.sealer, max_attempts=3, backoff=0.01)
-
-    async def run() -> None:
-        for _ in range(40):
-            await outbox.send_due()
-            await asyncio.sleep(0.02)
-
-    asyncio.run(run())
+    keep_sending(Outbox(service.engine, Router([platform]), service.sealer, max_attempts=3, backoff=0.01), 40)
     assert [(row.label, row.state) for row in rows(service)] == [
         ("T-1 to its new owner", "failed"),
         ("unreached", "sent"),
