@@ -26,7 +26,7 @@ def themes_overview(core: Core, session: Session, limit: int = 20) -> Reply:
         return Reply("No themes yet: nothing has been logged.")
     sections = tuple(core.theme_section(session, t) for t in themes[:limit])
     more = f" (the {limit} biggest shown)" if len(themes) > limit else ""
-    return Reply(f"{len(themes)} themes{more}:", sections=sections)
+    return Reply(f"{len(themes)} theme{'' if len(themes) == 1 else 's'}{more}:", sections=sections)
 
 
 def show_theme(core: Core, session: Session, theme_id: int, quotes: int = 5) -> Reply:

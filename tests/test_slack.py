@@ -528,7 +528,7 @@ def test_lead_commands_and_the_owner_flow_to_reporters_anonymous_ones_too(sqlite
         await slack.dm("anon " + REFUND_2, user="U2", event_id="Ev2")
         await slack.fake.wait_for("chat.postMessage", 2)
         await slack.command("themes", user=LEAD, trigger="t-themes")
-        assert (await slack.fake.reply_to("t-themes"))["text"].startswith("1 themes")
+        assert (await slack.fake.reply_to("t-themes"))["text"].startswith("1 theme:")
         await slack.command("rename T-1 Refund approvals take days", user=LEAD, trigger="t-rename")
         assert "Re-clustering will keep this title" in (await slack.fake.reply_to("t-rename"))["text"]
         await slack.command("assign T-1 <@U777|dana>", user=LEAD, trigger="t-assign")
@@ -781,5 +781,17 @@ def test_logging_ones_own_channel_message_anonymously_keeps_no_link_to_it(sqlite
         own, other = slack.submissions()
         assert own.anonymous and own.source_url is None  # the link would open U4's own message
         assert other.anonymous and other.source_url  # someone else's message does not name U5
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_a_dm_that_starts_by_mentioning_the_bot_is_read_without_the_mention(sqlite_url):
+    async def scenario(slack: Slack):
+        await slack.dm(REFUND, event_id="Ev-1")
+        await slack.dm("<@UBOT> themes", event_id="Ev-2")  # a command, as in a channel
+        await slack.settled()
+        assert [s.text for s in slack.submissions()] == [REFUND]
+        [logged, themes] = slack.fake.of("chat.postMessage")
+        assert "Logged as S-1" in logged["text"] and themes["text"] == "1 theme:"  # the list, not a report
 
     run_slack(sqlite_url, scenario)
