@@ -94,27 +94,28 @@ class Core:
             raise UserError(f"There is no theme {theme_key(theme_id)}. Try /friction themes.")
         return theme
 
-    def quotable(self, people: int) -> bool:
-        """Words from a theme may be shown only when enough people reported it that no quote
-        can single anyone out (FRICTIONLOG_MIN_GROUP)."""
-        return people >= self.settings.min_group
+    def quotable(self, writers: int) -> bool:
+        """Words from a theme may be shown only when enough people wrote it in their own words
+        that no quote can single anyone out (FRICTIONLOG_MIN_GROUP; queries.writer_count)."""
+        return writers >= self.settings.min_group
 
-    def withheld(self, people: int) -> str:
+    def withheld(self, writers: int) -> str:
         return (
-            f"Examples appear once {self.settings.min_group} people have reported it "
-            f"({people_count(people)} so far), so no one can be singled out."
+            f"Examples appear once {self.settings.min_group} people have reported it in their own words "
+            f"({people_count(writers)} so far), so no one can be singled out."
         )
 
-    def example(self, theme: Theme, people: int) -> str:
+    def example(self, session: Session, theme: Theme) -> str:
         """A theme's most representative submission, or why it is withheld."""
-        return theme.summary if self.quotable(people) else self.withheld(people)
+        writers = queries.writer_count(session, theme_id=theme.id)
+        return theme.summary if self.quotable(writers) else self.withheld(writers)
 
     def theme_section(self, session: Session, theme: Theme, people: int | None = None) -> Section:
         people = queries.reporter_count(session, theme_id=theme.id) if people is None else people
         owner = Person.stored(theme.owner_platform, theme.owner)
         return Section(
             title=f"{theme.key} · {theme.title}",
-            text=self.example(theme, people),
+            text=self.example(session, theme),
             fields=(
                 ("Reported by", people_count(people)),
                 ("Owner", owner if owner else "unowned"),

@@ -316,7 +316,7 @@ def escalation(
         sections=(
             Section(
                 title=f"{theme.key} · {theme.title}",
-                text=core.example(theme, people),
+                text=core.example(session, theme),
                 fields=(
                     ("Owner", owner),
                     ("Status", STATUS_LABELS.get(theme.status, theme.status)),

@@ -58,7 +58,8 @@ def owner_notification(core: Core, session: Session, theme: Theme, owner: Person
     """What a new owner gets: the theme, its quotes, its count and trend, and the status buttons."""
     people = queries.reporter_count(session, theme_id=theme.id)
     recent = [s for s in queries.submissions_of_theme(session, theme_id=theme.id, limit=20) if not s.hidden]
-    quotes = "\n".join(f"“{clip(s.text, 280)}”" for s in recent[:OWNER_QUOTES]) if core.quotable(people) else ""
+    writers = queries.writer_count(session, theme_id=theme.id)
+    quotes = "\n".join(f"“{clip(s.text, 280)}”" for s in recent[:OWNER_QUOTES]) if core.quotable(writers) else ""
     hours = core.settings.ack_hours
     return Notification(
         to=owner,
@@ -72,7 +73,7 @@ def owner_notification(core: Core, session: Session, theme: Theme, owner: Person
         sections=(
             Section(
                 title=f"{theme.key} · {theme.title}",
-                text=core.example(theme, people),
+                text=core.example(session, theme),
                 fields=(
                     ("Submissions", str(theme.size)),
                     ("Reported by", people_count(people)),
@@ -80,7 +81,7 @@ def owner_notification(core: Core, session: Session, theme: Theme, owner: Person
                     ("Status", STATUS_LABELS.get(theme.status, theme.status)),
                 ),
             ),
-            Section(title="What people said", text=quotes or core.withheld(people)),
+            Section(title="What people said", text=quotes or core.withheld(writers)),
         ),
         buttons=(
             Button("Acknowledge", SetStatus(theme.id, "acknowledged"), "primary"),

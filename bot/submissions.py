@@ -113,6 +113,9 @@ def make_anonymous(core: Core, session: Session, event: Inbound, submission_id: 
     submission = _own(core, session, event, submission_id)
     submission.author, submission.channel, submission.source_url, submission.anonymous = None, None, None, True
     session.add(submission)
+    # Nor does what they did to it before ("Different issue"): the digest's footer would name them.
+    key = submission_key(submission_id)
+    queries.unsign_audit(session, actor=event.user, actor_platform=event.platform, submission=key)
     session.info["scrub"] = True  # after commit: overwritten bytes leave the database file too
     return Reply(f"{submission_key(submission_id)} is now anonymous: your name appears nowhere.")
 

@@ -34,7 +34,7 @@ def show_theme(core: Core, session: Session, theme_id: int, quotes: int = 5) -> 
     moved = f"{theme_key(theme_id)} was merged into {theme.key}.\n" if theme.id != theme_id else ""
     people = queries.reporter_count(session, theme_id=theme.id)
     sections = (core.theme_section(session, theme, people),)
-    if core.quotable(people):
+    if core.quotable(queries.writer_count(session, theme_id=theme.id)):
         recent = queries.submissions_of_theme(session, theme_id=theme.id, limit=quotes)
         lines = [f"“{clip(s.text, 280)}”" for s in recent if not s.hidden]
         sections += (Section(title="Recent reports", text="\n".join(lines)),)

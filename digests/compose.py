@@ -232,7 +232,7 @@ def _with_quotes(engine: Engine, lines: list[ThemeLine], start: datetime, end: d
                 line,
                 quotes=tuple(queries.quotes(session, theme_id=int(line.key[2:]), since=start, until=end, limit=QUOTES)),
             )
-            if line.reporters >= min_group
+            if queries.writer_count(session, theme_id=int(line.key[2:])) >= min_group  # words, not votes
             else line
             for line in lines
         ]

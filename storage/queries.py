@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.models import (
+    ANONYMOUS_SENDER,
     CLOSED_STATUSES,
     AuditEvent,
     ConversationRef,
@@ -336,6 +337,16 @@ def reporter_count(session: Session, *, theme_id: int) -> int:
     return int(session.exec(select(func.count()).select_from(people)).one())
 
 
+def writer_count(session: Session, *, theme_id: int) -> int:
+    """Distinct people whose own words are in a theme (its shown submissions' authors): what a
+    quote needs, as a "me too" adds a person but no words (four of them beside one writer would
+    quote that one person)."""
+    query = select(func.count(func.distinct(Submission.author_hash))).where(
+        Submission.theme_id == theme_id, col(Submission.author_hash).is_not(None), col(Submission.hidden).is_(False)
+    )
+    return int(session.exec(query).one())
+
+
 def add_vote(
     session: Session, *, theme_id: int, voter_hash: str, at: datetime, voter_sealed: str | None = None
 ) -> bool:
@@ -412,6 +423,20 @@ def move_votes(session: Session, *, moves: dict[int, int]) -> None:
             existing.add((target, vote.voter_hash))
             vote.theme_id = target
             session.add(vote)
+
+
+def unsign_audit(session: Session, *, actor: str, actor_platform: str, submission: str) -> None:
+    """What a person did to their own submission (`S-12 …`, moving it as a different issue) no
+    longer names them: they made it anonymous."""
+    session.exec(
+        update(AuditEvent)
+        .where(
+            AuditEvent.actor == actor,
+            AuditEvent.actor_platform == actor_platform,
+            col(AuditEvent.detail).startswith(f"{submission} "),
+        )
+        .values(actor=ANONYMOUS_SENDER, actor_platform=None)
+    )
 
 
 def audit(
@@ -712,7 +737,8 @@ def people_with_role(session: Session, *, role: str) -> list[tuple[str, str]]:
 
 
 def owned_open_themes(session: Session) -> list[Theme]:
-    """Live themes with an owner that are neither resolved nor won't fix: their deadlines run."""
+    """Live themes with an owner that are neither resolved nor won't fix: their deadlines run. A
+    theme whose every report was withdrawn is gone from the board, and chases nobody."""
     query = (
         select(Theme)
         .where(
@@ -720,6 +746,7 @@ def owned_open_themes(session: Session) -> list[Theme]:
             col(Theme.owner_assigned_at).is_not(None),
             col(Theme.merged_into_id).is_(None),
             col(Theme.status).not_in(["resolved", "wont_fix"]),
+            Theme.size > 0,
         )
         .order_by(col(Theme.id))
     )

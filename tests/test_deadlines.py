@@ -244,6 +244,15 @@ def test_an_owned_theme_merged_into_an_unowned_one_keeps_its_owners_deadlines(se
     assert missed_by_theme(service, clock()) == {1: ("not acknowledged in time",)}
 
 
+def test_a_theme_whose_only_report_was_withdrawn_chases_nobody(service, clock):
+    ask(service, "U1", REFUND)
+    assert ask(service, LEAD, "assign T-1 @dana").ok
+    assert ask(service, "U1", "undo S-1").ok  # its only report, withdrawn
+    clock.advance(hours=25)
+    assert chased(service, Inbox()).reminders == ()
+    assert missed_by_theme(service, clock()) == {}
+
+
 def test_the_owner_sets_a_fix_date_and_is_reminded_when_it_passes(service, clock):
     title = owned_theme(service)
     reply = ask(service, "dana", "due T-1 2026-12-10")

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlmodel import Session, select
 
 from adapters.teams.cards import digest_cards
-from bot.actions import DifferentIssue
+from bot.actions import DifferentIssue, MakeAnonymous
 from bot.publish import compose_for
 from digests.blocks import render_slack
 from digests.digest import IsoWeek
@@ -78,6 +78,19 @@ def test_an_anonymous_sender_who_says_different_issue_is_not_named_in_the_digest
         assert "Sam Secret" not in rendered and "U-SECRET" not in rendered
         assert "Split by an anonymous sender" in rendered.replace("\\", "")
     with Session(service.engine) as session:  # nor is the id in the database in clear
+        assert "U-SECRET" not in [event.actor for event in session.exec(select(AuditEvent))]
+
+
+def test_a_sender_who_moves_their_report_then_makes_it_anonymous_is_not_named_for_the_move(service, clock):
+    for n, text in enumerate(REFUNDS):
+        ask(service, f"U{n}", text)
+    ask(service, "U-SECRET", "refund approval waits days on a supervisor again")  # S-4, signed
+    assert press(service, "U-SECRET", DifferentIssue(4)).ok  # moved to a theme of its own, T-2
+    assert press(service, "U-SECRET", MakeAnonymous(4)).ok  # then: "my name appears nowhere"
+    names = {("test", "U-SECRET"): "Sam Secret"}
+    digest = compose_for(service, IsoWeek.containing(clock(), service.settings.zone), names)
+    assert [line.split(" -> ")[0] for line in digest.curation] == ["Split by an anonymous sender: S-4 from T-1"]
+    with Session(service.engine) as session:
         assert "U-SECRET" not in [event.actor for event in session.exec(select(AuditEvent))]
 
 

@@ -35,7 +35,7 @@ def test_below_the_minimum_group_a_theme_shows_by_title_and_count_only(service, 
     assert "at least 5 people" in markdown
     card = ask(service, "U9", f"theme {line.key}")
     shown = card.text + str(card.sections)
-    assert "furious" not in shown and "once 5 people have reported it (4 people so far)" in shown
+    assert "furious" not in shown and "once 5 people have reported it in their own words (4 people so far)" in shown
     owner_dm = ask(service, LEAD, f"assign {line.key} @dana").notifications[0]
     assert "furious" not in owner_dm.text + str(owner_dm.sections)
 
@@ -49,6 +49,21 @@ def test_at_the_minimum_group_quotes_appear(service, clock):
     assert line.reporters == 5 and len(line.quotes) == 2
     card = ask(service, "U9", f"theme {line.key}")
     assert "Recent reports" in str(card.sections) and "supervisor" in str(card.sections)
+
+
+def test_me_too_votes_count_as_people_but_never_unlock_one_writers_words(service, clock):
+    ask(service, "U1", REPORTS[0] + " anon")  # one writer, anonymous
+    for n in range(2, 6):
+        assert ask(service, f"U{n}", "metoo T-1").ok  # four colleagues agree, in no words of their own
+    card = ask(service, "U9", "theme T-1")
+    shown = card.text + str(card.sections)
+    assert "Reported by" in shown and "5 people" in shown  # they count behind it
+    assert "Recent reports" not in shown and "fifty dollars" not in shown  # the only words are one person's
+    assert "(1 person so far)" in shown
+    digest = compose_for(service, week_of(service))
+    assert [line.quotes for line in digest.top] == [()]
+    owner_dm = ask(service, LEAD, "assign T-1 @dana").notifications[0]
+    assert "fifty dollars" not in owner_dm.text + str(owner_dm.sections)
 
 
 def test_one_person_saying_it_five_times_is_one_reporter(service, clock):
