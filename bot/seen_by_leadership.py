@@ -25,7 +25,7 @@ from bot.messages import Inbound, Notification, Reply
 from bot.outbox import enqueue_notification
 from bot.people import Person
 from digests.compose import owner_of
-from digests.digest import Digest, IsoWeek, Owner
+from digests.digest import Digest, Owner
 from storage import queries
 from storage.models import CLOSED_STATUSES
 
@@ -62,12 +62,15 @@ def hook(core: Core) -> Callable[[Session, Digest], None]:
 
 
 def tell_reporters(core: Core, session: Session, digest: Digest) -> int:
-    """Tell each reporter of the digest's themes, once this week; returns how many were told."""
+    """Tell each reporter of the digest's themes, once per digest week (however many targets get
+    it, in whatever time zones they are); returns how many were told."""
     shown = {int(item.key.removeprefix("T-")): item for item in featured(digest) if item.key.startswith("T-")}
     if not shown:
         return 0
     now = core.clock()
-    week = str(IsoWeek.containing(now, core.settings.zone))
+    # The week the digest covers, not the week it was sent in: a target in Auckland gets its
+    # Monday digest on Sunday, UTC, and must not make a second week of it.
+    week = str(digest.week)
     reporters: dict[str, _Reporter] = {}
     for theme_id, person_hash, sealed, anonymous in queries.sealed_reporters_of_themes(session, theme_ids=list(shown)):
         reporter = reporters.setdefault(person_hash, _Reporter(sealed))
@@ -82,7 +85,7 @@ def tell_reporters(core: Core, session: Session, digest: Digest) -> int:
             continue
         notice = queries.claim_notice(session, kind="seen", subject=person_hash, period=week, at=now)
         if notice is None:
-            continue  # told this week already (another target's digest, another replica)
+            continue  # told of this week's digest already (another target's, another replica)
         lines = []
         for theme_id, anonymous in reporter.themes.items():
             theme = themes.get(theme_id)

@@ -2,11 +2,15 @@
 that week on their own platform, anonymous ones too without being named; quiet people do not;
 nobody hears about a digest that did not go out. On SQLite and PostgreSQL."""
 
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
 from sqlmodel import Session, select
 
 from bot.outbox import retry
-from bot.publish import Target, queue_weekly_digest
+from bot.publish import Due, Target, queue_digests, queue_weekly_digest
 from bot.router import SendFailed
+from digests.digest import IsoWeek
 from storage.models import AuditEvent, Notice, OutboxMessage, Submission, Theme
 from tests.conftest import LEAD, ask
 from tests.inbox import Inbox, deliver
@@ -68,6 +72,25 @@ def test_each_reporter_hears_once_on_their_own_platform_however_many_targets_and
     assert reached(inbox) == told and len(reached(teams)["U4"]) == 1
 
 
+def test_one_weeks_digest_in_two_time_zones_tells_each_reporter_once(service, clock):
+    ask(service, "U1", REFUND)
+    ask(service, "U2", REFUND_2)
+    inbox = Inbox()
+    deliver(service, inbox)
+    week = IsoWeek.containing(clock(), service.settings.zone)  # the week reported in (UTC)
+    auckland, london = ZoneInfo("Pacific/Auckland"), ZoneInfo("Europe/London")
+    # Monday 09:00 in Auckland is still Sunday in UTC; Monday 09:00 in London is the next UTC week.
+    monday = week.bounds(auckland)[1].date()  # the Monday after it
+    clock.now = datetime.combine(monday, time(9), tzinfo=auckland)
+    queue_digests(service, [Due(Target("test", "C-AKL"), week, auckland)])
+    deliver(service, inbox)
+    clock.now = datetime.combine(monday, time(9), tzinfo=london)
+    queue_digests(service, [Due(Target("test", "C-LDN"), week, london)])
+    deliver(service, inbox)
+    assert sorted(item.to for item in inbox.seen if item.kind == "digest") == ["C-AKL", "C-LDN"]
+    assert {who: len(notes) for who, notes in reached(inbox).items()} == {"U1": 1, "U2": 1}
+
+
 def test_an_anonymous_reporter_is_reached_but_named_nowhere(service, clock):
     inbox = reported_week(service, clock)
     deliver(service, inbox, Inbox("teams"))
@@ -82,7 +105,7 @@ def test_an_anonymous_reporter_is_reached_but_named_nowhere(service, clock):
         anonymous = session.exec(select(Submission).where(Submission.anonymous)).one()
         seen = session.exec(select(Notice).where(Notice.kind == "seen", Notice.subject == anonymous.author_hash)).one()
     assert not any("U-ANON" in text for text in stored)
-    assert seen.period == "2026-W48"  # once in the week it was told
+    assert seen.period == "2026-W47"  # once per digest week: the one the digest covers
     digests = [item.message for item in inbox.seen if item.kind == "digest"]
     assert "U-ANON" not in repr(digests)
 
