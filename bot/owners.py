@@ -119,7 +119,9 @@ def set_status(core: Core, session: Session, event: Inbound, theme_id: int, stat
     now = core.clock()
     before = theme.status
     theme.status, theme.status_changed_at, theme.updated_at = status, now, now
-    theme.status_note = note or theme.status_note
+    # Reopened without a word, a theme's resolution note no longer says where it stands.
+    reopened = before in CLOSED_STATUSES and status not in CLOSED_STATUSES
+    theme.status_note = note or ("" if reopened else theme.status_note)
     if status != "new" and theme.acknowledged_at is None:
         theme.acknowledged_at = now
     session.add(theme)

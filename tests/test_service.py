@@ -163,6 +163,12 @@ def test_lead_assigns_and_owner_moves_status(service, clock):
     assert theme.status == "resolved" and theme.status_note.startswith("self-approval")
     assert theme.acknowledged_at is not None
     assert actions == ["assign", "status", "status"]
+    # The fix did not hold: reopened without a word, the theme no longer shows its resolution note.
+    assert "Latest note: self-approval" in ask(service, "U1", "theme T-1").text
+    assert ask(service, "dana", "status T-1 in-progress").ok
+    assert "Latest note" not in ask(service, "U1", "theme T-1").text
+    assert ask(service, "dana", "status T-1 acknowledged finance is looking again").ok
+    assert "Latest note: finance is looking again" in ask(service, "U1", "theme T-1").text
 
 
 def test_rename_merge_and_pointer(service):
