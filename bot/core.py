@@ -12,6 +12,7 @@ from bot.messages import Button, Inbound, Section
 from bot.people import Person
 from bot.sealing import Sealer
 from bot.settings import Settings
+from digests.digest import counted
 from digests.theming import Theming
 from storage import queries
 from storage.models import ANONYMOUS_SENDER, Theme, theme_key
@@ -39,7 +40,7 @@ def clip(text: str, length: int) -> str:
 
 
 def people_count(people: int) -> str:
-    return f"{people} {'person' if people == 1 else 'people'}"
+    return counted(people, "person", "people")
 
 
 class Core:
@@ -105,17 +106,19 @@ class Core:
             f"({people_count(writers)} so far), so no one can be singled out."
         )
 
-    def example(self, session: Session, theme: Theme) -> str:
+    def example(self, theme: Theme, writers: int) -> str:
         """A theme's most representative submission, or why it is withheld."""
-        writers = queries.writer_count(session, theme_id=theme.id)
         return theme.summary if self.quotable(writers) else self.withheld(writers)
 
-    def theme_section(self, session: Session, theme: Theme, people: int | None = None) -> Section:
+    def theme_section(
+        self, session: Session, theme: Theme, people: int | None = None, writers: int | None = None
+    ) -> Section:
         people = queries.reporter_count(session, theme_id=theme.id) if people is None else people
+        writers = queries.writer_count(session, theme_id=theme.id) if writers is None else writers
         owner = Person.stored(theme.owner_platform, theme.owner)
         return Section(
             title=f"{theme.key} · {theme.title}",
-            text=self.example(session, theme),
+            text=self.example(theme, writers),
             fields=(
                 ("Reported by", people_count(people)),
                 ("Owner", owner if owner else "unowned"),

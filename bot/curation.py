@@ -4,6 +4,7 @@ from sqlmodel import Session
 
 from bot.core import Core, UserError, submission_key
 from bot.messages import Inbound, Reply
+from digests.digest import counted
 from storage import queries
 
 
@@ -24,7 +25,7 @@ def merge(core: Core, session: Session, event: Inbound, source_id: int, target_i
         session, event, "merge", target.id, f"{source.key} “{source.title}” ({moved} submissions) -> {target.key}"
     )
     return Reply(
-        f"Merged {source.key} into {target.key} “{target.title}”: {_submissions(moved)} moved. "
+        f"Merged {source.key} into {target.key} “{target.title}”: {counted(moved, 'submission', 'submissions')} moved. "
         f"{source.key} now points to {target.key}."
     )
 
@@ -74,8 +75,5 @@ def split(core: Core, session: Session, event: Inbound, theme_id: int, submissio
         f"{', '.join(submission_key(s.id) for s in chosen)} from {theme.key} -> {new_theme.key}",
     )
     # The theme they left: a merged key the lead typed leads there.
-    return Reply(f"Split {_submissions(len(chosen))} off {theme.key} into {new_theme.key} “{new_theme.title}”.")
-
-
-def _submissions(count: int) -> str:
-    return f"{count} submission{'' if count == 1 else 's'}"
+    moved = counted(len(chosen), "submission", "submissions")
+    return Reply(f"Split {moved} off {theme.key} into {new_theme.key} “{new_theme.title}”.")

@@ -316,7 +316,7 @@ def escalation(
         sections=(
             Section(
                 title=f"{theme.key} · {theme.title}",
-                text=core.example(session, theme),
+                text=core.example(theme, queries.writer_count(session, theme_id=theme.id)),
                 fields=(
                     ("Owner", owner),
                     ("Status", STATUS_LABELS.get(theme.status, theme.status)),

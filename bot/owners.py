@@ -73,7 +73,7 @@ def owner_notification(core: Core, session: Session, theme: Theme, owner: Person
         sections=(
             Section(
                 title=f"{theme.key} · {theme.title}",
-                text=core.example(session, theme),
+                text=core.example(theme, writers),
                 fields=(
                     ("Submissions", str(theme.size)),
                     ("Reported by", people_count(people)),

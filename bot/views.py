@@ -12,6 +12,7 @@ from bot.messages import Button, Inbound, Reply, Section
 from bot.people import Person
 from bot.publish import compose_for, known_names
 from bot.submissions import mine
+from digests.digest import counted
 from digests.render import render_text
 from storage import queries
 from storage.models import CLOSED_STATUSES, Theme, theme_key
@@ -26,15 +27,16 @@ def themes_overview(core: Core, session: Session, limit: int = 20) -> Reply:
         return Reply("No themes yet: nothing has been logged.")
     sections = tuple(core.theme_section(session, t) for t in themes[:limit])
     more = f" (the {limit} biggest shown)" if len(themes) > limit else ""
-    return Reply(f"{len(themes)} theme{'' if len(themes) == 1 else 's'}{more}:", sections=sections)
+    return Reply(f"{counted(len(themes), 'theme', 'themes')}{more}:", sections=sections)
 
 
 def show_theme(core: Core, session: Session, theme_id: int, quotes: int = 5) -> Reply:
     theme = core.theme(session, theme_id)
     moved = f"{theme_key(theme_id)} was merged into {theme.key}.\n" if theme.id != theme_id else ""
     people = queries.reporter_count(session, theme_id=theme.id)
-    sections = (core.theme_section(session, theme, people),)
-    if core.quotable(queries.writer_count(session, theme_id=theme.id)):
+    writers = queries.writer_count(session, theme_id=theme.id)
+    sections = (core.theme_section(session, theme, people, writers),)
+    if core.quotable(writers):
         recent = queries.submissions_of_theme(session, theme_id=theme.id, limit=quotes)
         lines = [f"“{clip(s.text, 280)}”" for s in recent if not s.hidden]
         sections += (Section(title="Recent reports", text="\n".join(lines)),)

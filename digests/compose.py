@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from digests.digest import Accounting, Closed, Digest, IsoWeek, Owner, ThemeLine
+from digests.digest import Accounting, Closed, Digest, IsoWeek, Owner, ThemeLine, counted
 from digests.theming import regrouped
 from storage import queries
 from storage.models import ANONYMOUS_SENDER, CLOSED_STATUSES, Theme
@@ -179,7 +179,7 @@ def _regrouping(details: list[str]) -> tuple[str, ...]:
     if not new and not emptied:
         return ()
     times = "once" if len(details) == 1 else f"{len(details)} times"
-    opened = f"{new} new theme{'' if new == 1 else 's'}"
+    opened = counted(new, "new theme", "new themes")
     return (f"Regrouped by frictionlog {times}: {opened}, {emptied} emptied into others",)
 
 

@@ -90,7 +90,8 @@ class ThemeLine:
         return None if self.last_week == 0 else (self.this_week - self.last_week) / self.last_week
 
 
-def _count(n: int, one: str, many: str) -> str:
+def counted(n: int, one: str, many: str) -> str:
+    """`n` and the noun that goes with it: "1 theme", "2 themes"."""
     return f"{n} {one if n == 1 else many}"
 
 
@@ -162,11 +163,11 @@ class Digest:
         a = self.accounting
         if a is None:
             return f"{self.submissions} submissions this week."
-        parts = [f"{a.themed} in {_count(a.themes, 'theme', 'themes')}"]
+        parts = [f"{a.themed} in {counted(a.themes, 'theme', 'themes')}"]
         parts += [f"{a.unthemed} not yet themed"] if a.unthemed else []
         parts += [f"{a.hidden} hidden by a team lead"] if a.hidden else []
         parts += [f"{a.withdrawn} withdrawn by their senders"] if a.withdrawn else []
-        return f"{_count(a.total, 'submission', 'submissions')} this week: " + ", ".join(parts) + "."
+        return f"{counted(a.total, 'submission', 'submissions')} this week: " + ", ".join(parts) + "."
 
     @property
     def quotes_rule(self) -> str:
@@ -193,12 +194,12 @@ class Digest:
         stuck = []
         if self.unowned_total:
             stuck.append(
-                f"{_count(self.unowned_total, 'theme needs', 'themes need')} an owner "
+                f"{counted(self.unowned_total, 'theme needs', 'themes need')} an owner "
                 f"({_names(self.unowned, self.unowned_total)})"
             )
         if self.overdue:
             late = len(self.overdue)
-            stuck.append(f"{_count(late, 'theme is', 'themes are')} past a deadline ({_names(self.overdue, late)})")
+            stuck.append(f"{counted(late, 'theme is', 'themes are')} past a deadline ({_names(self.overdue, late)})")
         stuck_sentence = (
             ("Stuck: " + "; ".join(stuck) + ".")
             if stuck

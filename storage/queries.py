@@ -741,13 +741,7 @@ def owned_open_themes(session: Session) -> list[Theme]:
     theme whose every report was withdrawn is gone from the board, and chases nobody."""
     query = (
         select(Theme)
-        .where(
-            col(Theme.owner).is_not(None),
-            col(Theme.owner_assigned_at).is_not(None),
-            col(Theme.merged_into_id).is_(None),
-            col(Theme.status).not_in(["resolved", "wont_fix"]),
-            Theme.size > 0,
-        )
+        .where(col(Theme.owner).is_not(None), col(Theme.owner_assigned_at).is_not(None), *_open_but(excluding=()))
         .order_by(col(Theme.id))
     )
     return list(session.exec(query))
