@@ -66,11 +66,9 @@ def html_text(content: str) -> str:
     return BLANK_LINES.sub("\n\n", text).strip()
 
 
-def _mention(mentioned: dict, shown: str, bot_id: str | None) -> str:
-    """What an @mention stands for in the words typed: nothing for the bot; for a person, `@<their
-    id>` as the core reads a Teams person (`assign T-12 @<id>`); a channel or tag by its name."""
-    if mentioned.get("id") == bot_id:
-        return ""
+def _as_id(mentioned: dict, shown: str) -> str:
+    """A person's @mention as the core reads a Teams person (`assign T-12 @<id>`); a channel's or
+    a tag's stays its name."""
     person = mentioned.get("aadObjectId") or (
         mentioned.get("id") if PERSON_ID.match(mentioned.get("id") or "") else None
     )
@@ -79,16 +77,17 @@ def _mention(mentioned: dict, shown: str, bot_id: str | None) -> str:
 
 def plain_text(activity: Activity) -> str:
     """The words typed, the HTML undone and the bot's own @mention dropped. In an assign command a
-    person's @mention is their id, as _mention says, so the owner can be reached; anywhere else
-    it stays the name people read (as on Slack)."""
+    person's @mention is their id (_as_id), so the owner can be reached; anywhere else it stays the
+    name people read (as on Slack)."""
     typed = with_ids = activity.text or ""
     bot_id = activity.recipient.id if activity.recipient else None
     for mention in TurnContext.get_mentions(activity):
         properties = mention.additional_properties or {}
         mentioned = properties.get("mentioned") or {}
         shown = properties.get("text") or f"<at>{mentioned.get('name') or ''}</at>"
-        with_ids = with_ids.replace(shown, _mention(mentioned, shown, bot_id), 1)
-        typed = typed.replace(shown, "" if mentioned.get("id") == bot_id else shown, 1)
+        bot = mentioned.get("id") == bot_id
+        with_ids = with_ids.replace(shown, "" if bot else _as_id(mentioned, shown), 1)
+        typed = typed.replace(shown, "" if bot else shown, 1)
     converted = html_text(with_ids)
     return converted if isinstance(commands.parse(converted), commands.Assign) else html_text(typed)
 
