@@ -57,7 +57,9 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, **options)
+    # A pooled connection is checked before use: after a database restart the first message
+    # would otherwise fail on a dead connection (a non-2xx to the platform, a failed outbox pass).
+    return create_engine(url, pool_pre_ping=True, **options)
 
 
 _SQLITE_WRITERS: "weakref.WeakKeyDictionary[Engine, threading.RLock]" = weakref.WeakKeyDictionary()

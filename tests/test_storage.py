@@ -166,3 +166,20 @@ def test_the_model_is_loaded_at_start_up_not_on_the_first_message(service):
             assert calls, "the embedder was not used at start-up"
 
     asyncio.run(start_only())
+
+
+def test_connections_postgresql_dropped_are_replaced_not_failed_on(postgres_url):
+    """After PostgreSQL restarts (or a proxy drops idle links), the pool's connections are dead.
+    The next unit of work must run on a fresh one, not fail once per replica and worker."""
+    engine = make_engine(postgres_url)
+    admin = make_engine(postgres_url)
+    try:
+        with engine.connect() as connection:
+            pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        with admin.begin() as connection:  # what a restart does to every connection
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT 1")).scalar_one() == 1
+    finally:
+        engine.dispose()
+        admin.dispose()
