@@ -272,6 +272,12 @@ def parse(text: str) -> Command:
     return malformed(bare) or Submit(text)
 
 
+def names_an_owner(text: str) -> bool:
+    """An assign command: the one place a platform turns @mentions into ids, since an owner is
+    stored by their platform id. Anywhere else a mention stays the name people read."""
+    return isinstance(parse(text), Assign)
+
+
 def malformed(text: str) -> Usage | None:
     """A command in all but its arguments: a command word with nothing after it, with a theme
     or submission key but not in the command's shape, or (for commands without arguments) a

@@ -152,6 +152,9 @@ class Connector(_Server):
         self.authority = authority
         self.activities: list[dict] = []  # what the bot sent, with "_conversation" and "_authorized"
         self.faults: dict[str, list[int]] = defaultdict(list)  # conversation id -> statuses to answer
+        # The people the roster knows (`29:` id -> account) and each roster lookup asked for.
+        self.members: dict[str, dict] = {}
+        self.member_lookups: list[tuple[str, str]] = []
 
     def fail(self, conversation: str, status: int, times: int = 1) -> None:
         self.faults[conversation].extend([status] * times)
@@ -169,8 +172,19 @@ class Connector(_Server):
             self.activities.append(body)
             return web.json_response({"id": f"activity-{len(self.activities)}"})
 
+        async def member(request: web.Request) -> web.Response:
+            """GET a conversation's member (TeamsInfo.get_member): their Entra object id with them."""
+            conversation, member_id = request.match_info["conversation"], request.match_info["member"]
+            self.member_lookups.append((conversation, member_id))
+            if self.faults[conversation]:
+                return web.json_response({}, status=self.faults[conversation].pop(0))
+            if member_id not in self.members:
+                return web.json_response({"error": {"code": "MemberNotFoundInConversation"}}, status=404)
+            return web.json_response(self.members[member_id])
+
         app.router.add_post("/v3/conversations/{conversation}/activities", activities)
         app.router.add_post("/v3/conversations/{conversation}/activities/{reply_to}", activities)
+        app.router.add_get("/v3/conversations/{conversation}/members/{member}", member)
 
     def to(self, conversation: str) -> list[dict]:
         return [a for a in self.activities if a["_conversation"] == conversation]

@@ -442,6 +442,67 @@ def test_a_lead_assigns_an_owner_with_a_teams_mention(sqlite_url):
     run_teams(sqlite_url, scenario)
 
 
+def assign_in_a_channel(teams: Teams, mentioned: dict) -> dict:
+    """`@frictionlog assign T-1 @Dana Diaz` typed by the lead in a channel, Dana's mention as given."""
+    typed = teams.activity(
+        LEAD_AAD,
+        conversation="19:leads@thread.tacv2;messageid=1700000000123",
+        text="<p><at>frictionlog</at> assign T-1 <at>Dana Diaz</at></p>",
+        textFormat="xml",
+        entities=[
+            {
+                "type": "mention",
+                "text": "<at>frictionlog</at>",
+                "mentioned": {"id": f"28:{APP_ID}", "name": "frictionlog"},
+            },
+            {"type": "mention", "text": "<at>Dana Diaz</at>", "mentioned": mentioned},
+        ],
+    )
+    typed["conversation"]["conversationType"] = "channel"
+    return typed
+
+
+def test_a_mention_without_its_entra_id_is_looked_up_on_the_roster(sqlite_url):
+    """Teams may send a mention with its `29:` id alone, while people are known by their Entra
+    object id: the bot asks the conversation's roster, so the new owner is reached and is the one
+    whose buttons count. Only an assign asks; a report's mention stays a name and asks nothing."""
+
+    async def scenario(teams: Teams):
+        await teams.post(teams.activity("aad-dana", kind="installationUpdate", action="add"))
+        await teams.say("aad-ann", REFUND)
+        await teams.settled()
+        teams.connector.members["29:1dana"] = {"id": "29:1dana", "name": "Dana Diaz", "aadObjectId": "aad-dana"}
+        await teams.post(assign_in_a_channel(teams, {"id": "29:1dana", "name": "Dana Diaz"}))
+        await teams.settled()
+        assert teams.connector.member_lookups == [("19:leads@thread.tacv2;messageid=1700000000123", "29:1dana")]
+        [owner_dm] = teams.connector.to("a:aad-dana")
+        assert "You now own T-1" in card_text(owner_dm)
+        await teams.say("aad-ann", "<at>Dana Diaz</at> says refunds over $50 still wait three days")
+        await teams.settled()
+        assert len(teams.connector.member_lookups) == 1
+
+    run_teams(sqlite_url, scenario)
+
+
+def test_a_roster_that_cannot_answer_leaves_the_mention_as_sent(sqlite_url):
+    """The roster does not know the person (404): the assign still goes through on the `29:` id,
+    and the lead is told the owner cannot be reached, rather than the lead's message failing."""
+
+    async def scenario(teams: Teams):
+        await teams.post(teams.activity(LEAD_AAD, kind="installationUpdate", action="add"))
+        await teams.say("aad-ann", REFUND)
+        await teams.settled()
+        typed = assign_in_a_channel(teams, {"id": "29:1dana", "name": "Dana Diaz"})
+        status, _ = await teams.post(typed)
+        assert 200 <= status < 300
+        await teams.settled()
+        assert len(teams.connector.member_lookups) == 1
+        told = " ".join(card_text(a) for a in teams.connector.activities)
+        assert "has a new owner" in told and "could not" in told.lower()
+
+    run_teams(sqlite_url, scenario)
+
+
 def test_owners_hear_proactively_and_a_person_without_a_reference_is_unreachable(sqlite_url):
     async def scenario(teams: Teams):
         owner_dm = await dana_owns_t1(teams)

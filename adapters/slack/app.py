@@ -42,7 +42,7 @@ def command_text(text: str) -> str:
     """`assign T-12 <@U123|dana>` becomes `assign T-12 @U123`, so owners are stored as user ids.
     Anything that is not an assign command is left exactly as typed."""
     converted = MENTION.sub(lambda m: "@" + m.group(1), text)
-    return converted if isinstance(commands.parse(converted), commands.Assign) else text
+    return converted if commands.names_an_owner(converted) else text
 
 
 class SlackAdapter:

@@ -15,7 +15,7 @@ import logging
 import re
 
 from botbuilder.core import CardFactory, InvokeResponse, TurnContext
-from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.core.teams import TeamsActivityHandler, TeamsInfo
 from botbuilder.schema import Activity
 from botbuilder.schema.teams import (
     MessagingExtensionAction,
@@ -39,6 +39,8 @@ TAG = re.compile(r"<[^>]+>")  # Teams sends message text as HTML
 BLOCK_END = re.compile(r"<br\s*/?>|</(?:p|div|li|h[1-6]|tr|blockquote|pre)\s*>", re.I)
 BLANK_LINES = re.compile(r"\n\s*\n\s*")
 PERSON_ID = re.compile(r"^(?:29|8:orgid):")  # a Teams user's id; a bot's starts 28:, a channel's 19:
+# How long a roster lookup may hold the turn: it runs before the message is stored.
+ROSTER_SECONDS = 3.0
 # Set once a turn runs, i.e. once the request's token was accepted (adapters/teams/http.py).
 TURN_STARTED: contextvars.ContextVar[bool] = contextvars.ContextVar("teams_turn_started", default=False)
 
@@ -66,30 +68,42 @@ def html_text(content: str) -> str:
     return BLANK_LINES.sub("\n\n", text).strip()
 
 
-def _as_id(mentioned: dict, shown: str) -> str:
-    """A person's @mention as the core reads a Teams person (`assign T-12 @<id>`); a channel's or
-    a tag's stays its name."""
-    person = mentioned.get("aadObjectId") or (
-        mentioned.get("id") if PERSON_ID.match(mentioned.get("id") or "") else None
-    )
+def _as_id(mentioned: dict, shown: str, object_ids: dict[str, str]) -> str:
+    """A person's @mention as the core reads a Teams person (`assign T-12 @<id>`): their Entra
+    object id, from the mention or the roster (`object_ids`), else the `29:` id it came with; a
+    channel's or a tag's stays its name."""
+    member = mentioned.get("id") or ""
+    person = mentioned.get("aadObjectId") or object_ids.get(member) or (member if PERSON_ID.match(member) else None)
     return f"@{person}" if person else shown
 
 
-def plain_text(activity: Activity) -> str:
+def _mentioned(activity: Activity) -> list[tuple[str, dict]]:
+    """Each @mention: the text it stands as in the message, and who it names."""
+    found = []
+    for mention in TurnContext.get_mentions(activity):
+        properties = mention.additional_properties or {}
+        mentioned = properties.get("mentioned") or {}
+        found.append((properties.get("text") or f"<at>{mentioned.get('name') or ''}</at>", mentioned))
+    return found
+
+
+def without_object_id(activity: Activity) -> list[str]:
+    """The people mentioned by their `29:` id alone, as Teams often sends them."""
+    return [m["id"] for _, m in _mentioned(activity) if not m.get("aadObjectId") and PERSON_ID.match(m.get("id") or "")]
+
+
+def plain_text(activity: Activity, object_ids: dict[str, str] | None = None) -> str:
     """The words typed, the HTML undone and the bot's own @mention dropped. In an assign command a
     person's @mention is their id (_as_id), so the owner can be reached; anywhere else it stays the
     name people read (as on Slack)."""
     typed = with_ids = activity.text or ""
     bot_id = activity.recipient.id if activity.recipient else None
-    for mention in TurnContext.get_mentions(activity):
-        properties = mention.additional_properties or {}
-        mentioned = properties.get("mentioned") or {}
-        shown = properties.get("text") or f"<at>{mentioned.get('name') or ''}</at>"
+    for shown, mentioned in _mentioned(activity):
         bot = mentioned.get("id") == bot_id
-        with_ids = with_ids.replace(shown, "" if bot else _as_id(mentioned, shown), 1)
+        with_ids = with_ids.replace(shown, "" if bot else _as_id(mentioned, shown, object_ids or {}), 1)
         typed = typed.replace(shown, "" if bot else shown, 1)
     converted = html_text(with_ids)
-    return converted if isinstance(commands.parse(converted), commands.Assign) else html_text(typed)
+    return converted if commands.names_an_owner(converted) else html_text(typed)
 
 
 class _AlreadySerialized(Model):
@@ -184,7 +198,26 @@ class TeamsBot(TeamsActivityHandler):
             await self._button(activity)
             return
         # Even empty (a bare @mention, an attachment alone): the core answers with help.
-        await self._receive(activity, text=plain_text(activity))
+        text = plain_text(activity)
+        if commands.names_an_owner(text) and (missing := without_object_id(activity)):
+            text = plain_text(activity, await self._object_ids(turn_context, missing))
+        await self._receive(activity, text=text)
+
+    async def _object_ids(self, turn_context: TurnContext, members: list[str]) -> dict[str, str]:
+        """Entra object ids of mentioned people, from the conversation's roster: frictionlog knows
+        people by them (their chats, their buttons), so an owner named by a `29:` id alone could
+        never be reached. A roster that cannot answer leaves the id as sent; the lead then hears
+        that the owner cannot be reached."""
+        found = {}
+        for member in members:
+            try:
+                account = await asyncio.wait_for(TeamsInfo.get_member(turn_context, member), ROSTER_SECONDS)
+            except Exception as error:  # HTTP errors, timeouts: the command still goes through
+                log.warning("Teams roster lookup of a mentioned person failed (%s)", type(error).__name__)
+                continue
+            if account.aad_object_id:
+                found[member] = account.aad_object_id
+        return found
 
     async def _button(self, activity: Activity) -> None:
         """An Action.Submit from one of our cards: the signed action, with the card's note."""
