@@ -196,18 +196,28 @@ class Outbox:
         limiter = asyncio.Semaphore(self.concurrency)
         claims = Claims(utcnow() + self.lease, self.lease / 3)
         renewing = asyncio.create_task(self._renew(claims, [message.id for message in claimed]))
+        sent: list[Claimed] = []
+
+        async def send(message: Claimed) -> None:
+            if await self._send(message, limiter, claims):
+                sent.append(message)
+
         try:
-            outcomes = await asyncio.gather(*(self._send(message, limiter, claims) for message in claimed))
+            await asyncio.gather(*(send(message) for message in claimed))
         finally:
             renewing.cancel()
-        sent = [message for message, ok in zip(claimed, outcomes, strict=True) if ok]
+            # Also when the pass is cancelled (`serve` stopping): what went out is marked sent, or
+            # the next replica to claim it once the lease runs out would send it again.
+            await asyncio.shield(asyncio.to_thread(self._sent, sent))
+        return len(claimed)
+
+    def _sent(self, sent: list[Claimed]) -> None:
         others = [message.id for message in sent if message.kind != "digest"]
         if others:
-            await asyncio.to_thread(self._mark_sent, others)
+            self._mark_sent(others)
         for message in sent:
             if message.kind == "digest":
-                await asyncio.to_thread(self._digest_sent, message)
-        return len(claimed)
+                self._digest_sent(message)
 
     async def _renew(self, claims: Claims, message_ids: list[int]) -> None:
         """Renew the pass's claims every third of the lease while it runs. Sent messages are marked

@@ -163,6 +163,9 @@ class Pipeline:
     async def stop(self) -> None:
         if self._loop_task is not None:
             self._loop_task.cancel()
+            # Until the cancelled pass has marked what it sent (Outbox.send_due): the process must
+            # not end before, or a restart sends those messages again.
+            await asyncio.wait([self._loop_task], timeout=10)
         if self._runner is not None and not self._runner.done():
             await asyncio.wait([self._runner], timeout=10)
         self._accepting.shutdown(wait=False)

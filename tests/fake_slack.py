@@ -5,7 +5,8 @@ with 429 and `Retry-After: 1`, or with 500 (those calls are recorded); `after=2`
 calls before them through; a word instead of a status (`fail("files.completeUploadExternal",
 "missing_scope")`) answers 200 with that error, as Slack refuses a call for good. `hold("chat.postMessage")`
 answers every call with 503 until `release`: nothing is posted, and the calls are kept apart in
-`refused`, so `calls` is exactly what Slack accepted.
+`refused`, so `calls` is exactly what Slack accepted. `slow("chat.postMessage", "D-U0", 3)` answers
+that method's calls to that channel only after 3 seconds (recorded then, as accepted).
 
 Files go through Slack's upload flow: files.getUploadURLExternal hands out an upload URL on this
 server, the bytes POSTed there are kept (`fail("upload", 500)` refuses them), and
@@ -26,6 +27,7 @@ class FakeSlack:
         self.calls: list[tuple[str, dict]] = []
         self.faults: dict[str, list[int | str | None]] = defaultdict(list)  # None: answer that call normally
         self.held: set[str] = set()
+        self.delays: dict[tuple[str, str], float] = {}  # (method, channel): seconds before answering
         self.refused: list[tuple[str, dict]] = []
         self.usergroups: list[dict] = []
         self.names: dict[str, str] = {}  # users.info display names by user id
@@ -49,6 +51,9 @@ class FakeSlack:
 
     def release(self, method: str) -> None:
         self.held.discard(method)
+
+    def slow(self, method: str, channel: str, seconds: float) -> None:
+        self.delays[(method, channel)] = seconds
 
     async def start(self) -> "FakeSlack":
         app = web.Application()
@@ -88,6 +93,8 @@ class FakeSlack:
         if method in self.held:
             self.refused.append((method, body))
             return web.Response(status=503, text="held")
+        if delay := self.delays.get((method, body.get("channel", ""))):
+            await asyncio.sleep(delay)
         self.calls.append((method, body))
         if status := self._fault(method):
             if isinstance(status, str):

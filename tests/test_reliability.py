@@ -23,7 +23,12 @@ import pytest
 from aiohttp import ClientSession
 from sqlmodel import Session, select
 
-from storage.db import make_engine
+from bot.messages import Notification
+from bot.outbox import enqueue_notification
+from bot.people import Person
+from bot.sealing import Sealer
+from bot.settings import DEV_SECRET
+from storage.db import make_engine, session_scope, upgrade
 from storage.models import Delivery, OutboxMessage, Submission
 from tests.fake_slack import FakeSlack, FakeSlackThread
 from tests.test_slack import SECRET, dm_event, event_callback, sign
@@ -187,6 +192,41 @@ def test_sigkill_right_after_the_acks_loses_nothing_and_confirms_each_once(sqlit
         assert confirmations(fake) == Counter({f"D-U{i}": 1 for i in range(count)})
         for body in fake.of("chat.postMessage"):
             assert body["text"].startswith("Logged as S-")
+
+    with FakeSlackThread() as fake:
+        asyncio.run(main(fake))
+
+
+def test_sigterm_in_the_middle_of_a_pass_does_not_send_again_what_went_out(sqlite_url, tmp_path):
+    """A deploy stops `serve` (SIGTERM) while one pass is sending five messages: four went out,
+    one is slow. After the restart Slack has each of the four once, and the slow one too."""
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    with session_scope(engine) as session:  # waiting before the start: the first pass takes all five
+        for n in range(5):
+            note = Notification(to=Person("slack", f"U{n}"), text=f"note {n}", label=f"note {n}")
+            enqueue_notification(session, Sealer(DEV_SECRET), note)
+    engine.dispose()
+
+    def posted(fake: FakeSlack) -> Counter:
+        return Counter(body["channel"] for body in fake.of("chat.postMessage"))
+
+    async def main(fake: FakeSlack) -> None:
+        fake.slow("chat.postMessage", "U0", 3)
+        first = Serve(sqlite_url, fake, tmp_path).start()
+        try:
+            async with ClientSession() as http:
+                await first.ready(http)
+                await until(lambda: len(posted(fake)) >= 4, 30, "the quick four")
+                first.stop()  # SIGTERM, as docker stop and a rolling deploy send it
+                with serving(Serve(sqlite_url, fake, tmp_path)) as (second,):
+                    await second.ready(http)
+                    await until(lambda: settled(sqlite_url), 30, "the outbox to settle")
+        finally:
+            first.stop()
+        sent = posted(fake)
+        assert {f"U{n}": sent[f"U{n}"] for n in range(1, 5)} == {f"U{n}": 1 for n in range(1, 5)}
+        assert sent["U0"] >= 1  # cut off mid-send, it may have gone out: sent again rather than lost
 
     with FakeSlackThread() as fake:
         asyncio.run(main(fake))
