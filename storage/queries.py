@@ -285,9 +285,12 @@ def open_titles(session: Session, *, excluding: Collection[int]) -> set[str]:
 
 
 def open_theme_titled(session: Session, *, title: str, excluding: Collection[int]) -> Theme | None:
-    """The open theme (but these) with this title, in any case."""
-    query = select(Theme).where(*_open_but(excluding), func.lower(Theme.title) == title.lower())
-    return session.exec(query).first()
+    """The open theme (but these) with this title, in any case. Compared here, case-folded as
+    open_titles does: SQLite's lower() folds only A to Z, so "ÉCRAN" and "écran" differed there."""
+    wanted = title.casefold()
+    rows = session.exec(select(Theme.id, Theme.title).where(*_open_but(excluding)).order_by(col(Theme.id)))
+    found = next((theme_id for theme_id, other in rows if other.casefold() == wanted), None)
+    return None if found is None else session.get(Theme, found)
 
 
 def add_to_sizes(session: Session, *, added: Mapping[int, int]) -> None:

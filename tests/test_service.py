@@ -193,6 +193,15 @@ def test_a_rename_to_another_open_themes_title_is_refused(service):
     assert ask(service, LEAD, "rename T-1 Refund approvals take DAYS").ok  # its own title, recased
 
 
+def test_a_rename_to_another_open_themes_title_in_other_case_is_refused_beyond_ascii(service):
+    """SQLite's lower() folds only A to Z: "ÉCRAN" and "écran" must be one title on both databases."""
+    ask(service, "U1", REFUND)
+    ask(service, "U2", HOLD)
+    assert ask(service, LEAD, "rename T-1 Écran de remboursement bloqué").ok
+    refused = ask(service, LEAD, "rename T-2 ÉCRAN DE REMBOURSEMENT BLOQUÉ")
+    assert not refused.ok and refused.text.startswith("T-1 is already called “Écran de remboursement bloqué”.")
+
+
 def test_a_split_through_a_merged_key_names_the_theme_it_left(service):
     ask(service, "U1", REFUND)
     ask(service, "U2", HOLD)
