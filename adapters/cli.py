@@ -721,7 +721,14 @@ def serve(
         errors.print("Teams: without an app id (authentication off; loopback and FRICTIONLOG_TEAMS_SERVICE_URLS only)")
     else:
         errors.print("Teams: not configured (set MICROSOFT_APP_ID)")
-    errors.print(f"Loading the embedding model ({escape(service.theming.embedder.name)}) …")
+    embedder = service.theming.embedder
+    errors.print(f"Loading the embedding model ({escape(embedder.name)}) …")
+    try:  # here, not first inside the server's start-up, where a missing model is a page of trace
+        embedder.embed(["warming up"])
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
+        errors.print(f"[red]Cannot load the embedding model[/red] {escape(embedder.name)}: {escape(reason)}")
+        raise typer.Exit(1) from None
     web.run_app(make_web_app(service, schedule=True), host=host, port=port, print=errors.print)
 
 

@@ -292,6 +292,17 @@ def test_db_upgrade_on_an_unreachable_database_is_one_sentence(cli, monkeypatch)
     assert "s3cret" not in result.output and "Traceback" not in result.output
 
 
+def test_serve_with_a_model_it_cannot_load_says_so_in_one_sentence(cli, monkeypatch, tmp_path):
+    missing = tmp_path / "models" / "our-minilm"  # a typo in the path, or a volume not mounted
+    monkeypatch.setenv("FRICTIONLOG_EMBEDDINGS", "local")
+    monkeypatch.setenv("FRICTIONLOG_EMBEDDING_MODEL", str(missing))
+    result = cli("serve", "--host", "127.0.0.1", "--port", "0")
+    assert result.exit_code == 1
+    shown = " ".join(result.output.split())
+    assert f"Cannot load the embedding model local:{missing}:" in shown
+    assert "Traceback" not in result.output
+
+
 def test_every_command_has_help(cli):
     for command in (
         ["demo"],
