@@ -727,7 +727,9 @@ def serve(
         embedder.embed(["warming up"])
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
-        errors.print(f"[red]Cannot load the embedding model[/red] {escape(embedder.name)}: {escape(reason)}")
+        errors.print(
+            f"[red]Cannot load the embedding model[/red] {escape(embedder.name)}: {escape(reason)}", soft_wrap=True
+        )
         raise typer.Exit(1) from None
     web.run_app(make_web_app(service, schedule=True), host=host, port=port, print=errors.print)
 
