@@ -396,7 +396,7 @@ class Theming:
 
     def withdraw(self, session: Session, submission: Submission, now: datetime) -> None:
         """Withdraw a submission: its id stays, its words, sender and theme go, and its words
-        leave its theme's title and example."""
+        leave the title and example of its theme and of any theme still quoting it."""
         theme = session.get(Theme, submission.theme_id) if submission.theme_id else None
         words = submission.text
         submission.text, submission.tags, submission.theme_id = "", "", None
@@ -405,23 +405,34 @@ class Theming:
         submission.channel, submission.source_url, submission.withdrawn_at = None, None, now
         session.add(submission)
         session.flush()
+        # A theme it left ("Different issue", a re-clustering, a merge) may still quote it as its example.
+        for other in queries.themes_quoting(session, summary=words[:500]):
+            if theme is None or other.id != theme.id:
+                self._example_from_rest(session, other)
         if theme is None:
             return
         resize(session, theme, -1)
         rest = queries.submissions_of_theme(session, theme_id=theme.id, limit=3 * REPRESENTATIVES)
         if theme.example_submission_id == submission.id or theme.summary == words[:500]:
-            name = self._name_one(session, [s.id for s in rest]) if rest else ThemeName("", "")
-            theme.summary, theme.example_submission_id = name.summary, rest[0].id if rest else None
-            if not theme.title_locked:
-                theme.named_size = theme.size
-                if rest:
-                    give_titles(session, [(theme, name)])
-                else:
-                    theme.title = "Withdrawn"  # empty: not an open theme anyone lists
+            rest = self._example_from_rest(session, theme)
+            if not rest and not theme.title_locked:
+                theme.named_size, theme.title = theme.size, "Withdrawn"  # empty: not an open theme anyone lists
         if not rest:
             theme.centroid = theme.embedded_by = None
         session.add(theme)
         self.invalidate()
+
+    def _example_from_rest(self, session: Session, theme: Theme) -> list[Submission]:
+        """A theme's example, and its title unless a lead's, from the reports it holds, once the
+        one it quoted is withdrawn; returns those reports (none: no example is left)."""
+        rest = queries.submissions_of_theme(session, theme_id=theme.id, limit=3 * REPRESENTATIVES)
+        name = self._name_one(session, [s.id for s in rest]) if rest else ThemeName("", "")
+        theme.summary, theme.example_submission_id = name.summary, rest[0].id if rest else None
+        if rest and not theme.title_locked:
+            theme.named_size = theme.size
+            give_titles(session, [(theme, name)])
+        session.add(theme)
+        return rest
 
     def embed_missing(self, progress: Progress = no_progress, batch: int = BATCH) -> int:
         """Embed submissions stored without a theme (a failed embedding, an import) and place

@@ -246,6 +246,11 @@ def live_themes(session: Session) -> list[Theme]:
     return list(session.exec(query))
 
 
+def themes_quoting(session: Session, *, summary: str) -> list[Theme]:
+    """The themes whose summary is this text: their example quotes a report word for word."""
+    return list(session.exec(select(Theme).where(Theme.summary == summary).order_by(col(Theme.id))))
+
+
 def themes_by_ids(session: Session, *, theme_ids: Sequence[int]) -> list[Theme]:
     ids = list(theme_ids)
     found: list[Theme] = []

@@ -115,6 +115,21 @@ def test_a_withdrawn_report_leaves_no_words_behind(service):
         assert (theme.size, theme.title, theme.summary, theme.centroid) == (0, "Withdrawn", "", None)
 
 
+def test_a_report_moved_to_its_own_theme_then_withdrawn_leaves_no_words_in_the_theme_it_left(service):
+    """S-1 is T-1's example. Its sender says "Different issue", then takes it back: its words
+    leave T-1's example too, not only the theme it was in when withdrawn."""
+    service.settings = service.settings.model_copy(update={"min_group": 3})  # T-1's example is shown
+    ask(service, "U1", REFUND + " at the Leeds branch")
+    for n, text in enumerate((REFUND_2, REFUND_2 + " again", REFUND + " today")):
+        assert "joined T-1" in ask(service, f"U{n + 2}", text).text
+    assert press(service, "U1", DifferentIssue(1)).ok
+    assert ask(service, "U1", "undo S-1").ok
+    shown = ask(service, "U9", "theme T-1")
+    assert "Leeds" not in shown.text + str(shown.sections)
+    with Session(service.engine) as session:
+        assert not [t.key for t in session.exec(select(Theme)) if "Leeds" in t.summary + t.title]
+
+
 def test_undo_after_24_hours_is_refused(service, clock):
     ask(service, "U1", REFUND)
     clock.advance(hours=25)
