@@ -821,6 +821,10 @@ class Theming:
                 continue
             with session_scope(self.engine) as session:
                 theme = session.get(Theme, theme_id)
-                if theme is not None and not theme.title_locked:  # a lead may have renamed it meanwhile
-                    theme.title, theme.summary = name.title, name.summary
-                    session.add(theme)
+                if theme is None or theme.title_locked:  # a lead may have renamed it meanwhile
+                    continue
+                # A model names neighbours alike: another open theme's title keeps the offline one.
+                if name.title.casefold() in queries.open_titles(session, excluding={theme_id}):
+                    continue
+                theme.title, theme.summary = name.title, name.summary
+                session.add(theme)

@@ -133,3 +133,24 @@ def test_openai_embeddings_in_batches():
     assert vectors.shape == (5, 3) and embedder.dimension == 3
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1)
     assert vectors[1][0] > vectors[0][0]  # rows stay in input order whatever order the server used
+
+
+def test_a_model_title_another_open_theme_has_is_not_given_twice(engine, settings, clock):
+    """A chat model tends to name neighbouring themes alike; two rows with one title on the board
+    and in the digest cannot be told apart (a lead's rename to a taken title is refused too)."""
+    answer = json.dumps({"title": "Customers kept waiting", "summary": "Customers wait too long."})
+    waits = [
+        "refund approval from a supervisor takes three days, customers waiting",
+        "supervisor approval for every refund over fifty dollars is slow, customers waiting",
+        "refunds wait days for supervisor approval",
+        "phone hold times over forty minutes in the evening, customers waiting",
+        "callers on hold for forty minutes again tonight, customers waiting",
+        "evening phone hold times are terrible, forty minutes",
+    ]
+    with chat_server(answer) as server:
+        service = FrictionService(engine, settings, HashingEmbedder(), clock=clock, title_model=title_model(server))
+        for n, text in enumerate(waits):
+            ask(service, f"U{n}", text)
+        service.theming.recluster(clock())
+    titles = [section.title for section in ask(service, "U9", "themes").sections]
+    assert len(titles) == 2 and len({title.split(" · ", 1)[1].casefold() for title in titles}) == 2, titles
