@@ -20,7 +20,7 @@ CARD = re.compile(r"(?<![\w+-])\d(?:[ -]?\d){12,18}(?![\w-])")  # a token of its
 # for calling ("call 4155550134"); otherwise it is an order number, an amount, a square root.
 PHONE = re.compile(
     r"(?<![\w+/.,:#-])(?:"
-    r"\+\d{1,3}(?:[ .\-]?\(?\d{1,5}\)?)+"
+    r"\+\d{1,3}(?:[ .\-]?\(?\d{1,5}+\)?)+"  # possessive: a long run of digits is cut into groups one way
     r"|\(?0\d{1,4}\)?(?:[ .\-]?\d{2,5}){1,4}"
     r"|(?:1[ .\-])?\(?\d{3}\)?[ .\-]\d{3}[ .\-]\d{4}"
     r")(?![\w/:,]|[.\-]\d)"

@@ -118,3 +118,13 @@ SHAPES = st.text(alphabet="0123456789 +-.()@#abcxyzGBDE:/\n", max_size=60)
 def test_redaction_is_idempotent(pieces):
     once = redact(" ".join(pieces))
     assert redact(once) == once
+
+
+def test_a_long_number_after_a_plus_is_read_at_once():
+    """Redaction runs before the ack, holding the GIL: a phone pattern that tries every way of
+    cutting 26 digits into groups stalled the whole server (8 s here, doubling with each digit)."""
+    import time
+
+    started = time.perf_counter()
+    assert redact("order +1" + "2" * 25 + "x was lost") == "order +1" + "2" * 25 + "x was lost"
+    assert time.perf_counter() - started < 0.5
