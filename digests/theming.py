@@ -673,9 +673,10 @@ class Theming:
                 assigned = previous.copy()
                 assigned[free] = np.array([final[label] for label in labels.tolist()], dtype=np.int64)
                 changed = assigned != previous
-                for theme_id in np.unique(assigned[changed]):
-                    moved = ids[changed & (assigned == theme_id)]
-                    queries.move_submissions(session, submission_ids=moved.tolist(), theme_id=int(theme_id))
+                # Each only if still where the snapshot saw it (another replica may have merged,
+                # split or withdrawn it since): sizes are then counted from what is there.
+                moves = zip(ids[changed].tolist(), previous[changed].tolist(), assigned[changed].tolist(), strict=True)
+                queries.move_submissions(session, moves=[(i, old if old >= 0 else None, new) for i, old, new in moves])
                 emptied, representatives = self._refresh_themes(session, ids, previous, assigned, vectors, now)
                 self._recentre_merged(session, seeds)  # after a switch of model
                 self._find_pairs(session, graph.link_shares(labels), final, now)

@@ -215,12 +215,26 @@ def choose_embedder(session: Session, *, embedder: str, started_at: datetime, at
     session.add(EmbedderChoice(embedder=embedder, started_at=started_at, chosen_at=at))
 
 
-def move_submissions(session: Session, *, submission_ids: Sequence[int], theme_id: int) -> None:
-    ids = list(submission_ids)
-    for start in range(0, len(ids), 900):
-        session.exec(
-            update(Submission).where(col(Submission.id).in_(ids[start : start + 900])).values(theme_id=theme_id)
+def move_submissions(session: Session, *, moves: Sequence[tuple[int, int | None, int]]) -> None:
+    """(submission id, theme it was in, theme it goes to): each moves only if it is still where it
+    was, not pinned or withdrawn, and its new theme was not merged away. Re-clustering decides from
+    a snapshot; a lead's merge or split, or an undo, on another replica meanwhile stands."""
+    if not moves:
+        return
+    table, themes = Submission.__table__, Theme.__table__
+    live = select(themes.c.id).where(themes.c.id == bindparam("goes"), themes.c.merged_into_id.is_(None)).exists()
+    statement = (
+        update(table)
+        .where(
+            table.c.id == bindparam("row_id"),
+            table.c.theme_id.is_not_distinct_from(bindparam("was")),
+            table.c.pinned.is_(False),
+            table.c.withdrawn_at.is_(None),
+            live,
         )
+        .values(theme_id=bindparam("goes"))
+    )
+    session.execute(statement, [{"row_id": i, "was": was, "goes": goes} for i, was, goes in moves])
 
 
 def reassign_theme(session: Session, *, from_theme_id: int, to_theme_id: int) -> int:

@@ -641,3 +641,46 @@ def test_a_merged_themes_centre_still_brings_its_reports_after_a_switch_of_model
     assert f"joined T-{refund}" in reply.text
     switched.theming.recluster(clock())  # and re-clustering keeps it so
     assert f"joined T-{refund}" in ask(switched, "U-new2", "shipping email tracking link broken for everyone").text
+
+
+def test_a_merge_and_an_undo_on_another_replica_during_a_reclustering_hold(service, database_url, settings, clock):
+    """Re-clustering works from a snapshot for seconds at volume; meanwhile a lead on another replica
+    merges a theme, an agent there withdraws a report. Neither may be undone when it writes: the
+    merged reports stay where the lead put them, and the withdrawn one stays out of every theme."""
+    from bot.service import FrictionService
+    from digests.embeddings import HashingEmbedder
+    from storage.db import make_engine
+
+    log_topics(service)
+    service.theming.recluster(clock())
+    refund, hold = (themes_by_submission(service)[s] for s in (1, 5))
+    with Session(service.engine) as session:  # S-3 and S-4 sit in a provisional theme
+        provisional = Theme(title="Refunds", created_at=clock(), updated_at=clock(), size=2)
+        session.add(provisional)
+        session.flush()
+        for submission_id in (3, 4):
+            session.get(Submission, submission_id).theme_id = provisional.id
+        session.get(Theme, refund).size = 2
+        session.commit()
+        key = provisional.id
+    other_engine = make_engine(database_url)  # another process's connections
+    other = FrictionService(other_engine, settings, HashingEmbedder(), clock=clock)
+    labels = service.theming._labels
+
+    def meanwhile(*args):
+        assert ask(other, "Urefund3", "undo S-4").ok
+        assert ask(other, LEAD, f"merge T-{key} into T-{hold}").ok
+        return labels(*args)
+
+    service.theming._labels = meanwhile
+    try:
+        service.theming.recluster(clock())
+    finally:
+        other_engine.dispose()
+    after = themes_by_submission(service)
+    assert (after[3], after[4]) == (hold, None)
+    with Session(service.engine) as session:
+        themes = queries.live_themes(session)
+        assert {t.id: t.size for t in themes} == {
+            t.id: len(queries.submissions_of_theme(session, theme_id=t.id)) for t in themes
+        }
