@@ -406,7 +406,7 @@ class Theming:
         session.add(submission)
         session.flush()
         # A theme it left ("Different issue", a re-clustering, a merge) may still quote it as its example.
-        for other in queries.themes_quoting(session, summary=words[:500]):
+        for other in queries.themes_quoting(session, summary=words[:500]) if words else ():
             if theme is None or other.id != theme.id:
                 self._example_from_rest(session, other)
         if theme is None:
