@@ -10,6 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.cron import Schedule
 from digests.models import missing, named_model
+from storage.db import is_in_memory
 
 DEV_SECRET = "frictionlog-development-secret"
 
@@ -98,6 +99,18 @@ class Settings(BaseSettings):
             return Schedule.parse(value, "UTC").cron
         except ValueError as error:
             raise ValueError(f"FRICTIONLOG_DIGEST_CRON: {error}") from None
+
+    @field_validator("database_url")
+    @classmethod
+    def _kept_database(cls, value: str) -> str:
+        """An in-memory SQLite database is a new, empty one for each connection, and frictionlog
+        stores on several threads at once: nothing would be found again."""
+        if value.startswith("sqlite") and is_in_memory(value):
+            raise ValueError(
+                "DATABASE_URL: an in-memory SQLite database is not kept between connections; "
+                "use a file (sqlite:///frictionlog.db) or PostgreSQL"
+            )
+        return value
 
     @field_validator("min_group")
     @classmethod

@@ -31,6 +31,11 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def is_in_memory(url: str) -> bool:
+    """An SQLite URL of a database that lives in memory, not in a file."""
+    return make_url(normalise_url(url)).database in (None, "", ":memory:") or "mode=memory" in url
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
@@ -38,7 +43,7 @@ def make_engine(url: str) -> Engine:
     # Pools big enough for the ack path's threads, the run thread and the delivery worker at once.
     options = {"hide_parameters": True, "pool_size": 20, "max_overflow": 20}
     if parsed.get_backend_name() == "sqlite":
-        in_memory = parsed.database in (None, "", ":memory:") or "mode=memory" in url
+        in_memory = is_in_memory(url)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

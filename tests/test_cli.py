@@ -357,6 +357,17 @@ def test_a_bad_setting_is_named_by_its_variable(cli, monkeypatch):
     assert "FRICTIONLOG_MIN_GROUP=2 would let a quote" in shown  # named once, by its own message
 
 
+def test_an_in_memory_database_is_refused_with_what_to_use_instead(cli, monkeypatch):
+    """`sqlite://` is a new empty database for every connection: chat and serve stored nothing and
+    failed on every message with a traceback."""
+    monkeypatch.setenv("DATABASE_URL", "sqlite://")
+    result = cli("chat", "--user", "U1")
+    assert result.exit_code == 2
+    shown = " ".join(result.output.split())
+    assert "DATABASE_URL: an in-memory SQLite database" in shown and "sqlite:///frictionlog.db" in shown
+    assert "Traceback" not in result.output
+
+
 def test_writing_into_a_folder_that_is_not_there_is_one_sentence(cli, tmp_path):
     assert cli("db", "upgrade").exit_code == 0
     for command in (
