@@ -152,6 +152,25 @@ def test_every_bad_token_is_a_401_and_nothing_is_stored_or_sent(sqlite_url):
     run_teams(sqlite_url, scenario)
 
 
+def test_a_body_that_cannot_be_read_is_a_400_before_any_token_is_checked(sqlite_url):
+    async def scenario(teams: Teams):
+        # The body is read before botbuilder checks the token: anyone can send these.
+        bearer = "Bearer " + teams.authority.token(teams.connector.url)
+        activity = json.dumps(teams.activity("aad-ann", text=REFUND)).encode()
+        unreadable = {
+            "nested arrays": (b"[" * 100_000, "application/json"),
+            "nested objects": (b'{"a":' * 50_000 + b"1" + b"}" * 50_000, "application/json"),
+            "unknown charset": (activity, "application/json; charset=x"),
+        }
+        for case, (data, content_type) in unreadable.items():
+            headers = {"Content-Type": content_type, "Authorization": bearer}
+            async with teams.http.post(f"{teams.url}/api/messages", data=data, headers=headers) as response:
+                assert response.status == 400, case
+        assert teams.submissions() == [] and teams.connector.activities == []
+
+    run_teams(sqlite_url, scenario)
+
+
 def test_a_chat_message_is_stored_confirmed_with_a_card_and_a_redelivery_adds_nothing(sqlite_url):
     async def scenario(teams: Teams):
         activity = teams.activity("aad-ann", text=REFUND, id="act-1")

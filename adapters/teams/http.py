@@ -3,10 +3,12 @@
 Guarded here, before botbuilder (4.17, archived upstream): a missing or non-JWT bearer, and any
 token the Bot Framework authentication refuses (expired, wrong audience, unknown signing key, a
 `serviceurl` claim other than the activity's), is a 401, never a 500; a request without a JSON
-Content-Type is a 415 (botbuilder raises KeyError); `deliveryMode: expectReplies` is refused
-(botbuilder fails to serialise it). Without an app id authentication is off, so only serviceUrls
-on loopback or in FRICTIONLOG_TEAMS_SERVICE_URLS are answered. A turn whose event cannot be
-stored is a 503: the Bot Connector redelivers.
+Content-Type is a 415 (botbuilder raises KeyError); a body that cannot be read as JSON (an unknown
+charset, nesting too deep for the parser) is a 400, whoever sent it, as it is read before any
+token is checked; `deliveryMode: expectReplies` is refused (botbuilder fails to serialise it).
+Without an app id authentication is off, so only serviceUrls on loopback or in
+FRICTIONLOG_TEAMS_SERVICE_URLS are answered. A turn whose event cannot be stored is a 503: the Bot
+Connector redelivers.
 """
 
 import base64
@@ -65,7 +67,7 @@ def add_teams_routes(app: web.Application, adapter: CloudAdapter, bot: TeamsBot)
             return web.json_response({"error": "expected application/json"}, status=415)
         try:
             body = await request.json()
-        except ValueError:
+        except (ValueError, LookupError, RecursionError):  # not JSON, an unknown charset, nested too deep
             return web.json_response({"error": "not JSON"}, status=400)
         if not isinstance(body, dict):
             return web.json_response({"error": "not an activity"}, status=400)
