@@ -36,7 +36,7 @@ def looks_like_jwt(authorization: str) -> bool:
     try:
         for part in parts[:2]:
             json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested deeper than the parser goes
         return False
     return True
 
