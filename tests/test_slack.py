@@ -226,6 +226,28 @@ def test_unsigned_stale_or_malformed_requests_get_401_and_store_nothing(sqlite_u
     run_slack(sqlite_url, scenario)
 
 
+def test_a_signed_body_that_is_not_a_json_object_is_a_400(sqlite_url):
+    async def scenario(slack: Slack):
+        form, json_type = "application/x-www-form-urlencoded", "application/json"
+        unreadable = {
+            "payload not JSON": (urlencode({"payload": "{not json"}).encode(), form),
+            "payload a list": (urlencode({"payload": "[1, 2]"}).encode(), form),
+            "payload nested too deep": (urlencode({"payload": "[" * 100_000}).encode(), form),
+            "body not JSON": (b"{not json", json_type),
+            "body a string": (b'"hello"', json_type),
+        }
+        for case, (body, content_type) in unreadable.items():
+            status, _text, _ = await slack.post(body, content_type)
+            assert status == 400, case
+        assert slack.submissions() == []
+        # Slack sends UTF-8: a charset aiohttp does not know is not a reason to fail.
+        body = json.dumps(event_callback(dm_event(REFUND), "Ev-charset")).encode()
+        status, _text, _ = await slack.post(body, json_type + "; charset=x")
+        assert status == 200 and len(slack.submissions()) == 1
+
+    run_slack(sqlite_url, scenario)
+
+
 def test_teams_route_says_not_configured_and_health_is_up(sqlite_url):
     async def scenario(slack: Slack):
         async with slack.http.post(f"{slack.url}/api/messages", json={}) as response:

@@ -3,7 +3,8 @@
 Verification happens here, before Bolt: the timestamp must be plain ASCII digits within five
 minutes (slack-bolt 1.30.0 answers 500 to `²` or `①`, which `str.isdigit` accepts but `int`
 does not), and the signature must match. A refused request is a 401, nothing runs, and its body
-is never logged (Bolt's own check logs it at INFO). Bolt verifies again behind this.
+is never logged (Bolt's own check logs it at INFO). Bolt verifies again behind this. A signed body
+Bolt cannot read (JSON, or a `payload` form field, that is not an object) is a 400, not Bolt's 500.
 """
 
 import logging
@@ -12,7 +13,9 @@ import time
 from collections.abc import Callable
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_sdk.signature import SignatureVerifier
 
 from adapters.slack.app import SlackAdapter
@@ -27,6 +30,17 @@ def timestamp_ok(header: str | None, now: float) -> bool:
     return TIMESTAMP.fullmatch(value) is not None and abs(now - int(value)) <= MAX_SKEW
 
 
+def readable(body: bytes, content_type: str | None) -> str | None:
+    """The body as text when Bolt can read it: UTF-8 (as Slack sends it, whatever the charset says)
+    whose JSON, or `payload` form field, is an object. Bolt answers 500 to anything else."""
+    try:
+        text = body.decode("utf-8")
+        parsed = parse_body(text, content_type)
+    except (ValueError, RecursionError):
+        return None
+    return text if isinstance(parsed, dict) else None
+
+
 def add_slack_routes(app: web.Application, adapter: SlackAdapter, now: Callable[[], float] = time.time) -> None:
     verifier = SignatureVerifier(adapter.settings.slack_signing_secret, clock=_Clock(now))
 
@@ -37,7 +51,11 @@ def add_slack_routes(app: web.Application, adapter: SlackAdapter, now: Callable[
         if not timestamp_ok(timestamp, now()) or not verifier.is_valid(body, timestamp, signature):
             log.warning("refused a Slack request with a bad or stale signature")
             return web.json_response({"error": "invalid request"}, status=401)
-        response = await adapter.bolt.async_dispatch(await to_bolt_request(request))
+        text = readable(body, request.headers.get("Content-Type", "").split(";")[0] or None)  # as Bolt reads it
+        if text is None:
+            return web.json_response({"error": "not a JSON object"}, status=400)
+        bolt_request = AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)
+        response = await adapter.bolt.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     app.router.add_post("/slack/events", events)
