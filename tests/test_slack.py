@@ -220,6 +220,11 @@ def test_unsigned_stale_or_malformed_requests_get_401_and_store_nothing(sqlite_u
         # Digits Python's str.isdigit accepts but int() does not (Bolt alone: 500), sent as raw bytes.
         for stamp in ("²", "①", "¹⁷⁰⁰⁰⁰⁰⁰⁰⁰", "１７００００００００"):
             assert await raw_post(slack.url, body, {"Content-Type": form, "X-Slack-Request-Timestamp": stamp}) == 401
+        # A fresh timestamp with a signature that is not ASCII, or a body that is not UTF-8 (slack_sdk's
+        # verifier raises on both rather than saying no).
+        fresh = {"Content-Type": form, "X-Slack-Request-Timestamp": now}
+        assert await raw_post(slack.url, body, {**fresh, "X-Slack-Signature": "v0=é"}) == 401
+        assert await raw_post(slack.url, body + b"\xff", {**fresh, "X-Slack-Signature": "v0=" + "0" * 64}) == 401
         assert slack.submissions() == []
         assert [name for name, _ in slack.fake.calls] == []
 
