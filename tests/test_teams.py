@@ -331,6 +331,33 @@ def test_log_as_friction_opens_a_prefilled_form_and_submits_it_anonymously(sqlit
     run_teams(sqlite_url, scenario)
 
 
+def test_logging_ones_own_channel_message_anonymously_keeps_no_link_to_it(sqlite_url):
+    async def scenario(teams: Teams):
+        message = {  # Ann's message in the floor's channel, as Teams sends it with the command
+            "body": {"contentType": "html", "content": "<p>refunds wait 3 days</p>"},
+            "from": {"user": {"userIdentityType": "aadUser", "id": "aad-ann", "displayName": "Ann"}},
+            "linkToMessage": "https://teams.microsoft.com/l/message/19:floor@thread.tacv2/1",
+        }
+        for who in ("aad-ann", "aad-ben"):  # Ann logs her own message, Ben logs hers
+            fetch = log_as_friction(teams, who, message)
+            fetch["conversation"].update(id="19:floor@thread.tacv2", conversationType="channel")
+            status, body = await teams.post(fetch)
+            assert status == 200
+            [action] = json.loads(body)["task"]["value"]["card"]["content"]["actions"]
+            data = {**action["data"], "text": f"customers wait 3 days for refunds ({who})", "anonymous": "true"}
+            value = {"commandId": "logAsFriction", "commandContext": "message", "messagePayload": message, "data": data}
+            submit = teams.activity(who, kind="invoke", name="composeExtension/submitAction", value=value)
+            submit["conversation"].update(id="19:floor@thread.tacv2", conversationType="channel")
+            status, _ = await teams.post(submit)
+            assert status == 200
+            await teams.settled()
+        own, other = teams.submissions()
+        assert own.anonymous and own.source_url is None  # the link would open Ann's own message
+        assert other.anonymous and other.source_url  # someone else's message does not name Ben
+
+    run_teams(sqlite_url, scenario)
+
+
 def test_an_anonymous_report_leaves_nothing_in_the_database_that_leads_to_its_reporter(sqlite_url):
     """The ids a Teams report arrives with (its activity id, the chat's id) are what the person's
     conversation reference holds in clear: the submission must keep neither."""

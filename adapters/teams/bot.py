@@ -239,7 +239,10 @@ class TeamsBot(TeamsActivityHandler):
         content = (body.content if body else "") or ""
         text = content.strip() if body and body.content_type == "text" else html_text(content)
         link = message.link_to_message if message else None
-        form = CardFactory.adaptive_card(cards.submit_form(text, link))
+        author = message.from_property.user if message and message.from_property else None
+        sender = turn_context.activity.from_property
+        own = bool(author and author.id and sender and author.id in (sender.aad_object_id, sender.id))
+        form = CardFactory.adaptive_card(cards.submit_form(text, link, own))
         info = TaskModuleTaskInfo(card=form, title="Log as friction", height="medium", width="medium")
         return MessagingExtensionActionResponse(task=TaskModuleContinueResponse(value=info))
 
@@ -252,12 +255,14 @@ class TeamsBot(TeamsActivityHandler):
         link = str(data.get("link") or "") or None
         activity = turn_context.activity
         private = activity.conversation.conversation_type in (None, "personal", "groupChat")
+        own = data.get("own") is True
         await self._receive(
             activity,
             kind="submission",
             text=text,
             anonymous=anonymous,
-            # An anonymous report keeps no link to a chat: it would name the people in it.
-            source_url=None if anonymous and private else link,
+            # An anonymous report keeps no link to a chat, nor to its reporter's own message
+            # anywhere: either would name them.
+            source_url=None if anonymous and (private or own) else link,
         )
         return MessagingExtensionActionResponse()

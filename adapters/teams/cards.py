@@ -113,8 +113,9 @@ def reply_card(codec: ActionCodec, reply: Reply) -> dict:
     return card(body, _actions(codec, reply.buttons, numbers))
 
 
-def submit_form(text: str, link: str | None) -> dict:
-    """The "Log as friction" task module, prefilled with the message it was opened on."""
+def submit_form(text: str, link: str | None, own: bool = False) -> dict:
+    """The "Log as friction" task module, prefilled with the message it was opened on (`own`: one the
+    person logging it wrote)."""
     return card(
         [
             {
@@ -128,7 +129,7 @@ def submit_form(text: str, link: str | None) -> dict:
             },
             {"type": "Input.Toggle", "id": "anonymous", "title": "Log it anonymously", "value": "false"},
         ],
-        [{"type": "Action.Submit", "title": "Log it", "data": {"link": link or ""}}],
+        [{"type": "Action.Submit", "title": "Log it", "data": {"link": link or "", "own": own}}],
     )
 
 
