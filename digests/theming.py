@@ -290,9 +290,9 @@ class Theming:
             row = nearest_theme(vector, index.centroids, self.thresholds.join).theme_index
             if row is None:
                 return index, None, None
-            theme = session.get(Theme, index.theme_ids[row])
-            if theme is not None and theme.merged_into_id is None and theme.size > 0:
-                return index, row, theme
+            theme_id = index.theme_ids[row]
+            if queries.hold_themes(session, theme_ids=[theme_id]).get(theme_id):  # as committed now
+                return index, row, session.get(Theme, theme_id)
             self._index = None  # merged or emptied elsewhere: look again on a fresh index
         return self._fresh_index(session), None, None
 
@@ -353,6 +353,9 @@ class Theming:
 
     def merge(self, session: Session, source: Theme, target: Theme, now: datetime) -> int:
         """Move every submission of `source` into `target`; returns how many moved."""
+        # First, so a report joining `source` on another replica now is either moved with the rest or
+        # finds it merged (_nearest), never left behind in a theme no list shows.
+        queries.hold_themes(session, theme_ids=[source.id, target.id])
         moved = queries.reassign_theme(session, from_theme_id=source.id, to_theme_id=target.id)
         queries.pin_theme(session, theme_id=target.id)  # the lead put them together: they stay
         queries.move_votes(session, moves={source.id: target.id})

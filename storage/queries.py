@@ -237,6 +237,20 @@ def move_submissions(session: Session, *, moves: Sequence[tuple[int, int | None,
     session.execute(statement, [{"row_id": i, "was": was, "goes": goes} for i, was, goes in moves])
 
 
+def hold_themes(session: Session, *, theme_ids: Collection[int]) -> dict[int, bool]:
+    """Lock these themes' rows until the transaction ends (in id order, as every holder does) and
+    say which are live: not merged away, not empty. A report joining a theme and a lead merging it
+    on another replica then take turns: the merge moves the report with the rest, or the report
+    sees the theme merged and looks again. (SQLite has one writer at a time: nothing to lock.)"""
+    query = (
+        select(Theme.id, Theme.merged_into_id, Theme.size)
+        .where(col(Theme.id).in_(list(theme_ids)))
+        .order_by(col(Theme.id))
+        .with_for_update()
+    )
+    return {theme_id: merged is None and size > 0 for theme_id, merged, size in session.exec(query)}
+
+
 def reassign_theme(session: Session, *, from_theme_id: int, to_theme_id: int) -> int:
     result = session.exec(update(Submission).where(Submission.theme_id == from_theme_id).values(theme_id=to_theme_id))
     return result.rowcount or 0

@@ -1,8 +1,10 @@
 """Theme keys, owners and a lead's decisions survive re-clustering."""
 
 import threading
+import time
 
 import numpy as np
+import pytest
 from sqlmodel import Session, select
 
 import digests.theming
@@ -684,3 +686,62 @@ def test_a_merge_and_an_undo_on_another_replica_during_a_reclustering_hold(servi
         assert {t.id: t.size for t in themes} == {
             t.id: len(queries.submissions_of_theme(session, theme_id=t.id)) for t in themes
         }
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("first", ["the report", "the merge"])
+def test_a_report_and_a_merge_of_its_theme_on_two_replicas_at_once(postgres_url, clock, first):
+    """A report joins a theme on one replica while a lead on another merges that theme away. Both
+    transactions overlap; whichever commits first, the report must end in the theme the lead
+    kept, counted there, not in the merged-away one no list shows."""
+    from bot.service import FrictionService
+    from bot.settings import Settings
+    from digests.embeddings import HashingEmbedder
+    from storage.db import make_engine, upgrade
+
+    settings = Settings(database_url=postgres_url, team_leads=LEAD, embeddings="hashing", _env_file=None)
+    upgrade(make_engine(postgres_url))
+    here, there = (
+        FrictionService(make_engine(postgres_url), settings, HashingEmbedder(), clock=clock) for _ in range(2)
+    )
+    log_topics(here)
+    here.theming.recluster(clock())
+    refund, hold = (themes_by_submission(here)[s] for s in (1, 5))
+    merging = threading.Thread(target=lambda: ask(there, LEAD, f"merge T-{refund} into T-{hold}"))
+    report = TOPICS["refund"][0] + " again today"
+
+    if first == "the report":  # the report's transaction is open when the merge starts
+        place = here.theming.place
+
+        def place_then_wait(*args):
+            place(*args)
+            merging.start()
+            merging.join(1.0)
+
+        here.theming.place = place_then_wait
+        ask(here, "Unew", report)
+        merging.join(10)
+    else:  # the merge's transaction is open when the report arrives
+        merge = there.theming.merge
+
+        def merge_then_wait(*args):
+            moved = merge(*args)
+            time.sleep(1.0)
+            return moved
+
+        there.theming.merge = merge_then_wait
+        merging.start()
+        time.sleep(0.3)
+        ask(here, "Unew", report)
+        merging.join(10)
+    try:
+        with Session(here.engine) as session:
+            newest = session.exec(select(Submission).order_by(Submission.id.desc())).first()
+            assert newest.text == report and newest.theme_id == hold
+            themes = queries.live_themes(session)
+            assert {t.id: t.size for t in themes} == {
+                t.id: len(queries.submissions_of_theme(session, theme_id=t.id)) for t in themes
+            }
+    finally:
+        here.engine.dispose()
+        there.engine.dispose()
