@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -820,5 +821,24 @@ def test_a_dm_that_starts_by_mentioning_the_bot_is_read_without_the_mention(sqli
         assert [s.text for s in slack.submissions()] == [REFUND]
         [logged, themes] = slack.fake.of("chat.postMessage")
         assert "Logged as S-1" in logged["text"] and themes["text"] == "1 theme:"  # the list, not a report
+
+    run_slack(sqlite_url, scenario)
+
+
+def test_a_request_bolt_refuses_after_ours_accepted_is_not_logged_with_its_words(sqlite_url, monkeypatch, caplog):
+    """Bolt checks the signature again behind ours and logs a refused request's whole body at INFO.
+    A request that crosses the five-minute mark between the two checks would put an agent's words,
+    and who wrote them, in the log."""
+    import slack_sdk.signature
+
+    real = time.time
+    monkeypatch.setattr(slack_sdk.signature.Clock, "now", lambda self: real() + 2)  # Bolt's check, later
+    caplog.set_level(logging.INFO)
+
+    async def scenario(slack: Slack):
+        body = json.dumps(event_callback(dm_event("my manager Pat shouts at callers", "U77"), "Ev9")).encode()
+        status, _text, _ = await slack.post(body, "application/json", timestamp=str(int(real()) - 299))
+        assert status == 401  # Bolt's verdict
+        assert "Pat shouts" not in caplog.text and "U77" not in caplog.text
 
     run_slack(sqlite_url, scenario)

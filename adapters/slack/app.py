@@ -57,6 +57,9 @@ class SlackAdapter:
             request_verification_enabled=not socket_mode,
             process_before_response=True,
         )
+        # Bolt verifies again behind our edge (adapters/slack/http.py) and logs a request it refuses
+        # whole at INFO: one that turned five minutes old in between would log an agent's words.
+        logging.getLogger("slack_bolt.RequestVerification").setLevel(logging.WARNING)
         self._members: dict[str, set[str]] = {}
         self._members_at = -GROUP_TTL
         self._reading: asyncio.Task | None = None
