@@ -445,51 +445,6 @@ def test_a_bare_mention_or_an_empty_message_is_answered_with_help(sqlite_url):
     run_teams(sqlite_url, scenario)
 
 
-def test_a_lead_assigns_an_owner_with_a_teams_mention(sqlite_url):
-    """`@frictionlog assign T-1 @Dana` typed in a channel: each @mention arrives as <at>name</at>
-    with an entity carrying the ids; Dana's names her, the bot's is not part of the command."""
-
-    async def scenario(teams: Teams):
-        await teams.post(teams.activity("aad-dana", kind="installationUpdate", action="add"))
-        await teams.say("aad-ann", REFUND)
-        await teams.settled()
-        typed = teams.activity(
-            LEAD_AAD,
-            conversation="19:leads@thread.tacv2;messageid=1700000000123",
-            text="<p><at>frictionlog</at> assign T-1 <at>Dana Diaz</at></p>",
-            textFormat="xml",
-            entities=[
-                {
-                    "type": "mention",
-                    "text": "<at>frictionlog</at>",
-                    "mentioned": {"id": f"28:{APP_ID}", "name": "frictionlog"},
-                },
-                {
-                    "type": "mention",
-                    "text": "<at>Dana Diaz</at>",
-                    "mentioned": {"id": "29:1dana", "name": "Dana Diaz", "aadObjectId": "aad-dana"},
-                },
-            ],
-        )
-        typed["conversation"]["conversationType"] = "channel"
-        await teams.post(typed)
-        await teams.settled()
-        [owner_dm] = teams.connector.to("a:aad-dana")
-        assert "You now own T-1" in card_text(owner_dm)
-        assert "has a new owner" in card_text(teams.connector.to(typed["conversation"]["id"])[-1])
-        # In a report, a mention stays the name people read: only a command needs the id.
-        report = teams.activity(
-            "aad-ann",
-            text="<p><at>Dana Diaz</at> says refunds over $50 still wait three days</p>",
-            entities=[typed["entities"][1]],
-        )
-        await teams.post(report)
-        await teams.settled()
-        assert teams.submissions()[-1].text == "Dana Diaz says refunds over $50 still wait three days"
-
-    run_teams(sqlite_url, scenario)
-
-
 def assign_in_a_channel(teams: Teams, mentioned: dict) -> dict:
     """`@frictionlog assign T-1 @Dana Diaz` typed by the lead in a channel, Dana's mention as given."""
     typed = teams.activity(
@@ -508,6 +463,33 @@ def assign_in_a_channel(teams: Teams, mentioned: dict) -> dict:
     )
     typed["conversation"]["conversationType"] = "channel"
     return typed
+
+
+def test_a_lead_assigns_an_owner_with_a_teams_mention(sqlite_url):
+    """`@frictionlog assign T-1 @Dana` typed in a channel: each @mention arrives as <at>name</at>
+    with an entity carrying the ids; Dana's names her, the bot's is not part of the command."""
+
+    async def scenario(teams: Teams):
+        await teams.post(teams.activity("aad-dana", kind="installationUpdate", action="add"))
+        await teams.say("aad-ann", REFUND)
+        await teams.settled()
+        typed = assign_in_a_channel(teams, {"id": "29:1dana", "name": "Dana Diaz", "aadObjectId": "aad-dana"})
+        await teams.post(typed)
+        await teams.settled()
+        [owner_dm] = teams.connector.to("a:aad-dana")
+        assert "You now own T-1" in card_text(owner_dm)
+        assert "has a new owner" in card_text(teams.connector.to(typed["conversation"]["id"])[-1])
+        # In a report, a mention stays the name people read: only a command needs the id.
+        report = teams.activity(
+            "aad-ann",
+            text="<p><at>Dana Diaz</at> says refunds over $50 still wait three days</p>",
+            entities=[typed["entities"][1]],
+        )
+        await teams.post(report)
+        await teams.settled()
+        assert teams.submissions()[-1].text == "Dana Diaz says refunds over $50 still wait three days"
+
+    run_teams(sqlite_url, scenario)
 
 
 def test_a_mention_without_its_entra_id_is_looked_up_on_the_roster(sqlite_url):

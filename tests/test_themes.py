@@ -292,20 +292,25 @@ def test_two_replicas_share_themes_through_the_database(service, engine, setting
         assert session.get(Theme, 2).size == 5  # every report of either problem
 
 
-def test_an_emptied_theme_points_to_where_its_reports_went_and_hands_over_its_owner(service, clock):
-    log_topics(service)
-    first = service.theming.recluster(clock())
-    refund = themes_by_submission(service)[1]
-    # S-3 and S-4 sit in a provisional theme someone already owns.
+def provisional_refunds(service, clock, refund: int, owner: str | None = None) -> int:
+    """S-3 and S-4 moved from the refund theme into a provisional one of their own; its id."""
     with Session(service.engine) as session:
-        provisional = Theme(title="Refunds", created_at=clock(), updated_at=clock(), size=2, owner="dana")
+        provisional = Theme(title="Refunds", created_at=clock(), updated_at=clock(), size=2, owner=owner)
         session.add(provisional)
         session.flush()
         for submission_id in (3, 4):
             session.get(Submission, submission_id).theme_id = provisional.id
         session.get(Theme, refund).size = 2
         session.commit()
-        key = provisional.id
+        return provisional.id
+
+
+def test_an_emptied_theme_points_to_where_its_reports_went_and_hands_over_its_owner(service, clock):
+    log_topics(service)
+    first = service.theming.recluster(clock())
+    refund = themes_by_submission(service)[1]
+    # S-3 and S-4 sit in a provisional theme someone already owns.
+    key = provisional_refunds(service, clock, refund, owner="dana")
     assert ask(service, "U-fan", f"metoo T-{key}").ok
     result = service.theming.recluster(clock())
     assert result.emptied_themes == 1 and themes_by_submission(service)[3] == refund
@@ -656,15 +661,7 @@ def test_a_merge_and_an_undo_on_another_replica_during_a_reclustering_hold(servi
     log_topics(service)
     service.theming.recluster(clock())
     refund, hold = (themes_by_submission(service)[s] for s in (1, 5))
-    with Session(service.engine) as session:  # S-3 and S-4 sit in a provisional theme
-        provisional = Theme(title="Refunds", created_at=clock(), updated_at=clock(), size=2)
-        session.add(provisional)
-        session.flush()
-        for submission_id in (3, 4):
-            session.get(Submission, submission_id).theme_id = provisional.id
-        session.get(Theme, refund).size = 2
-        session.commit()
-        key = provisional.id
+    key = provisional_refunds(service, clock, refund)  # S-3 and S-4 sit in a provisional theme
     other_engine = make_engine(database_url)  # another process's connections
     other = FrictionService(other_engine, settings, HashingEmbedder(), clock=clock)
     labels = service.theming._labels
