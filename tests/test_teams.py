@@ -749,3 +749,41 @@ def test_without_an_app_id_production_refuses_and_development_answers_only_loopb
                 engine.dispose()
 
         asyncio.run(main())
+
+
+def test_a_themes_list_in_cyrillic_comes_in_cards_each_under_the_card_budget(sqlite_url):
+    """Outside ASCII each letter is six bytes of JSON (\\u0436): twenty themes with their examples in
+    Russian make a card of some 80 KB, which Teams refuses; it comes as several, each theme whole."""
+    from adapters.teams.cards import MAX_CARD_BYTES
+    from storage.db import session_scope
+    from storage.models import Theme
+
+    example = ("Возврат свыше пятидесяти долларов ждёт одобрения супервайзера три дня, клиенты звонят. " * 6)[:500]
+
+    async def scenario(teams: Teams):
+        with session_scope(teams.service.engine) as session:
+            for n in range(20):
+                theme = Theme(title=f"Возвраты ждут одобрения супервайзера {n}", summary=example, size=5)
+                session.add(theme)
+                session.flush()
+                for writer in range(5):
+                    session.add(Submission(text=example, author_hash=f"writer-{n}-{writer}", theme_id=theme.id))
+        await teams.say("aad-cat", "themes")
+        await teams.settled()
+        sent = teams.connector.to("a:aad-cat")
+        assert all(len(json.dumps(card_of(activity))) <= MAX_CARD_BYTES for activity in sent)
+        blocks = [b for activity in sent for b in card_of(activity)["body"]]
+        assert len([b for b in blocks if b["type"] == "ActionSet"]) == 20 and "20 themes" in card_text(sent[0])
+
+    run_teams(sqlite_url, scenario)
+
+
+def test_a_long_text_in_cyrillic_such_as_the_digest_preview_is_split_at_line_ends():
+    from adapters.teams.cards import MAX_CARD_BYTES, reply_cards
+    from bot.actions import ActionCodec
+    from bot.messages import Reply
+
+    lines = [f"• T-{n} Возвраты ждут одобрения супервайзера три дня, клиенты звонят снова" for n in range(200)]
+    contents = reply_cards(ActionCodec("k"), Reply("\n".join(lines)))
+    assert len(contents) > 1 and all(len(json.dumps(content)) <= MAX_CARD_BYTES for content in contents)
+    assert "\n".join(b["text"] for c in contents for b in c["body"]) == "\n".join(lines)  # every line, once

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.4"
 MAX_CARD_BYTES = 25_000  # Teams takes about 28 KB a card: stay under it
+TEXT_BYTES = MAX_CARD_BYTES - 2_000  # one text block's most: room for the card around it
 ACTION_KEY = "fl"
 NOTE_KEY = "note"
 MARKDOWN = str.maketrans({c: "\\" + c for c in "\\*_~`[]"})
@@ -94,23 +95,60 @@ NOTE_FIELD = {
 }
 
 
-def reply_card(codec: ActionCodec, reply: Reply) -> dict:
-    """The reply's buttons at the bottom of the card; a section's buttons right under it, so that a
-    list of themes says which theme each "Me too" is for. One note field, above the first buttons
-    that read it (a card's inputs all go with every submit)."""
-    body = [text_block(plain(reply.text))]
-    numbers = itertools.count()  # ids of the buttons that take a note, unique in the card
-    noted = False
-    for section in reply.sections:
-        body += _section(section)
+def reply_cards(codec: ActionCodec, reply: Reply) -> list[dict]:
+    """The reply's buttons at the bottom of its last card; a section's buttons right under it, so that
+    a list of themes says which theme each "Me too" is for. One note field in each card, above the
+    first buttons that read it (a card's inputs all go with every submit). Split between sections so
+    that no card passes MAX_CARD_BYTES: outside ASCII a letter is six bytes of JSON (\\u0436), and
+    twenty themes with Russian examples made one card of 80 KB."""
+    numbers = itertools.count()  # ids of the buttons that take a note, unique in the reply
+    parts = [[block] for block in _text_blocks(plain(reply.text))]  # the digest preview: long
+    for section in reply.sections:  # a section is never split: it keeps its buttons
+        part = _section(section)
         if actions := _actions(codec, section.buttons, numbers):
-            if not noted and any(asks_for_note(b.action) for b in section.buttons):
-                body.append(dict(NOTE_FIELD))
-                noted = True
-            body.append({"type": "ActionSet", "actions": actions})
-    if not noted and any(asks_for_note(b.action) for b in reply.buttons):
-        body.append(dict(NOTE_FIELD))
-    return card(body, _actions(codec, reply.buttons, numbers))
+            part.append({"type": "ActionSet", "actions": actions})
+        parts.append(part)
+    bottom = _actions(codec, reply.buttons, numbers)
+    contents, body = [], []
+    for part in parts:
+        if body and len(json.dumps(_noted(body + part, bottom))) > MAX_CARD_BYTES:
+            contents.append(_noted(body, []))
+            body = []
+        body += part
+    return [*contents, _noted(body, bottom)]
+
+
+def _text_blocks(text: str) -> list[dict]:
+    """Text in blocks that each leave room in a card for the rest, split at line ends (a line
+    longer than that where it fits)."""
+    pieces, current = [], ""
+    for line in text.split("\n"):
+        while len(json.dumps(line)) > TEXT_BYTES:
+            cut = len(line) * TEXT_BYTES // len(json.dumps(line))
+            while len(json.dumps(line[:cut])) > TEXT_BYTES:
+                cut = cut * 9 // 10
+            pieces.append(line[:cut])
+            line = line[cut:]
+        if current and len(json.dumps(f"{current}\n{line}")) > TEXT_BYTES:
+            pieces.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    return [text_block(piece) for piece in [*pieces, current]]
+
+
+def _noted(body: list[dict], actions: list[dict]) -> dict:
+    """A card of `body` and `actions`, with the note field above the first buttons that read it."""
+
+    def reads(actions: list[dict]) -> bool:
+        return any("associatedInputs" in a for a in actions)
+
+    first = next((i for i, b in enumerate(body) if b["type"] == "ActionSet" and reads(b["actions"])), None)
+    if first is not None:
+        body = [*body[:first], dict(NOTE_FIELD), *body[first:]]
+    elif reads(actions):
+        body = [*body, dict(NOTE_FIELD)]
+    return card(body, actions)
 
 
 def submit_form(text: str, link: str | None, own: bool = False) -> dict:

@@ -95,8 +95,10 @@ class TeamsPlatform:
 
     async def _send_card(self, key: str, message: Reply, unreachable: str) -> None:
         message = await asyncio.to_thread(self._named, message)
-        card = CardFactory.adaptive_card(cards.reply_card(self.codec, message))
-        await self._send(key, [MessageFactory.attachment(card)], unreachable)
+        # Several cards when one would pass the card budget. A retry sends them all again: better
+        # a card twice than a reply Teams refuses.
+        contents = cards.reply_cards(self.codec, message)
+        await self._send(key, [MessageFactory.attachment(CardFactory.adaptive_card(c)) for c in contents], unreachable)
 
     async def reply(self, to: dict, reply: Reply) -> None:
         """In the conversation asked, or in the person's own chat: for the plain last resort,
