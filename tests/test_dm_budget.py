@@ -3,7 +3,9 @@ unprompted messages a local day, the rest come together in one, nothing is lost,
 person's own acts never wait; racing workers keep it, on SQLite and PostgreSQL."""
 
 import asyncio
+import json
 import os
+import re
 from datetime import timedelta
 
 import pytest
@@ -186,3 +188,43 @@ def test_frictionlog_outbox_shows_held_messages_and_when_they_go(service, clock,
     assert result.exit_code == 0, result.output
     assert "0 pending, 2 held, 4 sent, 0 batched" in result.stdout
     assert "notice 6 — held until 2026-11-18 10:10 UTC (daily DM budget)" in result.stdout
+
+
+def test_a_day_of_held_owner_messages_reaches_a_slack_owner_whole_within_50_blocks(service, clock):
+    """Twenty themes assigned to one Slack owner in a triage: four come alone, sixteen together. Each
+    owner message is four blocks, so together they pass Slack's 50 blocks a message: they come
+    in as many messages as that takes, none cut off with "… and 4 more not shown here"."""
+    from adapters.slack.platform import SlackPlatform
+    from adapters.slack.web_api import make_client
+    from storage.models import Submission, Theme
+    from tests.fake_slack import FakeSlack
+
+    with session_scope(service.engine) as session:
+        for n in range(20):
+            theme = Theme(title=f"Problem number {n}", summary=f"problem number {n} again", size=1)
+            session.add(theme)
+            session.flush()
+            session.add(Submission(text=f"problem number {n} again", author_hash=f"writer-{n}", theme_id=theme.id))
+    assert all(ask(service, LEAD, f"assign T-{key} @U0DANA", platform="slack").ok for key in range(1, 21))
+
+    async def scenario() -> list[dict]:
+        fake = await FakeSlack().start()
+        try:
+            client = make_client(
+                service.settings.model_copy(update={"slack_bot_token": "x", "slack_api_url": fake.api_url})
+            )
+            outbox = delivery_worker(service, Router([SlackPlatform(client, service.codec)]))
+            while await outbox.send_due():
+                pass
+            clock.advance(minutes=10)
+            while await outbox.send_due():
+                pass
+            return fake.of("chat.postMessage")
+        finally:
+            await fake.stop()
+
+    to_dana = [m for m in asyncio.run(scenario()) if m["channel"] == "U0DANA"]
+    assert all(len(m["blocks"]) <= 50 for m in to_dana)
+    read = json.dumps([m["blocks"] for m in to_dana])
+    assert sorted(int(key) for key in re.findall(r"You now own T-(\d+)", read)) == list(range(1, 21))
+    assert "not shown here" not in read

@@ -133,6 +133,26 @@ def message(codec: ActionCodec, reply: Reply, max_blocks: int = MAX_BLOCKS) -> d
     return {"text": fallback_text(reply.text), "blocks": blocks[:max_blocks]}
 
 
+def messages(codec: ActionCodec, reply: Reply) -> list[dict]:
+    """A message to a person or a channel whole, in as many chat.postMessage calls as Slack's 50
+    blocks take, each section with its buttons: a day's held messages sent together are four
+    blocks each, and cut at 50 the rest were never read. Answers and views are cut (message())."""
+    groups = [[block] for block in _text_blocks(mrkdwn_escape(reply.text))] or [[]]
+    groups[-1] += _actions(codec, reply.buttons)
+    groups += [section_blocks(codec, section) for section in reply.sections]
+    chunks: list[list[dict]] = [[]]
+    for group in groups:
+        if chunks[-1] and len(chunks[-1]) + len(group) > MAX_BLOCKS:
+            chunks.append([])
+        chunks[-1] += group
+    if len(chunks) == 1:
+        return [{"text": fallback_text(reply.text), "blocks": chunks[0]}]
+    return [
+        {"text": fallback_text(f"{reply.text} (part {n} of {len(chunks)})"), "blocks": chunk}
+        for n, chunk in enumerate(chunks, 1)
+    ]
+
+
 def home_view(codec: ActionCodec, reply: Reply) -> dict:
     return {"type": "home", "blocks": message(codec, reply, HOME_MAX_BLOCKS)["blocks"]}
 

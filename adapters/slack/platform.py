@@ -90,7 +90,10 @@ class SlackPlatform:
             raise SendFailed(f"response_url answered {response.status_code}", permanent=True, try_direct=True)
 
     async def _post(self, channel: str, reply: Reply) -> None:
-        await self.client.chat_postMessage(channel=channel, **bk.message(self.codec, reply))
+        # More than 50 blocks come as several messages. A retry sends them all again: better a
+        # part twice than parts never read.
+        for message in bk.messages(self.codec, reply):
+            await self.client.chat_postMessage(channel=channel, **message)
 
     async def notify(self, user_id: str, message: Reply) -> None:
         try:
