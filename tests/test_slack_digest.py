@@ -301,6 +301,25 @@ def test_digests_and_lists_name_owners_as_slack_shows_them(monkeypatch, tmp_path
         assert len(fake.of("users.info")) == 2  # once for each command, however often the owner appears
 
 
+def test_an_owner_is_named_when_slack_rate_limits_users_info(monkeypatch, tmp_path):
+    """users.info is about 100 calls a minute, one per owner: a 429 is waited out (Retry-After), not
+    the owner's id in the markdown digest, nor an id cached for the next hour."""
+    with FakeSlackThread() as fake:
+        fake.names = {"U0456EFGH": "Dana Reyes"}
+        url = seeded_cli(monkeypatch, tmp_path, fake)
+        seed(url)
+        from adapters.wiring import build_service
+
+        service = build_service(Settings(database_url=url, embeddings="hashing", team_leads="U-LEAD", _env_file=None))
+        assert ask(service, "U-LEAD", "assign T-1 @U0456EFGH", platform="slack").ok
+        fake.fail("users.info", 429)
+        week = IsoWeek.containing(datetime.now(UTC), UTC)
+        result = runner.invoke(app, ["digest", "--format", "markdown", "--week", str(week)], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert "Dana Reyes" in result.stdout and "U0456EFGH" not in result.stdout
+        assert len(fake.of("users.info")) == 2  # throttled once, then answered
+
+
 def test_digest_post_without_channels_says_what_to_set(monkeypatch, tmp_path):
     with FakeSlackThread() as fake:
         seeded_cli(monkeypatch, tmp_path, fake, channels="")

@@ -23,6 +23,8 @@ from digests.digest import Digest
 
 log = logging.getLogger(__name__)
 NAME_TTL = 3600.0
+NAME_TRIES = 3  # users.info throttled: asked again after Retry-After, this many times in all
+MAX_NAME_WAIT = 60.0
 # Slack's own words for a failure that may pass: worth trying again later.
 TRANSIENT_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 
@@ -145,17 +147,27 @@ class SlackPlatform:
             )
 
     async def display_name(self, user_id: str) -> str | None:
-        """The name Slack shows for a user (users.info, cached for an hour)."""
+        """The name Slack shows for a user (users.info, cached for an hour). A digest asks once per
+        owner, past users.info's 100 a minute in a large team: a 429 is waited out (Retry-After),
+        as the client itself does not, and a throttled read is not cached."""
         cached = self._names.get(user_id)
         if cached and time.monotonic() - cached[0] < NAME_TTL:
             return cached[1]
-        name = None
-        try:
-            response = await self.client.users_info(user=user_id)
+        for attempt in range(1, NAME_TRIES + 1):
+            try:
+                response = await self.client.users_info(user=user_id)
+            except SlackApiError as error:
+                failure = _failure(error)
+                if failure.retry_after is not None and attempt < NAME_TRIES:
+                    await asyncio.sleep(min(failure.retry_after, MAX_NAME_WAIT))
+                    continue
+                log.warning("users.info failed (%s); showing the id", failure.reason)
+                if failure.permanent:  # no such user: not asked again for an hour
+                    self._names[user_id] = (time.monotonic(), None)
+                return None
             user = response.get("user") or {}
             profile = user.get("profile") or {}
             name = profile.get("display_name") or profile.get("real_name") or user.get("real_name") or user.get("name")
-        except SlackApiError as error:
-            log.warning("users.info failed (%s); showing the id", _failure(error).reason)
-        self._names[user_id] = (time.monotonic(), name or None)
-        return name or None
+            self._names[user_id] = (time.monotonic(), name or None)
+            return name or None
+        return None
