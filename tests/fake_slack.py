@@ -5,7 +5,8 @@ with 429 and `Retry-After: 1`, or with 500 (those calls are recorded); `after=2`
 calls before them through; a word instead of a status (`fail("files.completeUploadExternal",
 "missing_scope")`) answers 200 with that error, as Slack refuses a call for good. `hold("chat.postMessage")`
 answers every call with 503 until `release`: nothing is posted, and the calls are kept apart in
-`refused`, so `calls` is exactly what Slack accepted. `slow("chat.postMessage", "D-U0", 3)` answers
+`refused`, so `calls` is exactly what Slack accepted. `fail(method, DROP)` closes the connection
+without an answer (a reset, a load balancer going away). `slow("chat.postMessage", "D-U0", 3)` answers
 that method's calls to that channel only after 3 seconds (recorded then, as accepted).
 
 Files go through Slack's upload flow: files.getUploadURLExternal hands out an upload URL on this
@@ -20,6 +21,8 @@ from collections import defaultdict
 from urllib.parse import parse_qsl
 
 from aiohttp import web
+
+DROP = -1  # a fault that answers nothing: the connection is closed
 
 
 class FakeSlack:
@@ -97,6 +100,9 @@ class FakeSlack:
             await asyncio.sleep(delay)
         self.calls.append((method, body))
         if status := self._fault(method):
+            if status == DROP:
+                request.transport.close()
+                return web.Response()
             if isinstance(status, str):
                 return web.json_response({"ok": False, "error": status})
             if status == 429:

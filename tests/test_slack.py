@@ -512,6 +512,23 @@ def test_rate_limited_and_failing_web_api_calls_are_retried(sqlite_url):
     run_slack(sqlite_url, scenario)
 
 
+def test_a_connection_slack_drops_twice_is_tried_again_not_given_up_on(sqlite_url):
+    """slack_sdk tries a dropped connection once more; a second drop reaches the outbox, which
+    backs off and tries again as it does a 5xx, rather than failing the message for good."""
+    from tests.fake_slack import DROP
+
+    async def scenario(slack: Slack):
+        slack.fake.fail("chat.postMessage", DROP, times=2)
+        await slack.dm(REFUND, event_id="Ev-drop")
+        messages = await slack.fake.wait_for("chat.postMessage", 3, timeout=15)
+        assert messages[-1]["text"].startswith("Logged as S-1")
+        await slack.settled()
+        with Session(slack.service.engine) as session:
+            assert {m.state for m in session.exec(select(OutboxMessage))} == {"sent"}
+
+    run_slack(sqlite_url, scenario)
+
+
 def test_when_the_rich_reply_cannot_be_delivered_the_sender_is_still_told(sqlite_url):
     async def scenario(slack: Slack):
         slack.fake.fail("respond", 404, times=1)  # the response_url expired (30 minutes, 5 uses)

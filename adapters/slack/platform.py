@@ -1,14 +1,16 @@
 """Sending to Slack for the outbox (bot.router.ChatPlatform): replies, direct messages, the
 digest, and people's display names.
 
-Retries are the outbox's: a 429 is handed back with its Retry-After, a 5xx or a timeout as
-transient, any other refusal (channel_not_found, an expired response_url) as permanent.
+Retries are the outbox's: a 429 is handed back with its Retry-After, a 5xx, a timeout or a
+connection dropped again after the client's one retry as transient, any other refusal
+(channel_not_found, an expired response_url) as permanent.
 """
 
 import asyncio
 import logging
 import time
 
+import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
@@ -40,6 +42,11 @@ def _failure(error: SlackApiError) -> SendFailed:
     if status >= 500 or code in TRANSIENT_ERRORS:
         return SendFailed(reason)
     return SendFailed(reason, permanent=True)
+
+
+def _unreached(error: aiohttp.ClientError) -> SendFailed:
+    # A reset or a closed connection (ServerDisconnectedError is no OSError): not Slack's refusal.
+    return SendFailed(f"Slack could not be reached ({type(error).__name__})")
 
 
 class SlackPlatform:
@@ -74,6 +81,8 @@ class SlackPlatform:
             # for their App Home, which is a board to look at, not a message.
             failure.try_direct = failure.permanent and not to.get("home")
             raise failure from None
+        except aiohttp.ClientError as error:
+            raise _unreached(error) from None
 
     async def _respond(self, url: str, reply: Reply) -> None:
         payload = bk.message(self.codec, reply)
@@ -102,6 +111,8 @@ class SlackPlatform:
             await self._post(user_id, message)
         except SlackApiError as error:
             raise _failure(error) from None
+        except aiohttp.ClientError as error:
+            raise _unreached(error) from None
 
     async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent: PartsSent) -> None:
         """The digest's messages, and its chart uploaded right after the first one. The upload is
@@ -119,6 +130,8 @@ class SlackPlatform:
                     )
             except SlackApiError as error:
                 raise _failure(error) from None
+            except aiohttp.ClientError as error:
+                raise _unreached(error) from None
             await parts_sent(number)
 
     async def _upload_chart(self, channel: str, digest: Digest) -> None:
