@@ -10,7 +10,7 @@ from bot.actions import asks_for_note, asks_for_person, with_note, with_person
 from bot.messages import Button, Inbound, Reply
 from bot.people import Person
 from bot.pipeline import Pipeline
-from bot.router import Router
+from bot.router import ONE_GO, Parts, Router
 from bot.service import FrictionService
 from digests.digest import Digest
 from digests.render import render_text
@@ -50,10 +50,10 @@ class ConsolePlatform:
     def __init__(self):
         self.received: list[Received] = []
 
-    async def reply(self, to: dict, reply: Reply) -> None:
+    async def reply(self, to: dict, reply: Reply, parts: Parts = ONE_GO) -> None:
         self._keep("reply", to["user"], reply)
 
-    async def notify(self, user_id: str, message: Reply) -> None:
+    async def notify(self, user_id: str, message: Reply, parts: Parts = ONE_GO) -> None:
         self._keep("notify", user_id, message)
 
     async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent) -> None:

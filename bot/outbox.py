@@ -41,7 +41,7 @@ from sqlmodel import Session
 
 from bot.clock import Clock, system_clock
 from bot.messages import Notification, Reply, Section
-from bot.router import Router, SendFailed
+from bot.router import Parts, Router, SendFailed
 from bot.sealing import Sealer
 from digests.digest import Digest
 from storage import queries
@@ -422,16 +422,17 @@ class Outbox:
                 await self._settle(message, "undeliverable", reason)
                 await asyncio.to_thread(self._tell_instead, message, reason)
                 return False
+
+            async def parts_sent(done: int) -> None:
+                await asyncio.to_thread(self._record_parts, message.id, done)
+
+            parts = Parts(message.parts_done, parts_sent)
             try:
                 if message.kind == "reply":
-                    await platform.reply(message.recipient, REPLY.validate_json(message.body))
+                    await platform.reply(message.recipient, REPLY.validate_json(message.body), parts)
                 elif message.kind == "notify":
-                    await platform.notify(message.recipient["user"], REPLY.validate_json(message.body))
+                    await platform.notify(message.recipient["user"], REPLY.validate_json(message.body), parts)
                 else:
-
-                    async def parts_sent(done: int) -> None:
-                        await asyncio.to_thread(self._record_parts, message.id, done)
-
                     digest = DIGEST.validate_json(message.body)
                     await platform.post_digest(message.recipient["channel"], digest, message.parts_done, parts_sent)
             except SendFailed as failure:

@@ -7,6 +7,7 @@ undeliverable, with that reason, until the platform is configured and it is retr
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Protocol
@@ -17,6 +18,23 @@ from digests.digest import Digest
 
 log = logging.getLogger(__name__)
 PartsSent = Callable[[int], Awaitable[None]]
+
+
+async def _nowhere(_number: int) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Parts:
+    """A message the platform takes in several parts (over Slack's 50 blocks, over a Teams card's
+    size): how many an earlier attempt sent, to skip, and where to record each one sent, so that a
+    retry goes on from there and sends no part twice."""
+
+    done: int = 0
+    sent: PartsSent = _nowhere
+
+
+ONE_GO = Parts()
 
 
 def retry_after(header: str | None, default: float | None = None) -> float | None:
@@ -56,12 +74,12 @@ class SendFailed(Exception):
 class ChatPlatform(Protocol):
     name: str  # as in Inbound.platform: "slack", "teams", "console"
 
-    async def reply(self, to: dict, reply: Reply) -> None:
+    async def reply(self, to: dict, reply: Reply, parts: Parts = ONE_GO) -> None:
         """Answer a sender where they asked. `to` is what the adapter put in Inbound.reply_to, plus
         the core's keys: "user" (the sender's id), "home" (draw their home page with this),
         "direct" and "plain" (the last resort: text alone, in a direct message)."""
 
-    async def notify(self, user_id: str, message: Reply) -> None:
+    async def notify(self, user_id: str, message: Reply, parts: Parts = ONE_GO) -> None:
         """Message one person directly (a new owner, a reporter hearing about a resolution)."""
 
     async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent: PartsSent) -> None:

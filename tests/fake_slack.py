@@ -32,6 +32,7 @@ class FakeSlack:
         self.held: set[str] = set()
         self.delays: dict[tuple[str, str], float] = {}  # (method, channel): seconds before answering
         self.refused: list[tuple[str, dict]] = []
+        self.faulted: list[tuple[str, dict]] = []  # the calls in `calls` a fault answered
         self.usergroups: list[dict] = []
         self.names: dict[str, str] = {}  # users.info display names by user id
         self.url = ""
@@ -100,6 +101,7 @@ class FakeSlack:
             await asyncio.sleep(delay)
         self.calls.append((method, body))
         if status := self._fault(method):
+            self.faulted.append((method, body))
             if status == DROP:
                 request.transport.close()
                 return web.Response()
@@ -203,6 +205,10 @@ class FakeSlack:
 
     def of(self, method: str) -> list[dict]:
         return [body for name, body in self.calls if name == method]
+
+    def accepted(self, method: str) -> list[dict]:
+        """The calls of `method` no fault answered: what Slack took."""
+        return [body for body in self.of(method) if not any(body is f for _, f in self.faulted)]
 
     async def reply_to(self, hook: str, timeout: float = 10.0) -> dict:
         [reply] = await self.wait_for("respond", timeout=timeout, where=lambda b: b["_hook"] == hook)

@@ -156,14 +156,18 @@ class Connector(_Server):
         self.members: dict[str, dict] = {}
         self.member_lookups: list[tuple[str, str]] = []
 
-    def fail(self, conversation: str, status: int, times: int = 1) -> None:
-        self.faults[conversation].extend([status] * times)
+    def fail(self, conversation: str, status: int, times: int = 1, after: int = 0) -> None:
+        """Answer the next `times` activities sent to the conversation with `status`, after letting
+        `after` through."""
+        self.faults[conversation].extend([None] * after + [status] * times)
+
+    def _fault(self, conversation: str) -> int | None:
+        return self.faults[conversation].pop(0) if self.faults[conversation] else None
 
     def routes(self, app: web.Application) -> None:
         async def activities(request: web.Request) -> web.Response:
             conversation = request.match_info["conversation"]
-            if self.faults[conversation]:
-                status = self.faults[conversation].pop(0)
+            if status := self._fault(conversation):
                 headers = {"Retry-After": "1"} if status == 429 else {}
                 return web.json_response({"error": {"code": str(status)}}, status=status, headers=headers)
             body = await request.json()
@@ -176,8 +180,8 @@ class Connector(_Server):
             """GET a conversation's member (TeamsInfo.get_member): their Entra object id with them."""
             conversation, member_id = request.match_info["conversation"], request.match_info["member"]
             self.member_lookups.append((conversation, member_id))
-            if self.faults[conversation]:
-                return web.json_response({}, status=self.faults[conversation].pop(0))
+            if status := self._fault(conversation):
+                return web.json_response({}, status=status)
             if member_id not in self.members:
                 return web.json_response({"error": {"code": "MemberNotFoundInConversation"}}, status=404)
             return web.json_response(self.members[member_id])

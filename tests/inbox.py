@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from bot.messages import Reply
 from bot.pipeline import delivery_worker
-from bot.router import Router, SendFailed
+from bot.router import ONE_GO, Parts, Router, SendFailed
 from bot.service import FrictionService
 from digests.digest import Digest
 
@@ -42,10 +42,10 @@ class Inbox:
         self.seen: list[Seen] = []
         self.fail_digests = fail_digests
 
-    async def reply(self, to: dict, reply: Reply) -> None:
+    async def reply(self, to: dict, reply: Reply, parts: Parts = ONE_GO) -> None:
         self.seen.append(Seen("reply", to["user"], reply))
 
-    async def notify(self, user_id: str, message: Reply) -> None:
+    async def notify(self, user_id: str, message: Reply, parts: Parts = ONE_GO) -> None:
         self.seen.append(Seen("notify", user_id, message))
 
     async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent) -> None:

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 from bot.messages import Inbound, Notification, Reply
 from bot.outbox import Outbox, enqueue_notification
 from bot.people import Person
-from bot.router import Router, SendFailed, retry_after
+from bot.router import ONE_GO, Parts, Router, SendFailed, retry_after
 from bot.service import FrictionService
 from digests.digest import Digest
 from digests.embeddings import HashingEmbedder
@@ -28,10 +28,10 @@ class Recorder:
         self.failures = list(failures or [])
         self.delay = delay
 
-    async def reply(self, to: dict, reply: Reply) -> None:
+    async def reply(self, to: dict, reply: Reply, parts: Parts = ONE_GO) -> None:
         await self._send(to["user"], reply.text)
 
-    async def notify(self, user_id: str, message: Reply) -> None:
+    async def notify(self, user_id: str, message: Reply, parts: Parts = ONE_GO) -> None:
         await self._send(user_id, message.text)
 
     async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent) -> None:

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import pytest
 from aiohttp import ClientSession, web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlmodel import Session, select
@@ -751,9 +752,11 @@ def test_without_an_app_id_production_refuses_and_development_answers_only_loopb
         asyncio.run(main())
 
 
-def test_a_themes_list_in_cyrillic_comes_in_cards_each_under_the_card_budget(sqlite_url):
+@pytest.mark.parametrize("second_card_fails", [False, True])
+def test_a_themes_list_in_cyrillic_comes_in_cards_each_under_the_card_budget(sqlite_url, second_card_fails):
     """Outside ASCII each letter is six bytes of JSON (\\u0436): twenty themes with their examples in
-    Russian make a card of some 80 KB, which Teams refuses; it comes as several, each theme whole."""
+    Russian make a card of some 80 KB, which Teams refuses; it comes as several, each theme whole.
+    When Teams fails the second card once, the retry goes on from there: no card comes twice."""
     from adapters.teams.cards import MAX_CARD_BYTES
     from storage.db import session_scope
     from storage.models import Theme
@@ -768,6 +771,8 @@ def test_a_themes_list_in_cyrillic_comes_in_cards_each_under_the_card_budget(sql
                 session.flush()
                 for writer in range(5):
                     session.add(Submission(text=example, author_hash=f"writer-{n}-{writer}", theme_id=theme.id))
+        if second_card_fails:
+            teams.connector.fail("a:aad-cat", 412, after=1)
         await teams.say("aad-cat", "themes")
         await teams.settled()
         sent = teams.connector.to("a:aad-cat")

@@ -18,7 +18,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.slack import blocks as bk
 from bot.actions import ActionCodec
 from bot.messages import Reply
-from bot.router import PartsSent, SendFailed, retry_after
+from bot.router import ONE_GO, Parts, PartsSent, SendFailed, retry_after
 from digests.blocks import render_slack
 from digests.chart import alt_text, chart_png, charted
 from digests.digest import Digest
@@ -57,7 +57,7 @@ class SlackPlatform:
         self.codec = codec
         self._names: dict[str, tuple[float, str | None]] = {}
 
-    async def reply(self, to: dict, reply: Reply) -> None:
+    async def reply(self, to: dict, reply: Reply, parts: Parts = ONE_GO) -> None:
         """Answer where the sender asked: a response_url (slash commands, buttons), ephemeral in
         a channel (mentions), their App Home, or else a direct message."""
         user = to["user"]
@@ -74,7 +74,7 @@ class SlackPlatform:
                     channel=to["channel"], user=user, **thread, **bk.message(self.codec, reply)
                 )
             else:
-                await self._post(to.get("channel") or user, reply)
+                await self._post(to.get("channel") or user, reply, parts)
         except SlackApiError as error:
             failure = _failure(error)
             # The rich reply or its channel was refused: plain words may still reach the person. Not
@@ -100,15 +100,17 @@ class SlackPlatform:
         if response.status_code >= 300:  # expired (30 minutes, 5 uses) or refused
             raise SendFailed(f"response_url answered {response.status_code}", permanent=True, try_direct=True)
 
-    async def _post(self, channel: str, reply: Reply) -> None:
-        # More than 50 blocks come as several messages. A retry sends them all again: better a
-        # part twice than parts never read.
-        for message in bk.messages(self.codec, reply):
+    async def _post(self, channel: str, reply: Reply, parts: Parts) -> None:
+        """More than 50 blocks come as several messages; a retry goes on after those sent."""
+        messages = bk.messages(self.codec, reply)
+        for number, message in enumerate(messages[parts.done :], parts.done + 1):
             await self.client.chat_postMessage(channel=channel, **message)
+            if len(messages) > 1:
+                await parts.sent(number)
 
-    async def notify(self, user_id: str, message: Reply) -> None:
+    async def notify(self, user_id: str, message: Reply, parts: Parts = ONE_GO) -> None:
         try:
-            await self._post(user_id, message)
+            await self._post(user_id, message, parts)
         except SlackApiError as error:
             raise _failure(error) from None
         except aiohttp.ClientError as error:

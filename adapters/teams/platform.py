@@ -23,7 +23,7 @@ from adapters.teams.bot import conversation_key, person_key
 from bot.actions import ActionCodec
 from bot.messages import Reply
 from bot.people import Person
-from bot.router import PartsSent, SendFailed, retry_after
+from bot.router import ONE_GO, Parts, PartsSent, SendFailed, retry_after
 from digests.digest import Digest
 from storage import queries
 
@@ -77,14 +77,17 @@ class TeamsPlatform:
         )
         return replace(reply, sections=sections)
 
-    async def _send(self, key: str, activities: list, unreachable: str) -> None:
+    async def _send(self, key: str, activities: list, unreachable: str, parts: Parts = ONE_GO) -> None:
+        """The activities in order, after the `parts.done` an earlier attempt sent."""
         reference = await asyncio.to_thread(self._reference, key)
         if reference is None:
             raise SendFailed(unreachable, permanent=True)
 
         async def write(turn_context: TurnContext) -> None:
-            for activity in activities:
+            for number, activity in enumerate(activities[parts.done :], parts.done + 1):
                 await turn_context.send_activity(activity)
+                if len(activities) > 1:
+                    await parts.sent(number)
 
         try:
             await self.adapter.continue_conversation(reference, write, self.app_id)
@@ -93,14 +96,13 @@ class TeamsPlatform:
         except ClientRequestError as error:  # the connection itself failed
             raise SendFailed(f"Teams could not be reached ({type(error).__name__})") from None
 
-    async def _send_card(self, key: str, message: Reply, unreachable: str) -> None:
+    async def _send_card(self, key: str, message: Reply, unreachable: str, parts: Parts = ONE_GO) -> None:
         message = await asyncio.to_thread(self._named, message)
-        # Several cards when one would pass the card budget. A retry sends them all again: better
-        # a card twice than a reply Teams refuses.
-        contents = cards.reply_cards(self.codec, message)
-        await self._send(key, [MessageFactory.attachment(CardFactory.adaptive_card(c)) for c in contents], unreachable)
+        contents = cards.reply_cards(self.codec, message)  # several when one would pass the card budget
+        activities = [MessageFactory.attachment(CardFactory.adaptive_card(c)) for c in contents]
+        await self._send(key, activities, unreachable, parts)
 
-    async def reply(self, to: dict, reply: Reply) -> None:
+    async def reply(self, to: dict, reply: Reply, parts: Parts = ONE_GO) -> None:
         """In the conversation asked, or in the person's own chat: for the plain last resort,
         and for a channel @mention when the bot has that chat."""
         person = person_key(to["user"])
@@ -109,12 +111,12 @@ class TeamsPlatform:
         elif not to.get("conversation") or (
             to.get("privately") and await asyncio.to_thread(self._reference, person) is not None
         ):
-            await self._send_card(person, reply, UNREACHABLE_PERSON)
+            await self._send_card(person, reply, UNREACHABLE_PERSON, parts)
         else:
-            await self._send_card(conversation_key(to["conversation"]), reply, UNREACHABLE_CONVERSATION)
+            await self._send_card(conversation_key(to["conversation"]), reply, UNREACHABLE_CONVERSATION, parts)
 
-    async def notify(self, user_id: str, message: Reply) -> None:
-        await self._send_card(person_key(user_id), message, UNREACHABLE_PERSON)
+    async def notify(self, user_id: str, message: Reply, parts: Parts = ONE_GO) -> None:
+        await self._send_card(person_key(user_id), message, UNREACHABLE_PERSON, parts)
 
     async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent: PartsSent) -> None:
         unreachable = "unreachable: the channel is unknown here; add the app to it first"
