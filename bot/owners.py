@@ -114,7 +114,7 @@ def set_status(core: Core, session: Session, event: Inbound, theme_id: int, stat
     if status in CLOSED_STATUSES and not note:
         raise UserError(
             f"Please add a note for “{STATUS_LABELS[status]}”: it goes back to everyone who reported "
-            f"{theme.key}. Example: /friction status {theme.key} {status} <what changed>"
+            f"{theme.key}. Example: /friction status {theme.key} {status.replace('_', '-')} <what changed>"
         )
     now = core.clock()
     before = theme.status

@@ -267,3 +267,12 @@ def test_imported_rows_without_an_author_count_as_nobody(service):
     with Session(service.engine) as session:
         [theme] = queries.live_themes(session)
         assert theme.size == 5 and queries.reporter_count(session, theme_id=theme.id) == 1  # only U1 is someone
+
+
+def test_a_status_that_needs_a_note_is_asked_for_as_it_is_typed(service):
+    """The example in the refusal is a command the grammar reads: `wont-fix`, never the stored
+    `wont_fix` (README: `new`, `acknowledged`, `in-progress`, `resolved`, `wont-fix`)."""
+    ask(service, "U1", REFUND)
+    refused = ask(service, LEAD, "status T-1 wont-fix")
+    assert not refused.ok
+    assert "Example: /friction status T-1 wont-fix <what changed>" in refused.text
