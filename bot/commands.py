@@ -331,7 +331,8 @@ def _build(kind: type, match: re.Match) -> Command:
     if kind is SetStatus:
         status = STATUS_ALIASES.get(groups[1].lower())
         if status is None:
-            return Help(f"Unknown status “{groups[1]}”. Use one of: " + ", ".join(THEME_STATUSES) + ".")
+            typed = ", ".join(s.replace("_", "-") for s in THEME_STATUSES)
+            return Help(f"Unknown status “{groups[1]}”. Use one of: {typed}.")
         return SetStatus(int(groups[0]), status, (groups[2] or "").strip())
     if kind is Assign:
         return Assign(int(groups[0]), groups[1].lstrip("@"))

@@ -58,7 +58,9 @@ def test_friction_that_starts_with_a_command_word_is_logged(text):
 def test_unknown_status_explains_the_choices():
     command = c.parse("status T-2 finished")
     assert isinstance(command, c.Help)
-    assert "finished" in command.reason and "in_progress" in command.reason
+    # As they are typed (README and help), not as stored (in_progress, wont_fix).
+    assert "finished" in command.reason
+    assert "Use one of: new, acknowledged, in-progress, resolved, wont-fix." in command.reason
 
 
 # How agents actually type: typos, capitals, trailing punctuation, mentions. A malformed command
