@@ -220,7 +220,8 @@ def _row_to_submission(
             else (options.date or file_date)
         )
     except ValueError:
-        raise ValueError(f"{mapping['created_at']} {created!r} is not a date (try --day-first for 03/11)") from None
+        hint = "" if options.day_first else " (try --day-first for 03/11)"  # given, it cannot help
+        raise ValueError(f"{mapping['created_at']} {created!r} is not a date{hint}") from None
     kind = get("kind").lower()
     if kind and kind not in KINDS:
         warn(f"kind {kind!r} is not one of {', '.join(KINDS)}: logged as other")

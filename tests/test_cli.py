@@ -64,7 +64,7 @@ def test_import_export_round_trip_with_bad_rows(cli, tmp_path):
     assert "imported 4, already there 0, bad 2" in result.stdout
     assert "Ignored columns: label" in result.stdout and "No id column" not in result.stdout
     shown = " ".join(result.output.split())
-    assert "past.csv row 4: created_at 'yesterday' is not a date" in shown
+    assert "past.csv row 4: created_at 'yesterday' is not a date (try --day-first for 03/11)" in shown
     assert "past.csv row 5: kind 'complaint' is not one of policy, customer, other: logged as other" in shown
     assert "past.csv row 6: the text is empty" in shown
 
@@ -184,6 +184,7 @@ def test_spreadsheets_as_people_keep_them_import_with_mapping_dates_and_a_dry_ru
     shown = " ".join(dry.output.split())
     assert "would import 5, already there 0, bad 1" in shown and "Dry run: nothing was stored" in shown
     assert "team-a.csv row 5: Date '31/02/2026' is not a date" in shown  # the row as Excel numbers it
+    assert "try --day-first" not in shown  # it was given: no day of February 31 either way
     assert "1 rows had no date: dated by --date 2026-03-31" in shown
     assert "text ← Complaint" in shown and "created_at ← Date" in shown and "author ← Agent" in shown
     assert exported(cli) == []
