@@ -588,3 +588,21 @@ def test_commands_that_only_read_leave_an_unrelated_sqlite_database_alone(cli, t
         tables = {name for (name,) in connection.execute("select name from sqlite_master where type='table'")}
     assert tables == {"customers"} and empty.stat().st_size == 0
     assert sorted(path.name for path in tmp_path.iterdir()) == ["crm.db", "empty.db"]  # no -wal, no .lock
+
+
+def test_the_readme_command_table_names_every_option_help_shows():
+    """README's table of `frictionlog` commands is where a new user looks first: an option
+    --help shows and the table leaves out is one they never hear of."""
+    import typer.main
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = {m[1]: m[0] for m in re.finditer(r"^\| `frictionlog ([a-z-]+(?: upgrade)?)[ `].*$", readme, re.M)}
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():
+        for sub_name, sub in getattr(command, "commands", {name: command}).items():
+            full = name if sub is command else f"{name} {sub_name}"
+            assert full in rows, f"README's command table has no row for frictionlog {full}"
+            head = rows[full].split("` |", 1)[0]
+            for option in sub.params:
+                if option.name != "help" and option.param_type_name == "option":
+                    assert option.opts[0] in head, f"README's row for frictionlog {full} lacks {option.opts[0]}"
