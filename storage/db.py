@@ -233,11 +233,20 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to the newest migration (a no-op when it is already there), under the
     migration lock: replicas and `frictionlog db upgrade` may run at the same time."""
     with _migration_lock(engine) as connection:
+        current = _current_revision(connection)
+        if current is not None and not _known(engine, current):
+            raise SchemaOutOfDate(_NEWER.format(current=current))
         command.upgrade(_alembic_config(engine, connection), revision)
 
 
 class SchemaOutOfDate(RuntimeError):
     pass
+
+
+_NEWER = (
+    "the database schema is at revision {current}, newer than this frictionlog knows: "
+    "a newer version upgraded it; run that version here"
+)
 
 
 def prepare(engine: Engine) -> None:
@@ -253,10 +262,7 @@ def prepare(engine: Engine) -> None:
         elif not _known(engine, current):
             # A newer frictionlog upgraded it (a rolling deploy, an old replica restarting):
             # upgrading cannot help this one, and downgrading would break the newer ones.
-            raise SchemaOutOfDate(
-                f"the database schema is at revision {current}, newer than this frictionlog knows: "
-                "a newer version upgraded it; run that version here"
-            )
+            raise SchemaOutOfDate(_NEWER.format(current=current))
         elif current != _head(engine):
             raise SchemaOutOfDate(
                 f"the database schema is at revision {current}, older than this frictionlog: "
