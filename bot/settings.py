@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     # With a chat model named here, themes get model-written titles (validated, with the
     # offline title as the fallback); empty means offline titles only.
     openai_chat_model: str = Field("", alias="FRICTIONLOG_OPENAI_CHAT_MODEL")
-    openai_timeout: float = Field(20.0, alias="FRICTIONLOG_OPENAI_TIMEOUT")
+    openai_timeout: float = Field(20.0, gt=0, alias="FRICTIONLOG_OPENAI_TIMEOUT")
     timezone: str = Field("UTC", alias="FRICTIONLOG_TIMEZONE")
     # Comma-separated user ids (and, on Slack, user group handles) allowed to curate themes.
     team_leads: str = Field("", alias="FRICTIONLOG_TEAM_LEADS")
@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     teams_token_issuer: str = Field("", alias="MICROSOFT_TOKEN_ISSUER")
     # Scheduled work inside `frictionlog serve`: crontab fields in FRICTIONLOG_TIMEZONE.
     digest_cron: str = Field("0 9 * * mon", alias="FRICTIONLOG_DIGEST_CRON")
-    recluster_hours: float = Field(6.0, alias="FRICTIONLOG_RECLUSTER_HOURS")
+    recluster_hours: float = Field(6.0, ge=0, alias="FRICTIONLOG_RECLUSTER_HOURS")  # 0: off
     # Re-clustering re-themes the submissions of the last this-many days; older ones keep the
     # theme they have, so last quarter's themes do not shift under their owners. 0: everything.
     recluster_days: int = Field(90, ge=0, alias="FRICTIONLOG_RECLUSTER_DAYS")

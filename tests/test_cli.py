@@ -185,7 +185,7 @@ def test_spreadsheets_as_people_keep_them_import_with_mapping_dates_and_a_dry_ru
     assert "would import 5, already there 0, bad 1" in shown and "Dry run: nothing was stored" in shown
     assert "team-a.csv row 5: Date '31/02/2026' is not a date" in shown  # the row as Excel numbers it
     assert "try --day-first" not in shown  # it was given: no day of February 31 either way
-    assert "1 rows had no date: dated by --date 2026-03-31" in shown
+    assert "1 row had no date: dated by --date 2026-03-31" in shown
     assert "text ← Complaint" in shown and "created_at ← Date" in shown and "author ← Agent" in shown
     assert exported(cli) == []
 
@@ -350,12 +350,16 @@ def test_a_bad_setting_is_named_by_its_variable(cli, monkeypatch):
     monkeypatch.setenv("FRICTIONLOG_ACK_HOURS", "24h")
     monkeypatch.setenv("FRICTIONLOG_ENV", "prod")
     monkeypatch.setenv("FRICTIONLOG_MIN_GROUP", "2")
+    monkeypatch.setenv("FRICTIONLOG_RECLUSTER_HOURS", "-6")  # re-clustering in a tight loop
+    monkeypatch.setenv("FRICTIONLOG_OPENAI_TIMEOUT", "0")  # every model call failing at once
     result = cli("themes")
     assert result.exit_code == 2
     shown = " ".join(result.output.split())
     assert "FRICTIONLOG_ACK_HOURS: Input should be a valid integer" in shown
     assert "FRICTIONLOG_ENV: Input should be 'development' or 'production'" in shown
     assert "FRICTIONLOG_MIN_GROUP=2 would let a quote" in shown  # named once, by its own message
+    assert "FRICTIONLOG_RECLUSTER_HOURS: Input should be greater than or equal to 0" in shown
+    assert "FRICTIONLOG_OPENAI_TIMEOUT: Input should be greater than 0" in shown
 
 
 def test_an_in_memory_database_is_refused_with_what_to_use_instead(cli, monkeypatch):
