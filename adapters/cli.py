@@ -235,6 +235,7 @@ def import_(
         parse_time,
         theme_imported,
     )
+    from digests.digest import counted
 
     settings = load_settings()
     try:
@@ -308,7 +309,7 @@ def import_(
         console.print("Not imported: " + escape(", ".join(failed)) + ".", soft_wrap=True)
     if summary.undated:
         dated_by = f"--date {date}" if date else "the date of their file"
-        console.print(f"{summary.undated} rows had no date: dated by {dated_by}.")
+        console.print(f"{counted(summary.undated, 'row', 'rows')} had no date: dated by {dated_by}.")
     if summary.unknown_columns:
         console.print("Ignored columns: " + escape(", ".join(summary.unknown_columns)))
     if summary.imported and not summary.had_external_ids:

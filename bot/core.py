@@ -12,7 +12,7 @@ from bot.messages import Button, Inbound, Section
 from bot.people import Person
 from bot.sealing import Sealer
 from bot.settings import Settings
-from digests.digest import counted
+from digests.digest import people_count
 from digests.theming import Theming
 from storage import queries
 from storage.models import ANONYMOUS_SENDER, Theme, theme_key
@@ -37,10 +37,6 @@ def submission_key(submission_id: int) -> str:
 
 def clip(text: str, length: int) -> str:
     return text if len(text) <= length else text[: length - 1].rstrip() + "…"
-
-
-def people_count(people: int) -> str:
-    return counted(people, "person", "people")
 
 
 class Core:

@@ -9,7 +9,7 @@ from bot.actions import SetStatus
 from bot.core import STATUS_LABELS, Core, UserError, clip, people_count
 from bot.messages import Button, Inbound, Notification, Reply, Section
 from bot.people import Person
-from digests.digest import IsoWeek
+from digests.digest import IsoWeek, counted
 from storage import queries
 from storage.models import CLOSED_STATUSES, Theme
 
@@ -65,7 +65,8 @@ def owner_notification(core: Core, session: Session, theme: Theme, owner: Person
         to=owner,
         label=f"{theme.key} to its new owner",
         text=(
-            f"You now own {theme.key} “{theme.title}”: {theme.size} submissions from {people_count(people)}. "
+            f"You now own {theme.key} “{theme.title}”: {counted(theme.size, 'submission', 'submissions')} from "
+            f"{people_count(people)}. "
             f"Please acknowledge it within {hours} h and give a first status update within "
             f"{core.settings.update_days} days; /friction due {theme.key} YYYY-MM-DD names the day you will "
             "fix it by. Reminders follow each date."

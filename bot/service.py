@@ -200,7 +200,10 @@ class FrictionService(Core):
             return Reply(str(error), ok=False)
 
     def _enqueue(self, session: Session, event: Inbound, reply: Reply, submission_id: int | None) -> None:
-        label = f"confirmation of {submission_key(submission_id)}" if submission_id else f"reply to a {event.kind}"
+        article = "an" if event.kind[:1] in "aeiou" else "a"
+        label = (
+            f"confirmation of {submission_key(submission_id)}" if submission_id else f"reply to {article} {event.kind}"
+        )
         enqueue_reply(session, self.sealer, platform=event.platform, to=_sender(event), reply=reply, label=label)
         if event.from_home and event.kind == "action":  # they are looking at it: draw it again
             page = views.home(self, session, event)

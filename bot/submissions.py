@@ -9,7 +9,7 @@ from sqlmodel import Session
 from bot import commands as c
 from bot.actions import DifferentIssue, MakeAnonymous, Undo
 from bot.classify import infer_kind, tags_of
-from bot.core import Core, UserError, clip, submission_key
+from bot.core import Core, UserError, clip, people_count, submission_key
 from bot.messages import Button, Inbound, Reply, Section
 from bot.people import Person
 from bot.redaction import redact
@@ -152,8 +152,8 @@ def me_too(core: Core, session: Session, event: Inbound, theme_id: int) -> Reply
     )
     people = queries.reporter_count(session, theme_id=theme.id)
     if not added:
-        return Reply(f"You are already counted on {theme.key} ({people} people).")
-    return Reply(f"Counted: {theme.key} “{theme.title}” now has {people} people behind it.")
+        return Reply(f"You are already counted on {theme.key} ({people_count(people)}).")
+    return Reply(f"Counted: {theme.key} “{theme.title}” now has {people_count(people)} behind it.")
 
 
 def mine(core: Core, session: Session, event: Inbound) -> Reply:
@@ -172,4 +172,5 @@ def mine(core: Core, session: Session, event: Inbound) -> Reply:
                 fields=(("Owner", owner or "none yet"),) if theme else (),
             )
         )
-    return Reply(f"Your last {len(sections)} submissions:", sections=tuple(sections))
+    heading = "Your last submission:" if len(sections) == 1 else f"Your last {len(sections)} submissions:"
+    return Reply(heading, sections=tuple(sections))

@@ -8,7 +8,7 @@ or links anyone in an exec channel.
 
 from collections.abc import Callable
 
-from digests.digest import Digest, Owner, ThemeLine
+from digests.digest import Digest, Owner, ThemeLine, people_count
 from digests.render import STATUS, growth_label, sparkline
 
 MAX_BLOCKS = 50
@@ -46,7 +46,7 @@ def _theme_block(line: ThemeLine, rank: int, owner: Callable[[Owner], str]) -> d
     back = " · _came back after being resolved_" if line.came_back else ""
     head = (
         f"*{rank}. {line.key} · {mrkdwn_escape(line.title)}*{back}\n"
-        f"{line.this_week} this week · {line.total} in all · {line.reporters} people · "
+        f"{line.this_week} this week · {line.total} in all · {people_count(line.reporters)} · "
         f"{mrkdwn_escape(growth_label(line))} · {sparkline(line.trend)}\n"
         f"Owner: {who} · Status: {STATUS.get(line.status, line.status)}{overdue}"
     )
@@ -117,7 +117,7 @@ def digest_blocks(digest: Digest, owner: Callable[[Owner], str] = _plain_owner) 
         "Resolved this week",
         [
             f"• {r.key} {mrkdwn_escape(r.title)} ({STATUS.get(r.status, r.status)}, "
-            f"{owner(r.owner) if r.owner else 'no owner'}, {r.reporters} people told): {mrkdwn_escape(r.note)}"
+            f"{owner(r.owner) if r.owner else 'no owner'}, {people_count(r.reporters)} told): {mrkdwn_escape(r.note)}"
             for r in digest.resolved
         ],
         "• Nothing was closed this week.",

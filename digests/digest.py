@@ -95,6 +95,10 @@ def counted(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
+def people_count(people: int) -> str:
+    return counted(people, "person", "people")
+
+
 @dataclass(frozen=True)
 class Closed:
     key: str

@@ -6,7 +6,7 @@ from urllib.parse import quote
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from digests.chart import FULL, alt_text, chart_png, data_uri
-from digests.digest import Digest, ThemeLine
+from digests.digest import Digest, ThemeLine, people_count
 
 STATUS = {
     "new": "new",
@@ -49,7 +49,9 @@ _environment = Environment(
     lstrip_blocks=True,
     keep_trailing_newline=True,
 )
-_environment.globals.update(STATUS=STATUS, sparkline=sparkline, growth_label=growth_label, owner_label=owner_label)
+_environment.globals.update(
+    STATUS=STATUS, sparkline=sparkline, growth_label=growth_label, owner_label=owner_label, people=people_count
+)
 
 
 def _markdown_escape(text: str) -> str:

@@ -189,3 +189,14 @@ def test_top_themes_end_with_how_many_more_and_the_total_in_every_rendering(serv
     teams = json.dumps(digest_cards(digest), ensure_ascii=False)
     for rendered in (render_text(digest), render_markdown(digest), render_html(digest), slack, teams):
         assert "and 2 more (9 in all)" in rendered
+
+
+def test_one_reporter_reads_one_person_in_every_rendering(service, clock):
+    """A theme one person reported, resolved this week: "1 person", "told 1 person", never "1 people"."""
+    ask(service, "U1", REFUNDS[0])
+    assert ask(service, LEAD, "status T-1 resolved Self-approval up to $150 from Monday").ok
+    digest = compose_for(service, IsoWeek.containing(clock(), service.settings.zone))
+    slack = json.dumps(list(render_slack(digest, owner=str)))
+    teams = json.dumps(digest_cards(digest))
+    for rendered in (render_text(digest), render_markdown(digest), render_html(digest), slack, teams):
+        assert "1 people" not in rendered and "1 person" in rendered

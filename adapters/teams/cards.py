@@ -15,7 +15,7 @@ from bot.actions import ActionCodec, asks_for_note, asks_for_person
 from bot.messages import Button, Reply, Section
 from bot.people import Person
 from digests.chart import COMPACT, alt_text, chart_png, data_uri
-from digests.digest import Digest
+from digests.digest import Digest, people_count
 from digests.render import STATUS, growth_label
 
 log = logging.getLogger(__name__)
@@ -191,7 +191,7 @@ def digest_cards(digest: Digest) -> list[dict]:
         blocks.append(text_block(f"**{rank}. {line.key} · {plain(line.title)}**{back}", spacing="Medium"))
         blocks.append(
             text_block(
-                f"{line.this_week} this week · {line.total} in all · {line.reporters} people · "
+                f"{line.this_week} this week · {line.total} in all · {people_count(line.reporters)} · "
                 f"{plain(growth_label(line))} · owner {owner} · {STATUS.get(line.status, line.status)}"
                 + (f" · **{', '.join(line.missed)}**" if line.overdue else "")
             )
