@@ -279,7 +279,7 @@ def test_a_status_that_needs_a_note_is_asked_for_as_it_is_typed(service):
 
 
 def test_counts_of_one_read_in_the_singular(service):
-    """"1 people", "1 submissions": a lone reporter's chat reads as English."""
+    """ "1 people", "1 submissions": a lone reporter's chat reads as English."""
     ask(service, "U1", REFUND)
     assert ask(service, "U1", "mine").text == "Your last submission:"
     assert ask(service, "U1", "metoo T-1").text.endswith("now has 1 person behind it.")
