@@ -1,5 +1,7 @@
 """The `frictionlog` command: an edge, like `serve`, so it may pick platforms and providers."""
 
+import errno
+import os
 import sys
 from contextlib import contextmanager
 from enum import StrEnum
@@ -732,7 +734,13 @@ def serve(
             f"[red]Cannot load the embedding model[/red] {escape(embedder.name)}: {escape(reason)}", soft_wrap=True
         )
         raise typer.Exit(1) from None
-    web.run_app(make_web_app(service, schedule=True), host=host, port=port, print=errors.print)
+    try:
+        web.run_app(make_web_app(service, schedule=True), host=host, port=port, print=errors.print)
+    except OSError as error:  # the port taken, or not ours to take: one sentence, not a page of trace
+        if error.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        errors.print(f"[red]Cannot listen on {host}:{port}:[/red] {os.strerror(error.errno).lower()}")
+        raise typer.Exit(1) from None
 
 
 @app.command("teams-package")

@@ -293,6 +293,20 @@ def test_db_upgrade_on_an_unreachable_database_is_one_sentence(cli, monkeypatch)
     assert "s3cret" not in result.output and "Traceback" not in result.output
 
 
+def test_serve_on_a_port_already_taken_says_so_in_one_sentence(cli):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("serve", "--host", "127.0.0.1", "--port", str(port))
+    assert result.exit_code == 1
+    shown = " ".join(result.output.split())
+    assert f"Cannot listen on 127.0.0.1:{port}: address already in use" in shown
+    assert "Traceback" not in result.output
+
+
 def test_serve_with_a_model_it_cannot_load_says_so_in_one_sentence(cli, monkeypatch, tmp_path):
     missing = tmp_path / "models" / "our-minilm"  # a typo in the path, or a volume not mounted
     monkeypatch.setenv("FRICTIONLOG_EMBEDDINGS", "local")
