@@ -909,17 +909,23 @@ def _budgeted():
     return col(OutboxMessage.budgeted).is_(True) & col(OutboxMessage.recipient_hash).is_not(None)
 
 
+def _waits_for_budget():
+    """Budgeted messages not yet begun. One already partly sent (in parts, and a later part failed)
+    had its place in the day and is half read: it goes on at once, neither held nor batched again."""
+    return _budgeted() & (col(OutboxMessage.parts_done) == 0)
+
+
 def due_messages(
     session: Session, *, now: datetime, limit: int = 50, platforms: Sequence[str] | None = None
 ) -> list[int]:
-    """Due messages outside the DM budget (replies, digests); budgeted ones: due_budgeted."""
+    """Due messages outside the DM budget (replies, digests, one partly sent); the others: due_budgeted."""
     query = (
         select(OutboxMessage.id)
         .where(
             OutboxMessage.state == "pending",
             OutboxMessage.next_attempt_at <= now,
             _unclaimed(now),
-            ~_budgeted(),
+            ~_waits_for_budget(),
         )
         .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
         .limit(limit)
@@ -938,7 +944,9 @@ def due_budgeted(
     """(id, recipient hash) of due budgeted messages, oldest first: each passes the budget first."""
     query = (
         select(OutboxMessage.id, OutboxMessage.recipient_hash)
-        .where(OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now, _unclaimed(now), _budgeted())
+        .where(
+            OutboxMessage.state == "pending", OutboxMessage.next_attempt_at <= now, _unclaimed(now), _waits_for_budget()
+        )
         .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
         .limit(limit)
     )
