@@ -1,7 +1,7 @@
 """The `frictionlog` command: an edge, like `serve`, so it may pick platforms and providers."""
 
-import errno
 import os
+import socket
 import sys
 from contextlib import contextmanager
 from enum import StrEnum
@@ -734,13 +734,12 @@ def serve(
             f"[red]Cannot load the embedding model[/red] {escape(embedder.name)}: {escape(reason)}", soft_wrap=True
         )
         raise typer.Exit(1) from None
-    try:
-        web.run_app(make_web_app(service, schedule=True), host=host, port=port, print=errors.print)
-    except OSError as error:  # the port taken, or not ours to take: one sentence, not a page of trace
-        if error.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
-            raise
-        errors.print(f"[red]Cannot listen on {host}:{port}:[/red] {os.strerror(error.errno).lower()}")
+    try:  # bound before anything starts: a port taken leaves no worker or schedule half started
+        listening = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET)
+    except OSError as error:
+        errors.print(f"[red]Cannot listen on {host}:{port}:[/red] {os.strerror(error.errno or 0).lower()}")
         raise typer.Exit(1) from None
+    web.run_app(make_web_app(service, schedule=True), sock=listening, print=errors.print)
 
 
 @app.command("teams-package")
