@@ -22,6 +22,7 @@ import jwt
 import requests
 from aiohttp import web
 from botframework.connector.auth import MicrosoftAppCredentials, PasswordServiceClientCredentialFactory
+from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 APP_ID = "8f0c1a2e-0000-4000-8000-000000000001"
@@ -103,6 +104,13 @@ class Authority(_Server):
         app.router.add_get("/openid", openid)
         app.router.add_get("/keys", keys)
         app.router.add_post("/token", token)
+
+    def __enter__(self):
+        super().__enter__()
+        # botbuilder keeps signing keys per metadata URL for a day, process-wide: an earlier test's
+        # authority on the same loopback port would have its key trusted instead of this one's.
+        JwtTokenExtractor.metadataCache.pop(self.metadata_url, None)
+        return self
 
     @property
     def metadata_url(self) -> str:
