@@ -284,15 +284,20 @@ def test_a_failed_digest_post_says_why_and_is_retried_from_the_outbox(monkeypatc
         assert "#3: sent, not failed: left as it is" in nothing.stdout and "#99: no such message" in nothing.stdout
 
 
+def dana_owns_t1(monkeypatch, tmp_path, fake) -> None:
+    """The seeded database, with T-1 assigned to Slack's U0456EFGH, whom Slack calls Dana Reyes."""
+    from adapters.wiring import build_service
+
+    fake.names = {"U0456EFGH": "Dana Reyes"}
+    url = seeded_cli(monkeypatch, tmp_path, fake)
+    seed(url)
+    service = build_service(Settings(database_url=url, embeddings="hashing", team_leads="U-LEAD", _env_file=None))
+    assert ask(service, "U-LEAD", "assign T-1 @U0456EFGH", platform="slack").ok
+
+
 def test_digests_and_lists_name_owners_as_slack_shows_them(monkeypatch, tmp_path):
     with FakeSlackThread() as fake:
-        fake.names = {"U0456EFGH": "Dana Reyes"}
-        url = seeded_cli(monkeypatch, tmp_path, fake)
-        seed(url)
-        from adapters.wiring import build_service
-
-        service = build_service(Settings(database_url=url, embeddings="hashing", team_leads="U-LEAD", _env_file=None))
-        assert ask(service, "U-LEAD", "assign T-1 @U0456EFGH", platform="slack").ok
+        dana_owns_t1(monkeypatch, tmp_path, fake)
         week = IsoWeek.containing(datetime.now(UTC), UTC)
         for command in (["digest", "--format", "markdown", "--week", str(week)], ["themes"]):
             result = runner.invoke(app, command, catch_exceptions=False)
@@ -305,13 +310,7 @@ def test_an_owner_is_named_when_slack_rate_limits_users_info(monkeypatch, tmp_pa
     """users.info is about 100 calls a minute, one per owner: a 429 is waited out (Retry-After), not
     the owner's id in the markdown digest, nor an id cached for the next hour."""
     with FakeSlackThread() as fake:
-        fake.names = {"U0456EFGH": "Dana Reyes"}
-        url = seeded_cli(monkeypatch, tmp_path, fake)
-        seed(url)
-        from adapters.wiring import build_service
-
-        service = build_service(Settings(database_url=url, embeddings="hashing", team_leads="U-LEAD", _env_file=None))
-        assert ask(service, "U-LEAD", "assign T-1 @U0456EFGH", platform="slack").ok
+        dana_owns_t1(monkeypatch, tmp_path, fake)
         fake.fail("users.info", 429)
         week = IsoWeek.containing(datetime.now(UTC), UTC)
         result = runner.invoke(app, ["digest", "--format", "markdown", "--week", str(week)], catch_exceptions=False)
