@@ -30,6 +30,9 @@ APP_PASSWORD = "teams-test-password"
 ISSUER = "https://api.botframework.com"
 
 
+DROP = -1  # a fault that answers nothing: the connection is closed (a reset, a proxy going away)
+
+
 class _Server:
     """An aiohttp app on 127.0.0.1, port 0, on its own thread and loop."""
 
@@ -176,6 +179,9 @@ class Connector(_Server):
         async def activities(request: web.Request) -> web.Response:
             conversation = request.match_info["conversation"]
             if status := self._fault(conversation):
+                if status == DROP:
+                    request.transport.close()
+                    return web.Response()
                 headers = {"Retry-After": "1"} if status == 429 else {}
                 return web.json_response({"error": {"code": str(status)}}, status=status, headers=headers)
             body = await request.json()

@@ -576,6 +576,22 @@ def test_429_is_retried_after_retry_after_and_403_is_recorded_not_retried(sqlite
     run_teams(sqlite_url, scenario)
 
 
+def test_a_connection_dropped_while_sending_is_tried_again_not_given_up_on(sqlite_url):
+    """A connection closed under a send is a blip: the outbox tries again, as on Slack (where
+    slack_sdk's ServerDisconnectedError, no OSError, had failed messages for good)."""
+    from tests.fake_teams import DROP
+
+    async def scenario(teams: Teams):
+        teams.connector.fail("a:aad-ann", DROP)
+        await teams.say("aad-ann", REFUND)
+        [confirmation] = await teams.connector.wait_for("a:aad-ann", timeout=15)
+        assert "Logged as" in card_text(confirmation)
+        await teams.settled()
+        assert [(m.state, m.attempts) for m in teams.outbox() if m.label == "confirmation of S-1"] == [("sent", 2)]
+
+    run_teams(sqlite_url, scenario)
+
+
 def test_teams_package_writes_a_zip_whose_manifest_validates_against_its_schema(tmp_path, monkeypatch):
     import zipfile
     from pathlib import Path
