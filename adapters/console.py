@@ -56,10 +56,10 @@ class ConsolePlatform:
     async def notify(self, user_id: str, message: Reply, parts: Parts = ONE_GO) -> None:
         self._keep("notify", user_id, message)
 
-    async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent) -> None:
-        if parts_done == 0:
+    async def post_digest(self, channel: str, digest: Digest, parts: Parts) -> None:
+        if parts.done == 0:
             self.received.append(Received("digest", channel, render_text(digest)))
-            await parts_sent(1)
+            await parts.sent(1)
 
     async def display_name(self, user_id: str) -> str | None:
         return user_id  # console people are called what they typed

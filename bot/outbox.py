@@ -434,7 +434,7 @@ class Outbox:
                     await platform.notify(message.recipient["user"], REPLY.validate_json(message.body), parts)
                 else:
                     digest = DIGEST.validate_json(message.body)
-                    await platform.post_digest(message.recipient["channel"], digest, message.parts_done, parts_sent)
+                    await platform.post_digest(message.recipient["channel"], digest, parts)
             except SendFailed as failure:
                 await self._failed(message, failure)
                 return False

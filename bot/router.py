@@ -6,11 +6,11 @@ undeliverable, with that reason, until the platform is configured and it is retr
 """
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from bot.messages import Reply
 from bot.people import Person
@@ -18,6 +18,7 @@ from digests.digest import Digest
 
 log = logging.getLogger(__name__)
 PartsSent = Callable[[int], Awaitable[None]]
+T = TypeVar("T")
 
 
 async def _nowhere(_number: int) -> None:
@@ -32,6 +33,10 @@ class Parts:
 
     done: int = 0
     sent: PartsSent = _nowhere
+
+    def rest(self, parts: Sequence[T]) -> Iterator[tuple[int, T]]:
+        """The parts an earlier attempt did not send, each with its number (from 1)."""
+        return enumerate(parts[self.done :], self.done + 1)
 
 
 ONE_GO = Parts()
@@ -82,9 +87,10 @@ class ChatPlatform(Protocol):
     async def notify(self, user_id: str, message: Reply, parts: Parts = ONE_GO) -> None:
         """Message one person directly (a new owner, a reporter hearing about a resolution)."""
 
-    async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent: PartsSent) -> None:
-        """Post the weekly digest to one channel, split as the platform needs, skipping the
-        first `parts_done` parts (sent by an earlier attempt) and reporting each part sent."""
+    async def post_digest(self, channel: str, digest: Digest, parts: Parts) -> None:
+        """Post the weekly digest to one channel, split as the platform needs, skipping the parts
+        an earlier attempt sent and recording each part sent (every one, even a single part: a
+        digest must never go out twice)."""
 
     async def display_name(self, user_id: str) -> str | None:
         """The person's name as the platform shows it (cached by the adapter), or None."""

@@ -48,11 +48,11 @@ class Inbox:
     async def notify(self, user_id: str, message: Reply, parts: Parts = ONE_GO) -> None:
         self.seen.append(Seen("notify", user_id, message))
 
-    async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent) -> None:
+    async def post_digest(self, channel: str, digest: Digest, parts: Parts) -> None:
         if self.fail_digests is not None:
             raise self.fail_digests
         self.seen.append(Seen("digest", channel, digest))
-        await parts_sent(1)
+        await parts.sent(1)
 
     async def display_name(self, user_id: str) -> str | None:
         return None

@@ -34,7 +34,7 @@ class Recorder:
     async def notify(self, user_id: str, message: Reply, parts: Parts = ONE_GO) -> None:
         await self._send(user_id, message.text)
 
-    async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent) -> None:
+    async def post_digest(self, channel: str, digest: Digest, parts: Parts) -> None:
         await self._send(channel, str(digest.week))
 
     async def display_name(self, user_id: str) -> str | None:

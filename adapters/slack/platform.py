@@ -18,7 +18,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from adapters.slack import blocks as bk
 from bot.actions import ActionCodec
 from bot.messages import Reply
-from bot.router import ONE_GO, Parts, PartsSent, SendFailed, retry_after
+from bot.router import ONE_GO, Parts, SendFailed, retry_after
 from digests.blocks import render_slack
 from digests.chart import alt_text, chart_png, charted
 from digests.digest import Digest
@@ -103,7 +103,7 @@ class SlackPlatform:
     async def _post(self, channel: str, reply: Reply, parts: Parts) -> None:
         """More than 50 blocks come as several messages; a retry goes on after those sent."""
         messages = bk.messages(self.codec, reply)
-        for number, message in enumerate(messages[parts.done :], parts.done + 1):
+        for number, message in parts.rest(messages):
             await self.client.chat_postMessage(channel=channel, **message)
             if len(messages) > 1:
                 await parts.sent(number)
@@ -116,13 +116,13 @@ class SlackPlatform:
         except aiohttp.ClientError as error:
             raise _unreached(error) from None
 
-    async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent: PartsSent) -> None:
+    async def post_digest(self, channel: str, digest: Digest, parts: Parts) -> None:
         """The digest's messages, and its chart uploaded right after the first one. The upload is
         a part like each message, so a retry continues after the parts already sent and never
         uploads the chart twice."""
         messages: list[dict | None] = list(render_slack(digest, owner=bk.owner))
-        parts = messages[:1] + ([None] if charted(digest) else []) + messages[1:]  # None: the chart
-        for number, message in enumerate(parts[parts_done:], parts_done + 1):
+        pieces = messages[:1] + ([None] if charted(digest) else []) + messages[1:]  # None: the chart
+        for number, message in parts.rest(pieces):
             try:
                 if message is None:
                     await self._upload_chart(channel, digest)
@@ -134,7 +134,7 @@ class SlackPlatform:
                 raise _failure(error) from None
             except aiohttp.ClientError as error:
                 raise _unreached(error) from None
-            await parts_sent(number)
+            await parts.sent(number)
 
     async def _upload_chart(self, channel: str, digest: Digest) -> None:
         """Slack's upload flow (files.getUploadURLExternal, the bytes to its upload URL,

@@ -23,7 +23,7 @@ from adapters.teams.bot import conversation_key, person_key
 from bot.actions import ActionCodec
 from bot.messages import Reply
 from bot.people import Person
-from bot.router import ONE_GO, Parts, PartsSent, SendFailed, retry_after
+from bot.router import ONE_GO, Parts, SendFailed, retry_after
 from digests.digest import Digest
 from storage import queries
 
@@ -84,7 +84,7 @@ class TeamsPlatform:
             raise SendFailed(unreachable, permanent=True)
 
         async def write(turn_context: TurnContext) -> None:
-            for number, activity in enumerate(activities[parts.done :], parts.done + 1):
+            for number, activity in parts.rest(activities):
                 await turn_context.send_activity(activity)
                 if len(activities) > 1:
                     await parts.sent(number)
@@ -118,13 +118,13 @@ class TeamsPlatform:
     async def notify(self, user_id: str, message: Reply, parts: Parts = ONE_GO) -> None:
         await self._send_card(person_key(user_id), message, UNREACHABLE_PERSON, parts)
 
-    async def post_digest(self, channel: str, digest: Digest, parts_done: int, parts_sent: PartsSent) -> None:
+    async def post_digest(self, channel: str, digest: Digest, parts: Parts) -> None:
         unreachable = "unreachable: the channel is unknown here; add the app to it first"
         contents = await asyncio.to_thread(cards.digest_cards, digest)  # the chart: matplotlib, off the loop
-        for number, content in enumerate(contents[parts_done:], parts_done + 1):
+        for number, content in parts.rest(contents):
             activity = MessageFactory.attachment(CardFactory.adaptive_card(content))
             await self._send(conversation_key(channel), [activity], unreachable)
-            await parts_sent(number)
+            await parts.sent(number)
 
     async def display_name(self, user_id: str) -> str | None:
         return await asyncio.to_thread(self._name, user_id)
